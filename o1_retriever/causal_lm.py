@@ -1,0 +1,183 @@
+"""A causal LM that thinks and embeds: ``<emb>`` last-token pooling, and generation fused with embedding.
+
+Fused embedding (DESIGN.md §3, defect 4): when a sampled thought ends, ``<eos>`` and then ``<emb>`` are fed on top
+of the generation's own KV cache, and the ``<emb>`` hidden state is the vector. Nothing is decoded, re-tokenised
+or re-encoded.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import DynamicCache
+
+from o1_retriever import prompts
+from o1_retriever.pooling import l2_normalize, last_token_pool
+from o1_retriever.sampling import select_next_tokens
+
+
+@dataclass
+class Generated:
+    """Sampled token ids per row (without ``<eos>``) and, when embedding, the unit ``<emb>`` vector per row."""
+
+    token_ids: list[list[int]]
+    vectors: np.ndarray | None
+
+
+def add_special_tokens(model, tokenizer) -> bool:
+    """Add the method's special tokens (and a pad token) where missing; returns whether the vocabulary grew."""
+    missing = [t for t in prompts.SPECIAL_TOKENS if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)]
+    added = tokenizer.add_special_tokens({"additional_special_tokens": missing}) if missing else 0
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    old_rows = model.get_input_embeddings().weight.shape[0]
+    if len(tokenizer) > old_rows:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        _seeded_init(model, old_rows)
+    return bool(added)
+
+
+@torch.no_grad()
+def _seeded_init(model, first_new_row: int) -> None:
+    """New embedding rows drawn around the old rows' mean with a fixed seed, so an untrained load is reproducible."""
+    generator = torch.Generator().manual_seed(0)
+    matrices = [model.get_input_embeddings().weight]
+    output = model.get_output_embeddings()
+    if output is not None and output.weight is not matrices[0]:
+        matrices.append(output.weight)
+    for weight in matrices:
+        old = weight[:first_new_row].float()
+        noise = torch.randn(weight.shape[0] - first_new_row, weight.shape[1], generator=generator)
+        weight[first_new_row:] = (old.mean(0) + noise * old.std(0)).to(weight)
+
+
+def decoder_and_head(model):
+    """The transformer body (returns last hidden states) and the LM head of a (possibly peft-wrapped) causal LM."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.get_decoder(), base.get_output_embeddings()
+
+
+class CausalLM:
+    """Wraps a transformers causal LM and its tokenizer for thinking and ``<emb>`` pooling."""
+
+    def __init__(self, model, tokenizer) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.decoder, self.lm_head = decoder_and_head(model)
+        # transformers renamed ``past_key_values`` to ``cache``; use whichever this version takes
+        self._cache_kwarg = "cache" if "cache" in inspect.signature(self.decoder.forward).parameters else "past_key_values"
+        ids = tokenizer.convert_tokens_to_ids(list(prompts.SPECIAL_TOKENS))
+        self.query_open_id, self.query_close_id, self.thought_id, self.emb_id = ids
+        self.eos_id = tokenizer.eos_token_id
+        self.pad_id = tokenizer.pad_token_id
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dimension(self) -> int:
+        return self.model.get_input_embeddings().weight.shape[1]
+
+    def tokenize(self, text: str, max_tokens: int) -> tuple[list[int], bool]:
+        """Token ids of plain text (no special tokens added), cut to ``max_tokens``; and whether it was cut."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids[:max_tokens], len(ids) > max_tokens
+
+    def thinking_prompt_ids(self, query_ids: list[int]) -> list[int]:
+        """``<query>{q}</query><thought>`` as ids (the template of prompts.thinking_prompt)."""
+        return [self.query_open_id, *query_ids, self.query_close_id, self.thought_id]
+
+    def chat_prompt_ids(self, query: str) -> list[int]:
+        """An untrained instruct model thinks through its chat template."""
+        messages = [{"role": "user", "content": f"{prompts.CHAT_THINKING_INSTRUCTION}\n\nQuery: {query}"}]
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+    def _left_pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+            mask[row, width - len(seq) :] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def _forward(self, ids, mask, positions, cache=None):
+        return self.decoder(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=cache is not None,
+            **{self._cache_kwarg: cache},
+        )
+
+    @torch.inference_mode()
+    def embed_ids(self, sequences: list[list[int]]) -> np.ndarray:
+        """Unit vectors of token-id sequences that end with ``<emb>``, one batch, left padded: (batch, dim)."""
+        ids, mask = self._left_pad(sequences)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        hidden = self._forward(ids, mask, positions).last_hidden_state
+        return l2_normalize(last_token_pool(hidden, mask).float().cpu().numpy())
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompts_ids: list[list[int]],
+        seeds: list[int],
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        embed: bool,
+    ) -> Generated:
+        """Sample one continuation per prompt (each row with its own seeded generator), stopping at ``<eos>`` or
+        ``max_new_tokens``. With ``embed``, ``<eos><emb>`` is then fed on the KV cache and the ``<emb>`` hidden
+        state is returned as that row's unit vector."""
+        batch = len(prompts_ids)
+        generators = [torch.Generator().manual_seed(s) for s in seeds]
+        ids, mask = self._left_pad(prompts_ids)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        hidden = self._forward(ids, mask, positions, cache).last_hidden_state[:, -1]
+        next_positions = positions[:, -1] + 1
+
+        thoughts: list[list[int]] = [[] for _ in range(batch)]
+        vectors = torch.zeros(batch, hidden.shape[-1], dtype=torch.float32)
+        SAMPLING, EMBEDDING, FINISHED = 0, 1, 2  # EMBEDDING: <eos> was fed, <emb> is fed next
+        phase = [SAMPLING] * batch
+        sampled = select_next_tokens(self.lm_head(hidden).float().cpu(), temperature, top_p, generators)
+        while True:
+            feed, fed, reads_emb = [self.pad_id] * batch, [False] * batch, [False] * batch
+            for row in range(batch):
+                if phase[row] == SAMPLING:
+                    token = int(sampled[row]) if len(thoughts[row]) < max_new_tokens else self.eos_id
+                    if token != self.eos_id:
+                        thoughts[row].append(token)
+                        feed[row], fed[row] = token, True
+                    elif embed:
+                        feed[row], fed[row], phase[row] = self.eos_id, True, EMBEDDING
+                    else:
+                        phase[row] = FINISHED
+                elif phase[row] == EMBEDDING:
+                    feed[row], fed[row], reads_emb[row], phase[row] = self.emb_id, True, True, FINISHED
+            if not any(fed):
+                break
+            step_mask = torch.tensor(fed, dtype=torch.long, device=self.device)[:, None]
+            mask = torch.cat([mask, step_mask], dim=1)
+            feed_ids = torch.tensor(feed, dtype=torch.long, device=self.device)[:, None]
+            hidden = self._forward(feed_ids, mask, next_positions[:, None], cache).last_hidden_state[:, -1]
+            next_positions = next_positions + step_mask[:, 0]
+            for row in range(batch):
+                if reads_emb[row]:
+                    vectors[row] = hidden[row].float().cpu()
+            sampling_rows = [r for r in range(batch) if phase[r] == SAMPLING]
+            if sampling_rows:
+                logits = self.lm_head(hidden[sampling_rows]).float().cpu()
+                picked = select_next_tokens(logits, temperature, top_p, [generators[r] for r in sampling_rows])
+                sampled = torch.full((batch,), self.pad_id, dtype=torch.long)
+                sampled[sampling_rows] = picked
+        return Generated(thoughts, l2_normalize(vectors.numpy()) if embed else None)

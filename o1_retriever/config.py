@@ -1,0 +1,68 @@
+"""Configuration records. Plain dataclasses, serialised as JSON next to the weights."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+Mode = Literal["shared", "split"]
+
+
+@dataclass(frozen=True)
+class ThinkingConfig:
+    """How thoughts are sampled (DESIGN.md §2 reference settings)."""
+
+    n_thoughts: int = 3
+    max_new_tokens: int = 128
+    temperature: float = 0.1
+    top_p: float = 0.9
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_thoughts < 1:
+            raise ValueError(f"n_thoughts must be >= 1, got {self.n_thoughts}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0 (0 means greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What a checkpoint is: its mode, the weights it builds on, and how it reads text."""
+
+    mode: Mode = "shared"
+    #: the thinking causal LM (shared mode: also the embedder); a built-in name, a local path or a hub id
+    base: str = "smollm2-135m-instruct"
+    #: split mode only: the separate mean-pooled encoder
+    encoder: str | None = None
+    #: whether the thinker was trained with the special-token prompt (else it thinks through its chat template)
+    thinker_trained: bool = False
+    #: include the thought-free query vector in the mean of the thought vectors
+    include_query_vector: bool = True
+    max_query_tokens: int = 32
+    max_document_tokens: int = 192
+    max_thought_sequence_tokens: int = 256
+    thinking: ThinkingConfig = field(default_factory=ThinkingConfig)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("shared", "split"):
+            raise ValueError(f"mode must be 'shared' or 'split', got {self.mode!r}")
+        if self.mode == "split" and not self.encoder:
+            raise ValueError("split mode needs an encoder (e.g. encoder='all-minilm-l6-v2')")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        data = dict(data)
+        if isinstance(data.get("thinking"), dict):
+            data["thinking"] = ThinkingConfig(**data["thinking"])
+        return cls(**data)

@@ -1,0 +1,327 @@
+"""ThinkThenEmbed: a query is thought about, then embedded; documents are embedded directly.
+
+Two modes behind one interface (DESIGN.md §4):
+- ``shared``: one causal LM thinks and embeds (``<emb>`` last-token pooling, fused with generation);
+- ``split``: a causal LM thinks, a separate mean-pooled encoder embeds ``query + thought`` and documents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from o1_retriever import prompts
+from o1_retriever.causal_lm import CausalLM, add_special_tokens
+from o1_retriever.checkpoint import (
+    ADAPTER_DIR,
+    is_checkpoint,
+    load_special_token_rows,
+    model_card,
+    read_config,
+    save_special_token_rows,
+    weights_fingerprint,
+    write_config,
+)
+from o1_retriever.config import ModelConfig, ThinkingConfig
+from o1_retriever.encoder import MeanPoolEncoder
+from o1_retriever.pooling import mean_of_unit_vectors
+from o1_retriever.sampling import row_seed
+from o1_retriever.thought_cache import CachedThoughts, ThoughtCache, cache_key
+from o1_retriever.validation import check_positive, check_texts
+from o1_retriever.weights import MissingWeightsError, home_dir, resolve_weights
+
+logger = logging.getLogger(__name__)
+
+#: The checkpoint that ``from_pretrained()`` loads with no argument: it ships inside the package.
+DEFAULT_MODEL = Path(__file__).parent / "default_model"
+
+
+@dataclass
+class QueryEmbeddings:
+    """Unit query vectors (n_queries, dim) float32, and the thoughts behind each (empty lists without thinking)."""
+
+    vectors: np.ndarray
+    thoughts: list[list[str]]
+
+
+def _default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _load_causal_lm(path: str, device: str, trust_remote_code: bool):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        # bf16 on GPUs (never fp16 on a bf16-trained model), fp32 on CPUs
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code
+        )
+    except OSError as error:
+        raise MissingWeightsError(
+            f"could not load causal LM weights from {path!r}: {error}\n"
+            "Pass a local folder, a built-in name (smollm2-135m-instruct), or a hub id while online."
+        ) from error
+    tokenizer.padding_side = "left"
+    return model.to(device), tokenizer
+
+
+class ThinkThenEmbed:
+    """Think (sample thoughts), embed queries with their thoughts, embed documents; save and load checkpoints."""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        lm: CausalLM,
+        encoder: MeanPoolEncoder | None = None,
+        cache: ThoughtCache | None = None,
+    ) -> None:
+        if config.mode == "split" and encoder is None:
+            raise ValueError("split mode needs an encoder")
+        self.config = config
+        self.lm = lm
+        self.encoder = encoder
+        self.cache = cache
+        self._warned_truncation = False
+        self._fingerprint: str | None = None
+
+    # ------------------------------------------------------------------ loading and saving
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path | None = None,
+        *,
+        mode: str | None = None,
+        encoder: str | None = None,
+        device: str | None = None,
+        cache: str | Path | bool = True,
+        trust_remote_code: bool = False,
+    ) -> ThinkThenEmbed:
+        """Load a checkpoint folder, or build an untrained model on base weights.
+
+        ``name_or_path``: a checkpoint folder (has ``o1_config.json``), a plain causal-LM folder, a built-in name
+        (``smollm2-135m-instruct``), or a hub id while online; ``None`` loads the shipped default checkpoint.
+        ``encoder`` (split mode) names the separate encoder the same way (``all-minilm-l6-v2``).
+        ``cache``: True for the default thought cache, a path for another, False for none.
+        """
+        source = Path(name_or_path) if name_or_path is not None else DEFAULT_MODEL
+        device = device or _default_device()
+        checkpoint_dir = source if is_checkpoint(source) else None
+        if checkpoint_dir is not None:
+            config = read_config(checkpoint_dir)
+            if mode is not None and mode != config.mode:
+                raise ValueError(f"{checkpoint_dir} is a {config.mode}-mode checkpoint; mode={mode!r} conflicts")
+            base = _relative_to(checkpoint_dir, config.base)
+            encoder_name = _relative_to(checkpoint_dir, config.encoder) if config.encoder else None
+        else:
+            config = ModelConfig(mode=mode or ("split" if encoder else "shared"), base=str(name_or_path), encoder=encoder)
+            base, encoder_name = config.base, config.encoder
+
+        model, tokenizer = _load_causal_lm(resolve_weights(base), device, trust_remote_code)
+        add_special_tokens(model, tokenizer)
+        if checkpoint_dir is not None:
+            load_special_token_rows(checkpoint_dir, model, tokenizer)
+            if (checkpoint_dir / ADAPTER_DIR).is_dir():
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, str(checkpoint_dir / ADAPTER_DIR))
+        text_encoder = None
+        if config.mode == "split":
+            text_encoder = MeanPoolEncoder.load(
+                resolve_weights(encoder_name), device=device, trust_remote_code=trust_remote_code
+            )
+        thought_cache = None
+        if cache:
+            thought_cache = ThoughtCache(home_dir() / "thoughts.sqlite" if cache is True else cache)
+        return cls(config, CausalLM(model, tokenizer), text_encoder, thought_cache)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write config, special-token rows, adapter (if any) and a model card; base weights are referenced."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_config(folder, self.config)
+        save_special_token_rows(folder, self.lm.model, self.lm.tokenizer)
+        if hasattr(self.lm.model, "peft_config"):
+            # special-token rows are saved on their own: keep the full embedding matrix out of the adapter
+            self.lm.model.save_pretrained(str(folder / ADAPTER_DIR), save_embedding_layers=False)
+        (folder / "README.md").write_text(model_card(self.config))
+        return folder
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies what the vectors depend on: weights, mode, templates and lengths. Stored with indexes."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            settings = {k: v for k, v in self.config.to_dict().items() if k not in ("thinking", "base", "encoder")}
+            digest.update(json.dumps({"prompt_version": prompts.PROMPT_VERSION, **settings}, sort_keys=True).encode())
+            digest.update(weights_fingerprint(self.lm.model).encode())
+            if self.encoder is not None:
+                digest.update(weights_fingerprint(self.encoder.model).encode())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
+
+    @property
+    def dimension(self) -> int:
+        return self.encoder.dimension if self.encoder is not None else self.lm.dimension
+
+    # ------------------------------------------------------------------ thinking
+    def thinking_config(self, **overrides) -> ThinkingConfig:
+        """The checkpoint's thinking settings with the non-None ``overrides`` applied (validated)."""
+        return dataclasses.replace(self.config.thinking, **{k: v for k, v in overrides.items() if v is not None})
+
+    def think(
+        self,
+        queries: Sequence[str],
+        n: int | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ) -> list[list[str]]:
+        """``n`` thoughts per query; the same seed gives the same thoughts (cached on disk)."""
+        queries = check_texts(queries, "queries")
+        settings = self.thinking_config(
+            n_thoughts=n, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+        )
+        return [entry.thoughts for entry in self._thoughts(queries, settings)]
+
+    def _thoughts(self, queries: list[str], settings: ThinkingConfig, batch_rows: int = 24) -> list[CachedThoughts]:
+        """Thoughts and their vectors for each query: from the cache, else generated (and cached per batch)."""
+        key_settings = {"thinking": dataclasses.asdict(settings), "prompt_version": prompts.PROMPT_VERSION}
+        keys = [cache_key(self.fingerprint, q, key_settings) for q in queries]
+        found = self.cache.get_many(keys) if self.cache is not None else {}
+        missing = list(dict.fromkeys(q for q, k in zip(queries, keys) if k not in found))
+        per_batch = max(1, batch_rows // settings.n_thoughts)
+        for start in range(0, len(missing), per_batch):
+            batch = missing[start : start + per_batch]
+            generated = self._generate(batch, settings)
+            new = {cache_key(self.fingerprint, q, key_settings): e for q, e in zip(batch, generated)}
+            if self.cache is not None:
+                self.cache.put_many(new)
+            found.update(new)
+        return [found[k] for k in keys]
+
+    def _generate(self, queries: list[str], settings: ThinkingConfig) -> list[CachedThoughts]:
+        k = settings.n_thoughts
+        shared = self.config.mode == "shared"
+        prompts_ids = [self._thinking_prompt(q) for q in queries for _ in range(k)]
+        seeds = [row_seed(settings.seed, q, i) for q in queries for i in range(k)]
+        generated = self.lm.generate(
+            prompts_ids,
+            seeds,
+            max_new_tokens=settings.max_new_tokens,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            embed=shared,
+        )
+        texts = [self.lm.tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in generated.token_ids]
+        if shared:
+            thought_vectors = generated.vectors
+        else:
+            pairs = [prompts.split_query_text(q, t) for q, t in zip((q for q in queries for _ in range(k)), texts)]
+            thought_vectors = self.encoder.embed(pairs)
+        query_vectors = self._plain_query_vectors(queries)
+        return [
+            CachedThoughts(texts[i * k : (i + 1) * k], thought_vectors[i * k : (i + 1) * k], query_vectors[i])
+            for i in range(len(queries))
+        ]
+
+    def _thinking_prompt(self, query: str) -> list[int]:
+        if self.config.mode == "shared" or self.config.thinker_trained:
+            return self.lm.thinking_prompt_ids(self._tokens(query, self.config.max_query_tokens))
+        return self.lm.chat_prompt_ids(query)
+
+    # ------------------------------------------------------------------ embedding
+    def embed_queries(
+        self,
+        queries: Sequence[str],
+        think: bool = True,
+        n_thoughts: int | None = None,
+        *,
+        include_query_vector: bool | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ) -> QueryEmbeddings:
+        """Unit query vectors: the renormalised mean of the k query+thought vectors (and, by default, the
+        thought-free query vector); with ``think=False``, the thought-free vector alone."""
+        queries = check_texts(queries, "queries")
+        if n_thoughts is not None:
+            check_positive(n_thoughts, "n_thoughts")
+        if not think:
+            return QueryEmbeddings(self._plain_query_vectors(queries), [[] for _ in queries])
+        settings = self.thinking_config(
+            n_thoughts=n_thoughts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+        )
+        with_query = self.config.include_query_vector if include_query_vector is None else include_query_vector
+        entries = self._thoughts(queries, settings)
+        vectors = np.stack(
+            [
+                mean_of_unit_vectors(
+                    np.vstack([e.thought_vectors, e.query_vector[None]]) if with_query else e.thought_vectors
+                )
+                for e in entries
+            ]
+        )
+        return QueryEmbeddings(vectors, [e.thoughts for e in entries])
+
+    def _plain_query_vectors(self, queries: list[str]) -> np.ndarray:
+        if self.encoder is not None:
+            return self.encoder.embed(queries)
+        emb = self.lm.emb_id
+        return self.lm.embed_ids(
+            [self.lm.thinking_prompt_ids(self._tokens(q, self.config.max_query_tokens)) + [emb] for q in queries]
+        )
+
+    def embed_documents(
+        self, texts: Sequence[str], titles: Sequence[str] | None = None, batch_size: int = 32
+    ) -> np.ndarray:
+        """Unit document vectors (n, dim), float32, in input order. Batches are sorted by length."""
+        texts = check_texts(texts, "texts")
+        check_positive(batch_size, "batch_size")
+        if titles is not None and len(titles) != len(texts):
+            raise ValueError(f"titles has {len(titles)} items but texts has {len(texts)}")
+        full = [prompts.document_text(t, titles[i] if titles else "") for i, t in enumerate(texts)]
+        if self.encoder is not None:
+            sequences: list = full
+            lengths = [len(t) for t in full]
+            embed = self.encoder.embed
+            if any(self.encoder.count_tokens(t) > self.encoder.max_tokens for t in full if len(t) > self.encoder.max_tokens):
+                self._warn_truncation("documents", self.encoder.max_tokens)
+        else:
+            sequences = [self._tokens(t, self.config.max_document_tokens - 1) + [self.lm.emb_id] for t in full]
+            lengths = [len(s) for s in sequences]
+            embed = self.lm.embed_ids
+        order = np.argsort(lengths, kind="stable")[::-1]
+        out = np.zeros((len(full), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            out[rows] = embed([sequences[i] for i in rows])
+        return out
+
+    def _tokens(self, text: str, max_tokens: int) -> list[int]:
+        ids, cut = self.lm.tokenize(text, max_tokens)
+        if cut:
+            self._warn_truncation("texts", max_tokens)
+        return ids
+
+    def _warn_truncation(self, what: str, limit: int) -> None:
+        if not self._warned_truncation:
+            self._warned_truncation = True
+            logger.warning("some %s are longer than %d tokens and were truncated (warned once)", what, limit)
+
+
+def _relative_to(folder: Path, reference: str) -> str:
+    """A reference in a checkpoint's config: a path relative to the checkpoint if it exists there, else as written."""
+    candidate = folder / reference
+    return str(candidate) if candidate.exists() else reference

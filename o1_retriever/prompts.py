@@ -1,0 +1,44 @@
+"""Every prompt string and special token of the method, in one place (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+QUERY_OPEN = "<query>"
+QUERY_CLOSE = "</query>"
+THOUGHT = "<thought>"
+EMB = "<emb>"
+SPECIAL_TOKENS = (QUERY_OPEN, QUERY_CLOSE, THOUGHT, EMB)
+
+#: Bumped whenever a template below changes, so caches and indexes keyed on it are invalidated.
+PROMPT_VERSION = "1"
+
+
+def thinking_prompt(query: str) -> str:
+    """What the thinker continues: ``<query>{q}</query><thought>``."""
+    return f"{QUERY_OPEN}{query}{QUERY_CLOSE}{THOUGHT}"
+
+
+def document_text(text: str, title: str = "") -> str:
+    """A passage as the model reads it: ``{title} {text}`` (the ``<emb>`` token is appended by the encoder)."""
+    return f"{title} {text}" if title else text
+
+
+def split_query_text(query: str, thought: str | None) -> str:
+    """What a separate encoder reads in split mode: the query followed by one thought."""
+    return f"{query} {thought}" if thought else query
+
+
+EXPERT_INSTRUCTION = "Think about a plausible response to address the query."
+
+#: Used when an untrained instruct model thinks through its chat template (split mode, no special tokens).
+CHAT_THINKING_INSTRUCTION = (
+    "Think about a plausible response to address the query. Write a short passage that answers it."
+)
+
+
+def expert_messages(query: str, examples: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """Chat messages asking an expert LLM for one thought, with (query, positive passage) few-shot examples."""
+    shots = "\n\n".join(f"Query: {q}\nResponse: {p}" for q, p in examples)
+    content = f"{EXPERT_INSTRUCTION}\n\n{shots}\n\nQuery: {query}\nResponse:" if shots else (
+        f"{EXPERT_INSTRUCTION}\n\nQuery: {query}\nResponse:"
+    )
+    return [{"role": "user", "content": content}]

