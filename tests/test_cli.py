@@ -1,0 +1,77 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from o1_retriever.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    rows = [
+        {"_id": "a", "title": "Genes", "text": "gene expression in human cells"},
+        {"_id": "b", "text": "microwave measurement of dielectric liquid", "metadata": {"source": "x"}},
+        {"_id": "c", "text": "memory storage system for computer data"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_index_then_search(corpus, tiny_lm, tmp_path):
+    store = tmp_path / "idx"
+    result = invoke("index", corpus, "--model", tiny_lm, "--store", store, "--batch-size", 2)
+    assert result.exit_code == 0, result.output
+    assert "indexed 3 documents (0 already stored)" in result.output
+    again = invoke("index", corpus, "--model", tiny_lm, "--store", store)
+    assert "indexed 0 documents (3 already stored)" in again.output and "3 in all" in again.output
+    result = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "-k", 2, "--json", "--n-thoughts", 2)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert len(payload["hits"]) == 2 and len(payload["thoughts"]) == 2
+    table = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--no-think")
+    assert table.exit_code == 0 and "score" in table.output
+
+
+def test_index_folder_of_text_files(tmp_path, tiny_lm):
+    folder = tmp_path / "notes"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "one.md").write_text("gene cells")
+    (folder / "sub" / "two.txt").write_text("light wave")
+    (folder / "skip.bin").write_text("ignored")
+    result = invoke("index", folder, "--model", tiny_lm, "--store", tmp_path / "idx")
+    assert result.exit_code == 0 and "indexed 2 documents" in result.output
+
+
+def test_bad_inputs_are_clear(tmp_path, tiny_lm, corpus):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"_id": "a", "text": "ok"}\n{"_id": "b", "text": \n')
+    result = invoke("index", bad, "--model", tiny_lm, "--store", tmp_path / "idx")
+    assert result.exit_code == 2 and f"{bad}:2: malformed JSON" in result.output
+    missing = invoke("index", tmp_path / "nope", "--model", tiny_lm, "--store", tmp_path / "idx")
+    assert missing.exit_code == 2 and "no such file" in missing.output
+    no_text = tmp_path / "no_text.jsonl"
+    no_text.write_text('{"_id": "a"}\n')
+    assert "no_text.jsonl:1: missing or empty 'text'" in invoke("index", no_text, "--model", tiny_lm).output
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text('{"_id": "a", "text": "x"}\n{"_id": "a", "text": "y"}\n')
+    assert "duplicate ids" in invoke("index", dup, "--model", tiny_lm, "--store", tmp_path / "idx").output
+    result = invoke("search", "q", "--model", tiny_lm, "--store", tmp_path / "never")
+    assert result.exit_code == 2 and "o1-retriever index" in result.output
+    assert invoke("search", "q", "-k", 0, "--model", tiny_lm).exit_code == 2
+    assert "query is empty" in invoke("search", "  ", "--model", tiny_lm).output
+
+
+def test_think_command_is_deterministic(tiny_lm):
+    args = ("think", "cancer risk", "light", "--model", tiny_lm, "--n", 2, "--max-new-tokens", 4, "--temperature", 1)
+    first, second = invoke(*args), invoke(*args)
+    assert first.exit_code == 0, first.output
+    lines = [json.loads(line) for line in first.stdout.splitlines()]
+    assert [row["query"] for row in lines] == ["cancer risk", "light"] and len(lines[0]["thoughts"]) == 2
+    assert first.stdout == second.stdout

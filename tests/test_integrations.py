@@ -1,0 +1,111 @@
+import asyncio
+
+import pytest
+
+from o1_retriever.data import Document
+from o1_retriever.store import ChromaStore
+
+DOCS = [
+    Document("d1", "cancer risk of the drug treatment"),
+    Document("d2", "microwave measurement of dielectric liquid"),
+    Document("d3", "gene expression in human cells"),
+    Document("d4", "memory storage system for computer data"),
+    Document("d5", "light wave energy field"),
+]
+THINKING = {"n_thoughts": 2, "max_new_tokens": 4}
+
+
+@pytest.fixture
+def store(shared_model, tmp_path):
+    chroma = ChromaStore(shared_model, tmp_path / "index")
+    chroma.add_documents(DOCS)
+    return chroma
+
+
+def test_llamaindex_retriever_sync_and_async(store):
+    from llama_index.core.schema import NodeWithScore
+
+    from o1_retriever.integrations.llamaindex import O1Retriever
+
+    retriever = O1Retriever(store, similarity_top_k=3, **THINKING)
+    nodes = retriever.retrieve("cancer risk")
+    assert len(nodes) == 3 and all(isinstance(n, NodeWithScore) for n in nodes)
+    assert len(nodes[0].node.metadata["o1_thoughts"]) == 2
+    assert "o1_thoughts" not in nodes[0].node.get_content(metadata_mode="llm")
+    async_nodes = asyncio.run(retriever.aretrieve("cancer risk"))
+    assert [n.node.node_id for n in async_nodes] == [n.node.node_id for n in nodes]
+
+
+def test_llamaindex_query_engine_with_mock_llm(store):
+    from llama_index.core.llms import MockLLM
+    from llama_index.core.query_engine import RetrieverQueryEngine
+    from llama_index.core.response_synthesizers import get_response_synthesizer
+
+    from o1_retriever.integrations.llamaindex import O1Retriever
+
+    retriever = O1Retriever(store, similarity_top_k=2, **THINKING)
+    engine = RetrieverQueryEngine(retriever, response_synthesizer=get_response_synthesizer(llm=MockLLM()))
+    response = engine.query("which drug raises cancer risk?")
+    assert len(response.source_nodes) == 2
+    assert {n.node.node_id for n in response.source_nodes} <= {d.id for d in DOCS}
+
+
+def test_llamaindex_embedding_thinks_for_queries(shared_model):
+    from o1_retriever.integrations.llamaindex import O1Embedding
+
+    embedding = O1Embedding(shared_model)
+    thinking = embedding.get_query_embedding("cancer risk")
+    plain = O1Embedding(shared_model, think=False).get_query_embedding("cancer risk")
+    assert len(thinking) == shared_model.dimension and thinking != plain
+    assert plain == pytest.approx(shared_model.embed_queries(["cancer risk"], think=False).vectors[0].tolist())
+    docs = embedding.get_text_embedding_batch(["gene", "cell"])
+    assert len(docs) == 2 and len(docs[0]) == shared_model.dimension
+
+
+def test_langchain_retriever_k_and_async(store):
+    from langchain_core.documents import Document as LCDocument
+
+    from o1_retriever.integrations.langchain import O1Retriever
+
+    retriever = O1Retriever(store=store, k=2, thinking=THINKING)
+    docs = retriever.invoke("cancer risk")
+    assert len(docs) == 2 and all(isinstance(d, LCDocument) for d in docs)
+    assert len(retriever.invoke("cancer risk", k=4)) == 4
+    assert len(docs[0].metadata["o1_thoughts"]) == 2
+    assert [d.id for d in asyncio.run(retriever.ainvoke("cancer risk"))] == [d.id for d in docs]
+    with pytest.raises(ValueError):
+        O1Retriever(store=store, k=0)
+
+
+def test_langchain_lcel_chain(store):
+    from langchain_core.language_models.fake import FakeListLLM
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import PromptTemplate
+    from langchain_core.runnables import RunnablePassthrough
+
+    from o1_retriever.integrations.langchain import O1Retriever
+
+    retriever = O1Retriever(store=store, k=2, thinking=THINKING)
+    seen = {}
+
+    def join(docs):
+        seen["docs"] = docs
+        return "\n".join(d.page_content for d in docs)
+
+    chain = (
+        {"context": retriever | join, "question": RunnablePassthrough()}
+        | PromptTemplate.from_template("{context}\n{question}")
+        | FakeListLLM(responses=["an answer"])
+        | StrOutputParser()
+    )
+    assert chain.invoke("cancer risk") == "an answer"
+    assert len(seen["docs"]) == 2
+
+
+def test_langchain_embeddings(shared_model):
+    from o1_retriever.integrations.langchain import O1Embeddings
+
+    embeddings = O1Embeddings(shared_model)
+    assert len(embeddings.embed_documents(["gene", "cell"])) == 2
+    assert embeddings.embed_query("gene") != O1Embeddings(shared_model, think=False).embed_query("gene")
+    assert len(asyncio.run(embeddings.aembed_query("gene"))) == shared_model.dimension

@@ -1,0 +1,121 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from o1_retriever import ThinkThenEmbed
+from o1_retriever.data import Document
+from o1_retriever.store import ChromaStore, EmptyIndexError, IndexMismatchError
+
+DOCS = [
+    Document("d1", "cancer risk of the drug treatment", "Drug", {"year": 2020, "tags": ["a", "b"]}),
+    Document("d2", "microwave measurement of dielectric liquid", "", {"year": 2021}),
+    Document("d3", "gene expression in human cells", "Genes", {"year": 2020, "note": None}),
+    Document("d4", "memory storage system for computer data", "", {}),
+]
+
+
+@pytest.fixture
+def store(shared_model, tmp_path):
+    chroma = ChromaStore(shared_model, tmp_path / "index")
+    chroma.add_documents(DOCS)
+    return chroma
+
+
+def test_search_returns_hits_with_thoughts_and_scores(store):
+    hits = store.query("cancer risk", k=4, n_thoughts=2, max_new_tokens=5)
+    assert len(hits) == 4 and {h.id for h in hits} == {d.id for d in DOCS}
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(-1.0 <= h.score <= 1.0 for h in hits)
+    assert all(len(h.thoughts) == 2 for h in hits)
+    d1 = next(h for h in hits if h.id == "d1")
+    assert d1.text == DOCS[0].text and d1.metadata["title"] == "Drug" and d1.metadata["year"] == 2020
+    assert json.loads(d1.metadata["tags"]) == ["a", "b"]  # nested values are kept as JSON text
+    assert "note" not in next(h for h in hits if h.id == "d3").metadata  # None values are dropped
+    assert len(store.query("cancer risk", k=2, think=False)) == 2
+
+
+def test_scores_equal_cosine_of_model_vectors(store, shared_model):
+    hits = store.query("gene expression", k=4, think=False)
+    q = shared_model.embed_queries(["gene expression"], think=False).vectors[0]
+    docs = shared_model.embed_documents([d.text for d in DOCS], titles=[d.title for d in DOCS])
+    expected = {d.id: float(docs[i] @ q) for i, d in enumerate(DOCS)}
+    for hit in hits:
+        assert hit.score == pytest.approx(expected[hit.id], abs=1e-4)
+    assert [h.id for h in hits] == sorted(expected, key=expected.get, reverse=True)
+
+
+def test_upsert_is_idempotent_and_delete_works(store):
+    report = store.add_documents(DOCS)
+    assert (report.added, report.skipped, store.count()) == (0, 4, 4)
+    report = store.add_documents(DOCS[:2], overwrite=True)
+    assert report.added == 2 and store.count() == 4
+    store.delete(["d1"])
+    assert store.count() == 3
+    assert "d1" not in {h.id for h in store.query("cancer", k=3, think=False)}
+
+
+def test_where_filter(store):
+    hits = store.query("data", k=4, think=False, where={"year": 2021})
+    assert [h.id for h in hits] == ["d2"]
+
+
+def test_other_model_is_refused(store, tiny_qwen, tmp_path):
+    other = ThinkThenEmbed.from_pretrained(tiny_qwen, device="cpu", cache=False)
+    with pytest.raises(IndexMismatchError, match="was built with model"):
+        ChromaStore(other, tmp_path / "index")
+    assert ChromaStore(store.model, tmp_path / "index").count() == 4  # nothing lost
+
+
+def test_bad_input(shared_model, store, tmp_path):
+    with pytest.raises(ValueError, match="duplicate ids"):
+        store.add_documents([DOCS[0], DOCS[0]])
+    with pytest.raises(ValueError, match="nothing to index"):
+        store.add_documents([])
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        store.query("q", k=0)
+    with pytest.raises(ValueError, match="queries\\[0\\] is empty"):
+        store.query("  ")
+    with pytest.raises(EmptyIndexError, match="is empty"):
+        ChromaStore(shared_model, tmp_path / "empty").query("q")
+    with pytest.raises(EmptyIndexError, match="o1-retriever index"):
+        ChromaStore(shared_model, tmp_path / "missing", create=False)
+    assert store.count() == 4
+
+
+def test_add_texts_uses_content_ids(shared_model, tmp_path):
+    chroma = ChromaStore(shared_model, tmp_path / "t")
+    ids = chroma.add_texts(["gene cells", "light wave"], metadatas=[{"k": 1}, {"k": 2}])
+    assert chroma.add_texts(["gene cells", "light wave"]) == ids and chroma.count() == 2
+
+
+def test_killed_ingest_resumes_exactly_once(tiny_lm, tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": f"cell gene {i} data"}) + "\n" for i in range(40)))
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        from o1_retriever import ThinkThenEmbed
+        from o1_retriever.data import load_corpus
+        from o1_retriever.store import ChromaStore
+        model = ThinkThenEmbed.from_pretrained({str(tiny_lm)!r}, device="cpu", cache=False)
+        store = ChromaStore(model, {str(tmp_path / "idx")!r})
+        original = store.collection.upsert
+        calls = []
+        def upsert(**kw):
+            calls.append(1)
+            original(**kw)
+            if sys.argv[1] == "crash" and len(calls) == 2:
+                os._exit(9)  # killed mid-ingest, after two batches were stored
+        store.collection.upsert = upsert
+        report = store.add_documents(load_corpus({str(corpus)!r}), batch_size=8)
+        print(report.added, report.skipped, store.count())
+        """
+    )
+    crashed = subprocess.run([sys.executable, "-c", script, "crash"], capture_output=True, text=True)
+    assert crashed.returncode == 9
+    resumed = subprocess.run([sys.executable, "-c", script, "resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.split() == ["24", "16", "40"]
