@@ -147,6 +147,61 @@ def think(
         typer.echo(json.dumps({"query": query, "thoughts": thoughts}))
 
 
+@app.command()
+def evaluate(
+    data: Path = typer.Option(..., "--data", "-d", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)"),
+    split: str = typer.Option("test", help="qrels split"),
+    model: Optional[str] = ModelOption,
+    systems: str = typer.Option(",".join(("bm25", "dense", "o1", "hyde", "hybrid")), help="Comma-separated systems"),
+    out: Path = typer.Option(Path("eval-results"), "--out", "-o", help="Output folder"),
+    n_thoughts: Optional[int] = typer.Option(None, min=1),
+    max_new_tokens: Optional[int] = typer.Option(None, min=1),
+    temperature: Optional[float] = typer.Option(None, min=0.0),
+    top_p: Optional[float] = typer.Option(None, min=0.0, max=1.0),
+    seed: Optional[int] = typer.Option(None),
+    include_query_vector: Optional[bool] = typer.Option(None, help="Mean the thought-free vector in [default: model's]"),
+    max_queries: Optional[int] = typer.Option(None, min=1, help="Evaluate only the first N queries"),
+    max_docs: Optional[int] = typer.Option(None, min=1, help="Keep judged documents plus the first N documents"),
+    hyde_generator: str = typer.Option("smollm2-135m-instruct", help="HyDE passage writer"),
+    hyde_encoder: str = typer.Option("all-minilm-l6-v2", help="HyDE encoder"),
+) -> None:
+    """Evaluate systems on a BEIR folder: Markdown table, JSON, TREC runs, significance tests."""
+    from o1_retriever import ThinkThenEmbed
+    from o1_retriever.data import DataError
+    from o1_retriever.evaluate import SYSTEMS, load_benchmark, run_systems, summarise, write_outputs
+
+    chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
+    unknown = sorted(set(chosen) - set(SYSTEMS))
+    if unknown or not chosen:
+        _fail(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)}")
+    try:
+        bench = load_benchmark(data, split, max_queries=max_queries, max_docs=max_docs)
+    except DataError as error:
+        _fail(str(error))
+    retriever_model = _load_model(model)
+    hyde = None
+    if "hyde" in chosen:
+        config = retriever_model.config
+        same = config.mode == "split" and not config.thinker_trained and (config.base, config.encoder) == (
+            hyde_generator, hyde_encoder
+        )
+        hyde = retriever_model if same else ThinkThenEmbed.from_pretrained(hyde_generator, encoder=hyde_encoder)
+    thinking = {
+        k: v
+        for k, v in dict(
+            n_thoughts=n_thoughts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+        ).items()
+        if v is not None
+    }
+    results = run_systems(bench, retriever_model, chosen, thinking, hyde, include_query_vector=include_query_vector)
+    summary = summarise(bench, results)
+    write_outputs(out, summary, results)
+    from o1_retriever.evaluate import markdown_table
+
+    typer.echo(markdown_table(summary))
+    typer.echo(f"wrote {out}/results.md, results.json, runs/*.trec")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -170,6 +170,15 @@ class ThinkThenEmbed:
         return self._fingerprint
 
     @property
+    def document_fingerprint(self) -> str:
+        """Identifies what document vectors depend on: the encoder in split mode (any thinker can query its index),
+        the whole model in shared mode. Keys Chroma collections and corpus-vector caches."""
+        if self.encoder is None:
+            return self.fingerprint
+        payload = f"split:{prompts.PROMPT_VERSION}:{self.encoder.max_tokens}:{weights_fingerprint(self.encoder.model)}"
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
     def dimension(self) -> int:
         return self.encoder.dimension if self.encoder is not None else self.lm.dimension
 

@@ -1,0 +1,44 @@
+"""BM25 over a corpus with bm25s (stemmed, English stop words): search, and scoring of given documents."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _bm25s():
+    try:
+        import bm25s
+        import Stemmer
+    except ImportError:  # pragma: no cover
+        raise ImportError('BM25 needs bm25s and PyStemmer: pip install "o1-retriever[eval]"') from None
+    return bm25s, Stemmer.Stemmer("english")
+
+
+class BM25:
+    """A bm25s index whose statistics (IDF, average length) come from ``texts``."""
+
+    def __init__(self, texts: list[str], ids: list[str] | None = None) -> None:
+        if not texts:
+            raise ValueError("BM25 needs at least one document")
+        self._bm25s, self._stemmer = _bm25s()
+        self.ids = list(ids) if ids is not None else [str(i) for i in range(len(texts))]
+        self.index = self._bm25s.BM25()
+        self.index.index(self._tokens(texts), show_progress=False)
+
+    def _tokens(self, texts: list[str]):
+        return self._bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=False)
+
+    def search(self, queries: list[str], k: int) -> list[dict[str, float]]:
+        """The k best documents per query as {doc id: score}."""
+        k = min(k, len(self.ids))
+        tokens = self._tokens(queries)
+        docs, scores = self.index.retrieve(tokens, k=k, show_progress=False, n_threads=1)
+        return [
+            {self.ids[d]: float(s) for d, s in zip(row_docs, row_scores) if s > 0}
+            for row_docs, row_scores in zip(docs, scores)
+        ]
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every indexed document for one query (n_docs,)."""
+        words = self._bm25s.tokenize([query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False)[0]
+        return np.asarray(self.index.get_scores(words), dtype=np.float64)

@@ -1,0 +1,79 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from o1_retriever.cli import app
+from o1_retriever.data import DataError, load_qrels
+from o1_retriever.evaluate import load_benchmark
+
+WORDS = "cell gene cancer drug light wave energy data memory storage blood brain".split()
+
+
+@pytest.fixture
+def beir(tmp_path):
+    folder = tmp_path / "mini"
+    (folder / "qrels").mkdir(parents=True)
+    docs = [{"_id": f"d{i}", "title": WORDS[i % 12], "text": f"{WORDS[i % 12]} {WORDS[(i * 5) % 12]} study"}
+            for i in range(24)]
+    queries = [{"_id": f"q{i}", "text": f"{WORDS[i]} {WORDS[(i * 5) % 12]}"} for i in range(6)]
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    rows = ["query-id\tcorpus-id\tscore"] + [f"q{i}\td{i}\t2\nq{i}\td{i + 12}\t1" for i in range(6)]
+    rows += ["q99\td1\t1", "q0\tmissing-doc\t1"]
+    (folder / "qrels" / "test.tsv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_qrels_keep_every_graded_judgement(beir):
+    qrels = load_qrels(beir, "test")
+    assert qrels["q0"] == {"d0": 2, "d12": 1, "missing-doc": 1}
+
+
+def test_benchmark_drops_unknowns_with_counts(beir):
+    bench = load_benchmark(beir)
+    assert set(bench.qrels) == {f"q{i}" for i in range(6)} and bench.qrels["q0"] == {"d0": 2, "d12": 1}
+    assert "1 unknown queries and 1 unknown documents" in bench.notes[0]
+    small = load_benchmark(beir, max_queries=2, max_docs=3)
+    assert len(small.qrels) == 2 and {"d0", "d12", "d1", "d13", "d2"} == {d.id for d in small.corpus}
+
+
+def test_bad_folders(tmp_path, beir):
+    with pytest.raises(DataError, match="missing corpus.jsonl"):
+        load_benchmark(tmp_path)
+    with pytest.raises(DataError, match="splits here"):
+        load_benchmark(beir, split="dev")
+    (beir / "qrels" / "empty.tsv").write_text("query-id\tcorpus-id\tscore\n")
+    with pytest.raises(DataError, match="empty"):
+        load_benchmark(beir, split="empty")
+
+
+def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
+    out = tmp_path / "out"
+    args = ["evaluate", "--data", beir, "--model", tiny_lm, "--out", out, "--n-thoughts", 2, "--max-new-tokens", 4,
+            "--hyde-generator", tiny_lm, "--hyde-encoder", tiny_encoder]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "results.json").read_text())
+    assert list(summary["systems"]) == ["bm25", "dense", "o1", "hyde", "hybrid"]
+    bm25 = summary["systems"]["bm25"]["metrics"]
+    assert 0 < bm25["nDCG@10"] <= 1 and bm25["Recall@1000"] == 1.0  # every doc is within the top 1000
+    assert summary["systems"]["o1"]["settings"]["n_thoughts"] == 2
+    assert set(summary["systems"]["o1"]["p_value_ndcg10"]) == {"bm25", "dense"}
+    assert len(summary["per_query"]["o1"]["nDCG@10"]) == 6
+    lines = (out / "runs" / "dense.trec").read_text().splitlines()
+    assert lines[0].split()[1] == "Q0" and lines[0].split()[3] == "1" and len(lines) == 6 * 24
+    assert "| hybrid |" in (out / "results.md").read_text()
+    # corpus vectors are cached: a second run does not re-embed
+    from o1_retriever import ThinkThenEmbed
+    from o1_retriever.evaluate import corpus_vectors
+
+    model = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
+    model.embed_documents = None  # would fail if called
+    vectors, _ = corpus_vectors(model, load_benchmark(beir).corpus)
+    assert vectors.shape == (24, model.dimension)
+
+
+def test_unknown_system_is_refused(beir, tiny_lm):
+    result = CliRunner().invoke(app, ["evaluate", "--data", str(beir), "--model", str(tiny_lm), "--systems", "bm25,foo"])
+    assert result.exit_code == 2 and "unknown systems ['foo']" in result.output
