@@ -202,6 +202,104 @@ def evaluate(
     typer.echo(f"wrote {out}/results.md, results.json, runs/*.trec")
 
 
+@app.command()
+def synthesize(
+    source: Path = typer.Argument(..., help="Training JSONL (query, pos, neg) or a BEIR folder"),
+    out: Path = typer.Option(..., "--out", "-o", help="Output JSONL; rerun the same command to resume"),
+    split: str = typer.Option("train", help="qrels split, for a BEIR folder"),
+    negatives: int = typer.Option(15, min=0, help="BM25 hard negatives per query, for a BEIR folder"),
+    expert: str = typer.Option("local", help="'local' (a transformers model) or 'openai' (an HTTP endpoint)"),
+    expert_model: str = typer.Option("smollm2-135m-instruct", help="Local model, or the endpoint's model name"),
+    base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Environment variable holding the API key"),
+    concurrency: int = typer.Option(8, min=1, help="Parallel HTTP requests"),
+    timeout: float = typer.Option(60.0, min=0.1, help="Seconds per HTTP request"),
+    m: int = typer.Option(3, "--m", min=1, help="Candidate thoughts per query"),
+    shots: int = typer.Option(3, min=0, help="Few-shot examples from other queries"),
+    seed: int = typer.Option(0),
+    max_new_tokens: int = typer.Option(96, min=1),
+    temperature: float = typer.Option(0.8, min=0.0),
+    top_p: float = typer.Option(0.95, min=0.0, max=1.0),
+    batch_size: int = typer.Option(8, min=1, help="Records per expert call and per durable write"),
+    limit: Optional[int] = typer.Option(None, min=1, help="Only the first N records"),
+    retry_failed: bool = typer.Option(False, help="Redo records that failed in an earlier run"),
+) -> None:
+    """Exploration: an expert LLM writes m candidate thoughts per query. Crash-safe; rerun to resume."""
+    from o1_retriever.data import DataError
+    from o1_retriever.trainer.experts import LocalExpert, OpenAIExpert
+    from o1_retriever.trainer.records import load_records
+    from o1_retriever.trainer.synthesize import SynthesisConfig
+    from o1_retriever.trainer.synthesize import synthesize as run_synthesis
+
+    try:
+        records = load_records(source, split, negatives, strict=False)[:limit]
+    except DataError as error:
+        _fail(str(error))
+    generation = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
+    if expert == "local":
+        writer = LocalExpert(expert_model, **generation)
+    elif expert == "openai":
+        if not base_url:
+            _fail("--expert openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        writer = OpenAIExpert(base_url, expert_model, api_key_env=api_key_env, concurrency=concurrency,
+                              timeout=timeout, **generation)
+    else:
+        _fail(f"unknown expert {expert!r}: use 'local' or 'openai'")
+    config = SynthesisConfig(m=m, shots=shots, seed=seed, batch_size=batch_size)
+    try:
+        summary = run_synthesis(records, writer, out, config, retry_failed=retry_failed)
+    except DataError as error:
+        _fail(str(error))
+    typer.echo(
+        f"{summary.total} records: {summary.resumed} resumed, {summary.written} written, {summary.failed} failed"
+    )
+    for reason, count in summary.errors.items():
+        typer.echo(f"  failed ({count}): {reason}")
+    if summary.failed:
+        typer.echo("rerun with --retry-failed to redo the failed records")
+
+
+@app.command()
+def vote(
+    source: Path = typer.Argument(..., help="Synthesized JSONL (records with 'thoughts')"),
+    out: Path = typer.Option(..., "--out", "-o", help="Output JSONL with 'thought' and committee scores"),
+    member: list[str] = typer.Option(
+        ["all-minilm-l6-v2", "bm25"], "--member", help="A dense encoder (name or folder) or 'bm25'; repeatable"
+    ),
+    weights: Optional[str] = typer.Option(None, help="Comma-separated member weights [default: equal]"),
+    method: str = typer.Option("soft", help="'soft' or 'hard' voting"),
+    corpus: Optional[Path] = typer.Option(None, help="BM25 statistics from this corpus [default: the records' passages]"),
+    batch_size: int = typer.Option(32, min=1, help="Records scored together"),
+) -> None:
+    """Refinement: the committee scores every candidate against all positives and votes for one thought."""
+    from o1_retriever.data import DataError, load_corpus
+    from o1_retriever.trainer.committee import BM25Member, DenseMember, training_corpus
+    from o1_retriever.trainer.committee import vote as run_vote
+    from o1_retriever.trainer.records import read_records, write_jsonl_atomic
+
+    try:
+        records = read_records(source, strict=False)
+        passages = [f"{d.title} {d.text}".strip() for d in load_corpus(corpus)] if corpus else []
+    except DataError as error:
+        _fail(str(error))
+    weight_values = None
+    if weights:
+        try:
+            weight_values = [float(w) for w in weights.split(",")]
+        except ValueError:
+            _fail(f"--weights must be comma-separated numbers, got {weights!r}")
+    members = [
+        BM25Member(passages + training_corpus(records)) if name == "bm25" else DenseMember(name) for name in member
+    ]
+    try:
+        voted, summary = run_vote(records, members, method=method, weights=weight_values, batch_size=batch_size)
+    except ValueError as error:
+        _fail(str(error))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl_atomic(out, voted)
+    typer.echo(f"{summary.total} records: {summary.voted} voted, {summary.skipped} without candidates (kept, not voted)")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -1,0 +1,85 @@
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from o1_retriever.cli import app
+from trainer.committee import BM25Member, DenseMember, training_corpus, vote
+from trainer.experts import LocalExpert
+from trainer.voting import soft_vote
+
+RECORDS = [
+    {
+        "query": "what raises cancer risk",
+        "pos": ["smoking raises cancer risk in human patients", "drug treatment increases cancer risk"],
+        "neg": ["light wave energy field"],
+        "thoughts": ["light wave physics", "smoking and drug treatment raise cancer risk", "memory storage"],
+    },
+    {"query": "failed", "pos": ["p"], "thoughts": [], "error": "the expert returned empty text (3 of 3)"},
+    {
+        "query": "microwave dielectric",
+        "pos": ["microwave measurement of dielectric liquid"],
+        "neg": ["gene expression in cells"],
+        "thoughts": ["dielectric liquid measured with microwave"],  # m = 1
+    },
+]
+
+
+def test_bm25_member_uses_training_corpus_statistics():
+    member = BM25Member(training_corpus(RECORDS))
+    [scores] = member.score([RECORDS[0]["thoughts"]], [RECORDS[0]["pos"]])
+    assert scores.shape == (3, 2)
+    assert scores[1].sum() > scores[0].sum() and scores[1].sum() > scores[2].sum()
+    # the statistics do not depend on the candidates: scoring a candidate alone gives the same numbers
+    [alone] = member.score([[RECORDS[0]["thoughts"][1]]], [RECORDS[0]["pos"]])
+    assert np.allclose(alone[0], scores[1])
+
+
+def test_vote_keeps_every_record_and_every_members_scores(tiny_encoder):
+    members = [BM25Member(training_corpus(RECORDS)), DenseMember(str(tiny_encoder))]
+    voted, summary = vote(RECORDS, members, progress=False)
+    assert (summary.voted, summary.skipped) == (2, 1) and len(voted) == 3
+    assert "thought" not in voted[1] and voted[1]["error"]
+    committee = voted[0]["committee"]
+    assert set(committee["scores"]) == {"bm25", f"dense:{tiny_encoder}"}
+    assert all(len(s) == 3 for s in committee["scores"].values())
+    expected, _ = soft_vote(np.array(list(committee["scores"].values())))
+    assert committee["winner"] == expected and voted[0]["thought"] == RECORDS[0]["thoughts"][expected]
+    assert voted[2]["thought"] == RECORDS[2]["thoughts"][0]
+    hard, _ = vote(RECORDS, members[:1], method="hard", progress=False)
+    assert hard[0]["thought"] == RECORDS[0]["thoughts"][1]  # BM25 alone prefers the on-topic thought
+    with pytest.raises(ValueError, match="method"):
+        vote(RECORDS, members, method="median", progress=False)
+
+
+def test_local_expert_is_seeded_and_batch_independent(tiny_lm):
+    expert = LocalExpert(str(tiny_lm), max_new_tokens=6, temperature=1.0, batch_rows=4, device="cpu")
+    prompts = [[{"role": "user", "content": f"question {i}"}] for i in range(3)]
+    keys = ["a", "b", "c"]
+    together = expert.complete(prompts, keys, n=2, seed=1)
+    alone = [expert.complete([p], [k], n=2, seed=1)[0] for p, k in zip(prompts, keys)]
+    assert [c.texts for c in together] == [c.texts for c in alone]
+    assert all(len(c.texts) + (1 if c.errors else 0) >= 1 for c in together)
+
+
+def test_synthesize_and_vote_commands(tmp_path, tiny_lm, tiny_encoder):
+    source = tmp_path / "train.jsonl"
+    source.write_text("".join(json.dumps({k: v for k, v in r.items() if k in ("query", "pos", "neg")}) + "\n"
+                              for r in RECORDS))
+    synthesized, voted = tmp_path / "synth.jsonl", tmp_path / "voted.jsonl"
+    runner = CliRunner()
+    result = runner.invoke(app, ["synthesize", str(source), "--out", str(synthesized), "--expert-model", str(tiny_lm),
+                                 "--m", "2", "--max-new-tokens", "5", "--temperature", "1.0"])
+    assert result.exit_code == 0, result.output
+    assert "3 records: 0 resumed, 3 written" in result.stdout
+    rows = [json.loads(line) for line in synthesized.read_text().splitlines()]
+    assert [r["query"] for r in rows] == [r["query"] for r in RECORDS]
+    result = runner.invoke(app, ["vote", str(synthesized), "--out", str(voted), "--member", str(tiny_encoder),
+                                 "--member", "bm25", "--weights", "1,2"])
+    assert result.exit_code == 0, result.output
+    assert sum("thought" in json.loads(line) for line in voted.read_text().splitlines()) == sum(
+        bool(r["thoughts"]) for r in rows
+    )
+    bad = runner.invoke(app, ["vote", str(synthesized), "--out", str(voted), "--member", "bm25", "--weights", "1,2"])
+    assert bad.exit_code == 2 and "2 weights for 1 members" in bad.output

@@ -1,0 +1,140 @@
+"""Exploration: an expert LLM writes m candidate thoughts per training query (DESIGN.md §2).
+
+Crash-safe and resumable: finished batches are appended and fsynced in input order; a rerun reads them back,
+checks they belong to this input, and continues after them. A record that fails keeps its place in the output
+with the reason in ``error``; ``retry_failed`` redoes those.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from o1_retriever import prompts
+from o1_retriever.data import DataError
+from o1_retriever.sampling import row_seed
+from trainer.experts import Expert
+from trainer.records import append_jsonl, read_finished, write_jsonl_atomic
+
+MAX_SHOT_CHARS = 600
+
+
+@dataclass(frozen=True)
+class SynthesisConfig:
+    m: int = 3  # candidates per query
+    shots: int = 3  # few-shot examples, from other queries only
+    seed: int = 0
+    batch_size: int = 8  # records per expert call (and per durable append)
+
+
+@dataclass
+class SynthesisSummary:
+    total: int = 0
+    resumed: int = 0  # already in the output before this run
+    written: int = 0
+    failed: int = 0  # records with an error in the output now
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def few_shot_examples(records: list[dict[str, Any]], index: int, shots: int, seed: int) -> list[tuple[str, str]]:
+    """``shots`` (query, positive) pairs from *other* records, none sharing a positive with this one (no label
+    leakage); chosen by a generator seeded with the query, so the choice is reproducible."""
+    own = records[index]
+    own_positives = set(own.get("pos", []))
+    rng = random.Random(row_seed(seed, own.get("query", ""), -1))
+    order = list(range(len(records)))
+    rng.shuffle(order)
+    chosen: list[tuple[str, str]] = []
+    for j in order:
+        if len(chosen) == shots:
+            break
+        other = records[j]
+        if j == index or "error" in other or other["query"] == own.get("query"):
+            continue
+        if own_positives & set(other["pos"]):
+            continue
+        chosen.append((other["query"], other["pos"][0][:MAX_SHOT_CHARS]))
+    return chosen
+
+
+def _check_resumable(records: list[dict[str, Any]], finished: list[dict[str, Any]], out: Path) -> None:
+    if len(finished) > len(records):
+        raise DataError(f"{out} holds {len(finished)} records but the input has {len(records)}: another input's output")
+    for i, done in enumerate(finished):
+        if done.get("query") != records[i].get("query"):
+            raise DataError(
+                f"{out}:{i + 1} is for query {done.get('query')!r}, but input record {i + 1} is "
+                f"{records[i].get('query')!r}: the output belongs to another input. Use another --out."
+            )
+
+
+def _synthesize_batch(
+    records: list[dict[str, Any]], indices: list[int], expert: Expert, config: SynthesisConfig
+) -> list[dict[str, Any]]:
+    valid = [i for i in indices if "error" not in records[i]]
+    messages = [prompts.expert_messages(records[i]["query"], few_shot_examples(records, i, config.shots, config.seed))
+                for i in valid]
+    completions = expert.complete(messages, [records[i]["query"] for i in valid], config.m, config.seed) if valid else []
+    by_index = dict(zip(valid, completions))
+    out = []
+    for i in indices:
+        record = {k: v for k, v in records[i].items() if k not in ("thoughts", "thought", "error")}
+        if "error" in records[i]:
+            out.append({**record, "thoughts": [], "error": records[i]["error"]})
+            continue
+        completion = by_index[i]
+        record["thoughts"] = completion.texts
+        record["expert"] = expert.name
+        if not completion.texts:
+            record["error"] = "; ".join(dict.fromkeys(completion.errors)) or "the expert wrote nothing"
+        elif completion.errors:
+            record["warnings"] = list(dict.fromkeys(completion.errors))
+        out.append(record)
+    return out
+
+
+def synthesize(
+    records: list[dict[str, Any]],
+    expert: Expert,
+    out: str | Path,
+    config: SynthesisConfig = SynthesisConfig(),
+    *,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> SynthesisSummary:
+    """Write ``records`` with ``thoughts`` to ``out`` (JSONL), resuming whatever a previous run finished."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    finished = read_finished(out)
+    _check_resumable(records, finished, out)
+    summary = SynthesisSummary(total=len(records), resumed=len(finished))
+
+    if retry_failed:
+        failed = [i for i, r in enumerate(finished) if r.get("error")]
+        for start in range(0, len(failed), config.batch_size):
+            batch = failed[start : start + config.batch_size]
+            for i, redone in zip(batch, _synthesize_batch(records, batch, expert, config)):
+                finished[i] = redone
+            write_jsonl_atomic(out, finished)  # each retried batch is durable
+        summary.written += len(failed)
+
+    todo = list(range(len(finished), len(records)))
+    with tqdm(total=len(todo), unit="record", desc="synthesizing", disable=not progress) as bar:
+        for start in range(0, len(todo), config.batch_size):
+            batch = todo[start : start + config.batch_size]
+            done = _synthesize_batch(records, batch, expert, config)
+            append_jsonl(out, done)
+            finished += done
+            summary.written += len(done)
+            bar.update(len(batch))
+
+    for record in finished:
+        if record.get("error"):
+            summary.failed += 1
+            reason = record["error"].split(" (")[0]
+            summary.errors[reason] = summary.errors.get(reason, 0) + 1
+    return summary
