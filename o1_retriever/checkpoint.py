@@ -4,6 +4,7 @@ A checkpoint folder holds:
 - ``o1_config.json``: the ModelConfig (mode, base weights reference, encoder, lengths, thinking settings);
 - ``special_tokens.safetensors``: the embedding rows of ``<query> </query> <thought> <emb>``;
 - ``adapter/``: a peft LoRA adapter for the causal LM, when one was trained;
+- ``encoder_adapter/``: split mode, a peft LoRA adapter for the encoder, when one was trained;
 - ``README.md``: a model card.
 The base weights are referenced, not copied, so a checkpoint is adapter-sized.
 """
@@ -23,6 +24,7 @@ from o1_retriever.config import ModelConfig
 CONFIG_FILE = "o1_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens.safetensors"
 ADAPTER_DIR = "adapter"
+ENCODER_ADAPTER_DIR = "encoder_adapter"
 FORMAT_VERSION = 1
 
 

@@ -300,6 +300,64 @@ def vote(
     typer.echo(f"{summary.total} records: {summary.voted} voted, {summary.skipped} without candidates (kept, not voted)")
 
 
+@app.command()
+def train(
+    data: Optional[Path] = typer.Option(None, "--data", help="Voted JSONL (query, pos, neg, thought)"),
+    base: Optional[str] = typer.Option(None, "--base", help="Causal LM: built-in name, folder or hub id"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint folder"),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML or JSON with any TrainConfig fields"),
+    mode: Optional[str] = typer.Option(None, help="shared (the paper) or split"),
+    encoder: Optional[str] = typer.Option(None, help="Split mode: the encoder to fine-tune"),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Queries per step over all processes"),
+    group_size: Optional[int] = typer.Option(None, min=1, help="1 positive + hard negatives per query"),
+    max_steps: Optional[int] = typer.Option(None, min=1),
+    epochs: Optional[float] = typer.Option(None, min=0.0),
+    learning_rate: Optional[float] = typer.Option(None, min=0.0),
+    max_passage_tokens: Optional[int] = typer.Option(None, min=2),
+    gradient_accumulation: Optional[int] = typer.Option(None, min=1),
+    gradient_checkpointing: Optional[bool] = typer.Option(None),
+    seed: Optional[int] = typer.Option(None),
+    eval_data: Optional[Path] = typer.Option(None, help="BEIR folder evaluated every --eval-every steps"),
+    eval_every: Optional[int] = typer.Option(None, min=0),
+    save_every: Optional[int] = typer.Option(None, min=1),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its last saved state"),
+    overwrite: bool = typer.Option(False, help="Delete what --out holds and start again"),
+    stop_after: Optional[int] = typer.Option(None, min=1, help="Save and stop after this many steps (resume later)"),
+) -> None:
+    """Joint training: behaviour cloning of thoughts + contrastive embedding, LoRA. Runs under torchrun too."""
+    from o1_retriever.data import DataError
+    from o1_retriever.trainer.config import TrainConfig
+    from o1_retriever.trainer.records import read_records
+    from o1_retriever.trainer.train import RunExistsError
+    from o1_retriever.trainer.train import train as run_training
+
+    overrides = dict(
+        data=str(data) if data else None, base=base, out=str(out) if out else None, mode=mode, encoder=encoder,
+        batch_size=batch_size, group_size=group_size, max_steps=max_steps, epochs=epochs,
+        learning_rate=learning_rate, max_passage_tokens=max_passage_tokens,
+        gradient_accumulation=gradient_accumulation, gradient_checkpointing=gradient_checkpointing, seed=seed,
+        eval_data=str(eval_data) if eval_data else None, eval_every=eval_every, save_every=save_every,
+    )
+    try:
+        if config_file:
+            config = TrainConfig.from_file(config_file, **overrides)
+        else:
+            config = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+    except (ValueError, TypeError, OSError) as error:
+        _fail(str(error))
+    if not config.data:
+        _fail("--data is required (a voted JSONL from `o1-retriever vote`)")
+    try:
+        records = read_records(config.data)
+        summary = run_training(config, records, resume=resume, overwrite=overwrite, stop_after=stop_after)
+    except (DataError, RunExistsError, ValueError) as error:
+        _fail(str(error))
+    if "stopped_at" in summary:
+        typer.echo(f"stopped after step {summary['stopped_at']} of {summary['total_steps']}; rerun with --resume")
+    else:
+        typer.echo(f"trained {summary['total_steps']} steps; checkpoint in {config.out}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

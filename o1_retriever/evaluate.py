@@ -95,16 +95,20 @@ def corpus_hash(corpus: list[Document]) -> str:
     return digest.hexdigest()[:16]
 
 
-def corpus_vectors(model: ThinkThenEmbed, corpus: list[Document], batch_size: int = 32) -> tuple[np.ndarray, float]:
+def corpus_vectors(
+    model: ThinkThenEmbed, corpus: list[Document], batch_size: int = 32, cache: bool = True
+) -> tuple[np.ndarray, float]:
     """Document vectors (n, dim), from the on-disk cache when this model already embedded this corpus; and the
     seconds embedding took (when it was done)."""
     folder = home_dir() / "corpus-vectors"
     stem = folder / f"{model.document_fingerprint}-{corpus_hash(corpus)}"
-    if stem.with_suffix(".npy").exists() and stem.with_suffix(".json").exists():
+    if cache and stem.with_suffix(".npy").exists() and stem.with_suffix(".json").exists():
         return np.load(stem.with_suffix(".npy")), json.loads(stem.with_suffix(".json").read_text())["seconds"]
     start = time.perf_counter()
     vectors = model.embed_documents([d.text for d in corpus], titles=[d.title for d in corpus], batch_size=batch_size)
     seconds = time.perf_counter() - start
+    if not cache:
+        return vectors, seconds
     folder.mkdir(parents=True, exist_ok=True)
     tmp = stem.with_suffix(".tmp.npy")
     np.save(tmp, vectors)
@@ -142,6 +146,7 @@ def run_systems(
     hyde_generator: ThinkThenEmbed | None = None,
     include_query_vector: bool | None = None,
     depth: int = 1000,
+    cache_corpus: bool = True,
 ) -> dict[str, SystemResult]:
     """Run ``systems`` on ``bench``. ``thinking``: ThinkingConfig overrides (n_thoughts, temperature, ...) for o1
     and hyde."""
@@ -166,7 +171,7 @@ def run_systems(
             dict(zip(query_ids, hits)), corpus_seconds, (time.perf_counter() - start) / len(texts)
         )
     if needs & {"dense", "o1"}:
-        doc_vectors, corpus_seconds = corpus_vectors(model, bench.corpus)
+        doc_vectors, corpus_seconds = corpus_vectors(model, bench.corpus, cache=cache_corpus)
         for name in ("dense", "o1"):
             if name not in needs:
                 continue

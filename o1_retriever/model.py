@@ -22,6 +22,7 @@ from o1_retriever import prompts
 from o1_retriever.causal_lm import CausalLM, add_special_tokens
 from o1_retriever.checkpoint import (
     ADAPTER_DIR,
+    ENCODER_ADAPTER_DIR,
     is_checkpoint,
     load_special_token_rows,
     model_card,
@@ -139,6 +140,12 @@ class ThinkThenEmbed:
             text_encoder = MeanPoolEncoder.load(
                 resolve_weights(encoder_name), device=device, trust_remote_code=trust_remote_code
             )
+            if checkpoint_dir is not None and (checkpoint_dir / ENCODER_ADAPTER_DIR).is_dir():
+                from peft import PeftModel
+
+                text_encoder.model = PeftModel.from_pretrained(
+                    text_encoder.model, str(checkpoint_dir / ENCODER_ADAPTER_DIR)
+                ).eval()
         thought_cache = None
         if cache:
             thought_cache = ThoughtCache(home_dir() / "thoughts.sqlite" if cache is True else cache)
@@ -153,6 +160,8 @@ class ThinkThenEmbed:
         if hasattr(self.lm.model, "peft_config"):
             # special-token rows are saved on their own: keep the full embedding matrix out of the adapter
             self.lm.model.save_pretrained(str(folder / ADAPTER_DIR), save_embedding_layers=False)
+        if self.encoder is not None and hasattr(self.encoder.model, "peft_config"):
+            self.encoder.model.save_pretrained(str(folder / ENCODER_ADAPTER_DIR))
         (folder / "README.md").write_text(model_card(self.config))
         return folder
 

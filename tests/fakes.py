@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from o1_retriever.sampling import row_seed
-from trainer.experts import Completion
+from o1_retriever.trainer.experts import Completion
 
 
 class FakeExpert:

@@ -5,9 +5,9 @@ import pytest
 from typer.testing import CliRunner
 
 from o1_retriever.cli import app
-from trainer.committee import BM25Member, DenseMember, training_corpus, vote
-from trainer.experts import LocalExpert
-from trainer.voting import soft_vote
+from o1_retriever.trainer.committee import BM25Member, DenseMember, training_corpus, vote
+from o1_retriever.trainer.experts import LocalExpert
+from o1_retriever.trainer.voting import soft_vote
 
 RECORDS = [
     {

@@ -10,9 +10,9 @@ import pytest
 
 from o1_retriever.data import DataError
 from tests.fakes import FakeExpert
-from trainer.experts import OpenAIExpert
-from trainer.records import read_records
-from trainer.synthesize import SynthesisConfig, few_shot_examples, synthesize
+from o1_retriever.trainer.experts import OpenAIExpert
+from o1_retriever.trainer.records import read_records
+from o1_retriever.trainer.synthesize import SynthesisConfig, few_shot_examples, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,8 +78,8 @@ def test_killed_synthesis_resumes_exactly_once(tmp_path):
     script = textwrap.dedent(
         f"""
         from tests.fakes import FakeExpert
-        from trainer.records import read_records
-        from trainer.synthesize import SynthesisConfig, synthesize
+        from o1_retriever.trainer.records import read_records
+        from o1_retriever.trainer.synthesize import SynthesisConfig, synthesize
         synthesize(read_records({str(source)!r}), FakeExpert(delay=0.05), {str(out)!r},
                    SynthesisConfig(batch_size=2), progress=False)
         """

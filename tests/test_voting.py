@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from trainer.voting import hard_vote, soft_vote, softmax, standardise
+from o1_retriever.trainer.voting import hard_vote, soft_vote, softmax, standardise
 
 
 def test_standardise_formula_and_flat_rows():

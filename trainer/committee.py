@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-from trainer.voting import hard_vote, soft_vote
+from o1_retriever.trainer.voting import hard_vote, soft_vote
 
 
 class Member(Protocol):

@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 from o1_retriever import prompts
 from o1_retriever.data import DataError
 from o1_retriever.sampling import row_seed
-from trainer.experts import Expert
-from trainer.records import append_jsonl, read_finished, write_jsonl_atomic
+from o1_retriever.trainer.experts import Expert
+from o1_retriever.trainer.records import append_jsonl, read_finished, write_jsonl_atomic
 
 MAX_SHOT_CHARS = 600
 

@@ -1,0 +1,86 @@
+import math
+
+import pytest
+import torch
+
+from o1_retriever.trainer.batches import Collator, batch_indices, make_example, usable_records
+from o1_retriever.trainer.config import TrainConfig
+from o1_retriever.trainer.losses import full_logits_nll, info_nce, thought_token_nll
+from o1_retriever.trainer.schedule import lr_at
+from tests.train_helpers import voted_records
+
+
+def test_info_nce_formula():
+    q = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), dim=-1)
+    p = torch.nn.functional.normalize(torch.tensor([[1.0, 0.2], [0.5, 0.5], [0.0, 1.0]]), dim=-1)
+    losses = info_nce(q, p, torch.tensor([0, 2]), temperature=0.5)
+    scores = q @ p.T / 0.5
+    expected = [-(scores[0, 0] - scores[0].logsumexp(0)), -(scores[1, 2] - scores[1].logsumexp(0))]
+    assert torch.allclose(losses, torch.stack(expected))
+
+
+def test_thought_only_logits_equal_full_logits():
+    torch.manual_seed(0)
+    hidden = torch.randn(3, 7, 8)
+    head = torch.nn.Linear(8, 50, bias=False)
+    labels = torch.full((3, 7), -100)
+    labels[0, 3:6] = torch.tensor([4, 5, 6])
+    labels[2, 1:3] = torch.tensor([7, 8])
+    a, b = thought_token_nll(hidden, labels, head), full_logits_nll(hidden, labels, head)
+    assert a.shape == (5,) and torch.allclose(a, b)
+
+
+def test_schedule():
+    assert lr_at(0, 100, 10, 1.0) == pytest.approx(0.1)
+    assert lr_at(9, 100, 10, 1.0) == pytest.approx(1.0)
+    assert lr_at(10, 100, 10, 1.0) == pytest.approx(1.0)
+    assert lr_at(55, 100, 10, 1.0) == pytest.approx(0.5)
+    assert lr_at(100, 100, 10, 1.0) == 0.0
+    assert lr_at(0, 10, 0, 2.0) == pytest.approx(2.0)
+
+
+def test_examples_are_seeded_and_dropout_rate_holds():
+    config = TrainConfig(group_size=3, thought_dropout=0.5, seed=1)
+    record = voted_records(2)[1]
+    assert make_example(record, 1, 0, config) == make_example(record, 1, 0, config)
+    examples = [make_example(record, i, 0, config) for i in range(400)]
+    dropped = sum(e.thought is None for e in examples) / 400
+    assert 0.4 < dropped < 0.6
+    assert all(len(e.passages) == 3 and e.passages[0] in record["pos"] for e in examples)
+    no_negs = make_example({**record, "neg": []}, 0, 0, config)
+    assert len(no_negs.passages) == 1
+
+
+def test_batches_cover_each_epoch_once():
+    config = TrainConfig(batch_size=4, seed=0)
+    seen = [i for step in range(4) for i in batch_indices(step, 17, config)[1]]
+    assert len(set(seen)) == 16  # 4 full batches of 17 records, the last partial one dropped
+    assert batch_indices(4, 17, config)[0] == 1
+
+
+def test_usable_records_counts():
+    rows = voted_records(10) + [{"query": "q", "pos": [], "neg": []}, {"query": "x", "pos": ["p"], "error": "e"}]
+    rows[0] = {**rows[0], "neg": []}
+    kept, counts = usable_records(rows)
+    assert (counts.records, counts.skipped, counts.without_thought, counts.without_negatives) == (10, 2, 2, 1)
+
+
+def test_collator_labels_only_thought_and_eos(tiny_lm):
+    from transformers import AutoTokenizer
+
+    from o1_retriever.causal_lm import add_special_tokens
+    from o1_retriever.trainer.modeling import load_causal_lm
+
+    config = TrainConfig(base=str(tiny_lm), group_size=2, thought_dropout=0.0)
+    model, tokenizer = load_causal_lm(config, "cpu")
+    collate = Collator(tokenizer, config)
+    examples = [make_example(r, i, 0, config) for i, r in enumerate(voted_records(3))]
+    batch = collate(examples)
+    ids, labels = batch["thinker_ids"], batch["labels"]
+    thought_ids = tokenizer(examples[1].thought, add_special_tokens=False)["input_ids"]
+    assert labels[1][labels[1] != -100].tolist() == thought_ids + [tokenizer.eos_token_id]
+    emb = tokenizer.convert_tokens_to_ids("<emb>")
+    last = batch["thinker_mask"].sum(1) - 1
+    assert all(ids[r, last[r]] == emb for r in range(3))
+    assert batch["positive"].tolist() == [0, 2, 4] and batch["passage_ids"].shape[0] == 6
+    assert (labels[0] == -100).all()  # record 0 has no thought: thought-free path

@@ -1,0 +1,131 @@
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from o1_retriever import ThinkThenEmbed
+from o1_retriever.cli import app
+from o1_retriever.trainer.config import TrainConfig
+from o1_retriever.trainer.train import RunExistsError, train
+from tests.train_helpers import voted_records, write_records
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(tiny_lm, out, **kw):
+    base = dict(base=str(tiny_lm), out=str(out), batch_size=4, group_size=2, lora_r=4, lora_alpha=8,
+                max_steps=4, save_every=2, learning_rate=5e-3, special_token_learning_rate=5e-2, seed=0)
+    return TrainConfig(**{**base, **kw})
+
+
+def adapter_tensors(folder):
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(folder / "adapter" / "adapter_model.safetensors"))
+    tensors.update({f"special.{k}": v for k, v in load_file(str(folder / "special_tokens.safetensors")).items()})
+    return tensors
+
+
+def test_shared_training_writes_a_loadable_adapter_checkpoint(tiny_lm, tmp_path):
+    out = tmp_path / "ckpt"
+    summary = train(tiny_config(tiny_lm, out), voted_records(16), progress=False)
+    assert summary["total_steps"] == 4 and summary["data"]["without_thought"] == 4
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [1, 2, 3, 4] and all(row["loss_r"] > 0 and row["loss_g"] > 0 for row in log)
+    assert not (out / "trainer_state.pt").exists()
+    base = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
+    trained = ThinkThenEmbed.from_pretrained(out, device="cpu", cache=False)
+    assert trained.config.thinker_trained and trained.fingerprint != base.fingerprint
+    emb = trained.lm.emb_id
+    rows = lambda m: m.lm.model.get_input_embeddings().weight[emb]  # noqa: E731
+    assert not torch.allclose(rows(trained), rows(base))  # the special-token rows were trained
+    vectors = trained.embed_queries(["cell gene"], n_thoughts=1, max_new_tokens=4).vectors
+    assert np.isclose(np.linalg.norm(vectors), 1, atol=1e-5)
+    assert sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) < 2_000_000  # adapter-sized
+
+
+def test_training_lowers_the_loss(tiny_lm, tmp_path):
+    config = tiny_config(tiny_lm, tmp_path / "c", max_steps=24, batch_size=8, thought_dropout=0.0)
+    train(config, voted_records(16), progress=False)
+    log = [json.loads(line) for line in (tmp_path / "c" / "train_log.jsonl").read_text().splitlines()]
+    first, last = log[:3], log[-3:]
+    mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
+    assert mean(last, "loss_g") < mean(first, "loss_g") and mean(last, "loss_r") < mean(first, "loss_r")
+
+
+def test_resumed_run_matches_uninterrupted(tiny_lm, tmp_path):
+    records = voted_records(16)
+    train(tiny_config(tiny_lm, tmp_path / "straight", lora_dropout=0.1), records, progress=False)
+    stopped = train(tiny_config(tiny_lm, tmp_path / "resumed", lora_dropout=0.1), records, stop_after=3,
+                    progress=False)
+    assert stopped["stopped_at"] == 3 and (tmp_path / "resumed" / "trainer_state.pt").exists()
+    with pytest.raises(RunExistsError, match="--resume"):
+        train(tiny_config(tiny_lm, tmp_path / "resumed"), records, progress=False)
+    with pytest.raises(RunExistsError, match="other settings"):
+        train(tiny_config(tiny_lm, tmp_path / "resumed", seed=5, lora_dropout=0.1), records, resume=True,
+              progress=False)
+    train(tiny_config(tiny_lm, tmp_path / "resumed", lora_dropout=0.1), records, resume=True, progress=False)
+    a, b = adapter_tensors(tmp_path / "straight"), adapter_tensors(tmp_path / "resumed")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-6), name
+
+
+def test_split_mode_trains_thinker_and_encoder(tiny_lm, tiny_encoder, tmp_path):
+    out = tmp_path / "split"
+    config = tiny_config(tiny_lm, out, mode="split", encoder=str(tiny_encoder),
+                         encoder_lora_targets=["query", "value"])
+    train(config, voted_records(16), progress=False)
+    assert (out / "encoder_adapter" / "adapter_model.safetensors").exists()
+    model = ThinkThenEmbed.from_pretrained(out, device="cpu", cache=False)
+    assert model.config.mode == "split" and model.config.thinker_trained
+    untrained = ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(tiny_encoder), device="cpu", cache=False)
+    assert model.document_fingerprint != untrained.document_fingerprint
+    assert model.embed_queries(["cell gene"], n_thoughts=2, max_new_tokens=3).vectors.shape == (1, 24)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one(tiny_lm, tmp_path):
+    data = write_records(tmp_path / "voted.jsonl", voted_records(16))
+    script = str(ROOT / "tests" / "dist_step.py")
+    env_args = [str(tiny_lm), str(data)]
+    subprocess.run([sys.executable, script, *env_args, str(tmp_path / "one.pt")], check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+         "--master_port", str(_free_port()), script, *env_args, str(tmp_path / "two.pt")],
+        check=True, cwd=ROOT, capture_output=True,
+    )
+    one, two = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
+    assert one["tokens"] == two["tokens"] > 0
+    assert one["loss_r"] == pytest.approx(two["loss_r"], rel=1e-5)
+    assert one["loss_g"] == pytest.approx(two["loss_g"], rel=1e-5)
+    assert one["grads"].keys() == two["grads"].keys()
+    for name, grad in one["grads"].items():
+        assert torch.allclose(grad, two["grads"][name], atol=1e-6, rtol=1e-4), name
+
+
+def test_train_command(tiny_lm, tmp_path):
+    data = write_records(tmp_path / "voted.jsonl", voted_records(8))
+    config = tmp_path / "train.yaml"
+    config.write_text(f"base: {tiny_lm}\nbatch_size: 4\ngroup_size: 2\nlora_r: 2\nlora_alpha: 4\nmax_steps: 2\n")
+    out = tmp_path / "ckpt"
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--config", str(config), "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "trained 2 steps" in result.stdout and (out / "o1_config.json").exists()
+    again = runner.invoke(app, ["train", "--config", str(config), "--data", str(data), "--out", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("learning_rat: 1\n")
+    assert "unknown settings" in runner.invoke(app, ["train", "--config", str(bad), "--data", str(data)]).output

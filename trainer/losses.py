@@ -1,0 +1,41 @@
+"""Losses of joint training, computed from embeddings and hidden states (pure functions, shape comments).
+
+Both return per-item losses; the caller divides sums by global counts so that any split of a batch over
+processes or micro-batches gives the same gradient as one big batch.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def info_nce(queries: torch.Tensor, passages: torch.Tensor, positive: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Per-query InfoNCE: -log softmax(q·p / τ)[positive] over every passage given (hard and in-batch negatives).
+
+    queries: (B, dim) unit rows; passages: (N, dim) unit rows; positive: (B,) index of each query's positive.
+    Returns (B,).
+    """
+    scores = queries @ passages.T / temperature  # (B, N)
+    return F.cross_entropy(scores.float(), positive, reduction="none")
+
+
+def thought_token_nll(hidden: torch.Tensor, labels: torch.Tensor, lm_head: torch.nn.Module) -> torch.Tensor:
+    """Next-token loss at thought positions only: the LM head runs on the few positions that predict a labelled
+    token, never on the whole (batch, length, vocab) grid.
+
+    hidden: (B, L, dim) last hidden states; labels: (B, L) token ids, -100 where not trained. Returns (T,) for the
+    T labelled tokens.
+    """
+    targets = labels[:, 1:]  # position j predicts token j + 1
+    selected = targets != -100  # (B, L - 1)
+    logits = lm_head(hidden[:, :-1][selected])  # (T, vocab)
+    return F.cross_entropy(logits.float(), targets[selected], reduction="none")
+
+
+def full_logits_nll(hidden: torch.Tensor, labels: torch.Tensor, lm_head: torch.nn.Module) -> torch.Tensor:
+    """The same loss computed the usual way, with logits at every position (for comparison and benchmarks)."""
+    logits = lm_head(hidden)[:, :-1]  # (B, L - 1, vocab)
+    targets = labels[:, 1:]
+    selected = targets != -100
+    return F.cross_entropy(logits[selected].float(), targets[selected], reduction="none")
