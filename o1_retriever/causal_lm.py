@@ -133,16 +133,23 @@ class CausalLM:
         temperature: float,
         top_p: float,
         embed: bool,
+        samples_per_prompt: int = 1,
     ) -> Generated:
-        """Sample one continuation per prompt (each row with its own seeded generator), stopping at ``<eos>`` or
-        ``max_new_tokens``. With ``embed``, ``<eos><emb>`` is then fed on the KV cache and the ``<emb>`` hidden
-        state is returned as that row's unit vector."""
-        batch = len(prompts_ids)
+        """Sample ``samples_per_prompt`` continuations per prompt (rows grouped by prompt, each row with its own
+        seeded generator), stopping at ``<eos>`` or ``max_new_tokens``. Each prompt is read once; its KV cache is
+        repeated for its samples. With ``embed``, ``<eos><emb>`` is then fed on the KV cache and the ``<emb>``
+        hidden state is returned as that row's unit vector."""
+        batch = len(prompts_ids) * samples_per_prompt
+        if len(seeds) != batch:
+            raise ValueError(f"{len(seeds)} seeds for {batch} rows")
         generators = [torch.Generator().manual_seed(s) for s in seeds]
         ids, mask = self._left_pad(prompts_ids)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
         hidden = self._forward(ids, mask, positions, cache).last_hidden_state[:, -1]
+        if samples_per_prompt > 1:
+            cache.batch_repeat_interleave(samples_per_prompt)
+            hidden, mask, positions = (t.repeat_interleave(samples_per_prompt, dim=0) for t in (hidden, mask, positions))
         next_positions = positions[:, -1] + 1
 
         thoughts: list[list[int]] = [[] for _ in range(batch)]

@@ -6,6 +6,7 @@ Every reader names the file and line of a bad record. Nothing here knows about m
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import json
 from collections.abc import Iterator
@@ -27,11 +28,13 @@ class Document(NamedTuple):
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; a DataError naming file and line on malformed JSON."""
+    """(line number, object) for each non-blank line (``.gz`` files too); a DataError naming file and line on
+    malformed JSON."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as lines:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue

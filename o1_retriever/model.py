@@ -231,15 +231,15 @@ class ThinkThenEmbed:
     def _generate(self, queries: list[str], settings: ThinkingConfig) -> list[CachedThoughts]:
         k = settings.n_thoughts
         shared = self.config.mode == "shared"
-        prompts_ids = [self._thinking_prompt(q) for q in queries for _ in range(k)]
         seeds = [row_seed(settings.seed, q, i) for q in queries for i in range(k)]
         generated = self.lm.generate(
-            prompts_ids,
+            [self._thinking_prompt(q) for q in queries],
             seeds,
             max_new_tokens=settings.max_new_tokens,
             temperature=settings.temperature,
             top_p=settings.top_p,
             embed=shared,
+            samples_per_prompt=k,
         )
         texts = [self.lm.tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in generated.token_ids]
         if shared:

@@ -36,9 +36,12 @@ CHAT_THINKING_INSTRUCTION = (
 
 
 def expert_messages(query: str, examples: list[tuple[str, str]]) -> list[dict[str, str]]:
-    """Chat messages asking an expert LLM for one thought, with (query, positive passage) few-shot examples."""
-    shots = "\n\n".join(f"Query: {q}\nResponse: {p}" for q, p in examples)
-    content = f"{EXPERT_INSTRUCTION}\n\n{shots}\n\nQuery: {query}\nResponse:" if shots else (
-        f"{EXPERT_INSTRUCTION}\n\nQuery: {query}\nResponse:"
-    )
-    return [{"role": "user", "content": content}]
+    """Chat messages asking an expert LLM for one thought: the instruction, then the (query, positive passage)
+    few-shot examples as earlier turns of the conversation, then the query."""
+    messages = [{"role": "system", "content": f"{EXPERT_INSTRUCTION} {EXPERT_FORMAT}"}]
+    for shot_query, passage in examples:
+        messages += [{"role": "user", "content": shot_query}, {"role": "assistant", "content": passage}]
+    return messages + [{"role": "user", "content": query}]
+
+
+EXPERT_FORMAT = "Answer with a short passage, as it could appear in a relevant document."

@@ -29,12 +29,22 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 
 
 def select_next_tokens(
-    logits: torch.Tensor, temperature: float, top_p: float, generators: list[torch.Generator]
+    logits: torch.Tensor, temperature: float, top_p: float, generators: list[torch.Generator], candidates: int = 256
 ) -> torch.Tensor:
-    """One next token per row. temperature 0 is greedy; otherwise each row samples with its own generator."""
+    """One next token per row. temperature 0 is greedy; otherwise each row samples from its nucleus with its own
+    generator. The nucleus is looked for among the ``candidates`` most likely tokens first (no sort of the whole
+    vocabulary); a row whose nucleus does not fit there is filtered over the full vocabulary."""
     if temperature == 0:
         return logits.argmax(-1)
-    probs = top_p_filter(logits.float() / temperature, top_p).softmax(-1)
-    return torch.stack(
-        [torch.multinomial(row, 1, generator=gen)[0] for row, gen in zip(probs, generators)]
-    )
+    probs = (logits.float() / temperature).softmax(-1)
+    top_probs, top_ids = probs.topk(min(candidates, probs.shape[-1]), dim=-1)  # sorted, most likely first
+    kept = top_probs * ((top_probs.cumsum(-1) - top_probs) < top_p)  # drop once the mass before reaches top_p
+    fits = top_probs.sum(-1) >= top_p
+    picked = []
+    for row, generator in enumerate(generators):
+        if fits[row]:
+            picked.append(top_ids[row, torch.multinomial(kept[row], 1, generator=generator)[0]])
+        else:
+            full = top_p_filter(probs[row : row + 1].log(), top_p).softmax(-1)[0]
+            picked.append(torch.multinomial(full, 1, generator=generator)[0])
+    return torch.stack(picked)

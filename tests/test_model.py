@@ -27,11 +27,22 @@ def test_fused_embedding_matches_reencoding(fixture, request):
     model = ThinkThenEmbed.from_pretrained(request.getfixturevalue(fixture), device="cpu", cache=False)
     prompts = [model._thinking_prompt(q) for q in QUERIES]
     assert len({len(p) for p in prompts}) == 3  # left padding is exercised
-    generated = model.lm.generate(prompts, [1, 2, 3], max_new_tokens=12, temperature=1.5, top_p=1.0, embed=True)
+    for first_seed in range(0, 60, 3):  # seeds under which the random model ends some thoughts early
+        generated = model.lm.generate(
+            prompts, [first_seed, first_seed + 1, first_seed + 2], max_new_tokens=12, temperature=1.5, top_p=1.0,
+            embed=True,
+        )
+        if len({len(t) for t in generated.token_ids}) > 1:
+            break
     assert len({len(t) for t in generated.token_ids}) > 1  # thoughts of different lengths
     expected = reencode(model, QUERIES, generated.token_ids)
     cosines = (generated.vectors * expected).sum(-1)
     assert cosines.min() >= 0.999, cosines
+    # k samples per prompt share one prefill (the KV cache is repeated): same agreement
+    shared = model.lm.generate(prompts, list(range(6)), max_new_tokens=12, temperature=1.5, top_p=1.0, embed=True,
+                               samples_per_prompt=2)
+    expected = reencode(model, [q for q in QUERIES for _ in range(2)], shared.token_ids)
+    assert (shared.vectors * expected).sum(-1).min() >= 0.999
 
 
 def test_same_seed_same_thoughts_and_vectors(tiny_lm, tmp_path):

@@ -53,3 +53,17 @@ def test_row_seed_depends_on_seed_query_and_sample_only():
 def test_top_p_filter_never_empties_a_row(top_p):
     logits = torch.randn(4, 30)
     assert (torch.isfinite(top_p_filter(logits, top_p)).sum(-1) >= 1).all()
+
+
+def test_nucleus_sampling_distribution_matches_full_filter():
+    # the fast path (nucleus among the top candidates) draws from the same distribution as the full filter
+    logits = torch.tensor([[2.0, 1.5, 1.0, 0.0, -1.0, -3.0]])
+    expected = top_p_filter(logits, 0.8).softmax(-1)[0]
+    gen = torch.Generator().manual_seed(0)
+    draws = torch.stack([select_next_tokens(logits, 1.0, 0.8, [gen], candidates=4) for _ in range(4000)])
+    freq = torch.bincount(draws.flatten(), minlength=6).float() / 4000
+    assert torch.allclose(freq, expected, atol=0.03)
+    # a nucleus larger than the candidates falls back to the full filter
+    flat = torch.zeros(1, 50)
+    gen = torch.Generator().manual_seed(0)
+    assert len({int(select_next_tokens(flat, 1.0, 0.99, [gen], candidates=4)) for _ in range(200)}) > 4

@@ -44,7 +44,9 @@ def test_synthesize_writes_in_order_and_reports_failures(tmp_path):
     assert summary.failed == 2 and rows[3]["error"].startswith("input:4") and "empty text" in rows[6]["error"]
     # the prompt holds the instruction, three examples from other queries, then the query
     content = expert.prompts[0][0]["content"]
-    assert content.startswith("Think about a plausible response") and content.count("Query:") == 4
+    assert content.startswith("Think about a plausible response")
+    assert [m["role"] for m in expert.prompts[0]] == ["system"] + ["user", "assistant"] * 3 + ["user"]
+    assert expert.prompts[0][-1]["content"] == "query 0"
     # a rerun resumes: nothing is redone or duplicated
     again = synthesize(records, expert, out, SynthesisConfig(m=2, batch_size=4), progress=False)
     assert again.resumed == 11 and again.written == 0 and len(out.read_text().splitlines()) == 11
@@ -173,3 +175,12 @@ def test_http_expert_gives_up_with_a_reason(endpoint):
     unreachable = OpenAIExpert("http://127.0.0.1:9/v1", "tiny", max_retries=1, backoff=0.01, timeout=2)
     [down] = unreachable.complete([[{"role": "user", "content": "q"}]], ["q"], n=1, seed=0)
     assert "cannot reach" in down.errors[0]
+
+
+def test_gzipped_records_are_read(tmp_path):
+    import gzip
+
+    path = tmp_path / "voted.jsonl.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write(json.dumps({"query": "q", "pos": ["p"]}) + "\n")
+    assert read_records(path)[0]["query"] == "q"

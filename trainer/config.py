@@ -36,6 +36,8 @@ class TrainConfig:
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
     encoder_lora_targets: list[str] = field(default_factory=lambda: ["query", "key", "value", "dense"])
+    encoder_lora_r: int | None = None  # split mode; default: lora_r
+    encoder_lora_alpha: int | None = None  # split mode; default: lora_alpha
 
     # optimisation
     learning_rate: float = 1e-4

@@ -70,18 +70,18 @@ class LocalExpert:
         self.batch_rows = batch_rows
 
     def complete(self, prompts: list[Messages], keys: list[str], n: int, seed: int) -> list[Completion]:
-        rows = [(p, k, i) for p, k in zip(prompts, keys) for i in range(n)]
+        per_call = max(1, self.batch_rows // n)  # prompts per generation call; each prompt is read once
         texts: list[str] = []
-        for start in range(0, len(rows), self.batch_rows):
-            chunk = rows[start : start + self.batch_rows]
-            ids = [self._prompt_ids(p) for p, _, _ in chunk]
+        for start in range(0, len(prompts), per_call):
+            chunk = list(zip(prompts[start : start + per_call], keys[start : start + per_call]))
             generated = self.lm.generate(
-                ids,
-                [row_seed(seed, k, i) for _, k, i in chunk],
+                [self._prompt_ids(p) for p, _ in chunk],
+                [row_seed(seed, k, i) for _, k in chunk for i in range(n)],
                 max_new_tokens=self.max_new_tokens,
                 temperature=self.temperature,
                 top_p=self.top_p,
                 embed=False,
+                samples_per_prompt=n,
             )
             texts += [self.lm.tokenizer.decode(t, skip_special_tokens=True).strip() for t in generated.token_ids]
         return [_completion(texts[j * n : (j + 1) * n]) for j in range(len(prompts))]

@@ -88,8 +88,12 @@ class TrainableModel:
             encoder = AutoModel.from_pretrained(path, use_safetensors=True).to(device)
             encoder = get_peft_model(
                 encoder,
-                LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                           target_modules=config.encoder_lora_targets),
+                LoraConfig(
+                    r=config.encoder_lora_r or config.lora_r,
+                    lora_alpha=config.encoder_lora_alpha or config.lora_alpha,
+                    lora_dropout=config.lora_dropout,
+                    target_modules=config.encoder_lora_targets,
+                ),
             )
         return cls(config, lm, tokenizer, special, encoder, encoder_tokenizer)
 

@@ -20,7 +20,7 @@ from o1_retriever.sampling import row_seed
 from o1_retriever.trainer.experts import Expert
 from o1_retriever.trainer.records import append_jsonl, read_finished, write_jsonl_atomic
 
-MAX_SHOT_CHARS = 600
+MAX_SHOT_CHARS = 300  # keeps few-shot prompts short for small local experts
 
 
 @dataclass(frozen=True)
