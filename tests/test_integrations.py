@@ -109,3 +109,16 @@ def test_langchain_embeddings(shared_model):
     assert len(embeddings.embed_documents(["gene", "cell"])) == 2
     assert embeddings.embed_query("gene") != O1Embeddings(shared_model, think=False).embed_query("gene")
     assert len(asyncio.run(embeddings.aembed_query("gene"))) == shared_model.dimension
+
+
+def test_langchain_embeddings_with_langchain_chroma(shared_model, tmp_path):
+    langchain_chroma = pytest.importorskip("langchain_chroma")
+    from o1_retriever.integrations.langchain import O1Embeddings
+
+    vectorstore = langchain_chroma.Chroma(
+        collection_name="docs", embedding_function=O1Embeddings(shared_model, think=False),
+        persist_directory=str(tmp_path / "lc"),
+    )
+    vectorstore.add_texts([d.text for d in DOCS], ids=[d.id for d in DOCS])
+    found = vectorstore.similarity_search("gene expression in human cells", k=2)
+    assert len(found) == 2 and found[0].page_content in {d.text for d in DOCS}

@@ -50,6 +50,24 @@ def test_shared_training_writes_a_loadable_adapter_checkpoint(tiny_lm, tmp_path)
     assert sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) < 2_000_000  # adapter-sized
 
 
+def test_periodic_evaluation_and_gradient_checkpointing(tiny_lm, tmp_path):
+    from tests.test_evaluate import WORDS
+
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "text": f"{w} study"}) + "\n"
+                                               for i, w in enumerate(WORDS)))
+    (beir / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": w}) + "\n"
+                                                for i, w in enumerate(WORDS[:4])))
+    (beir / "qrels" / "test.tsv").write_text("q\td\ts\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(4)))
+    config = tiny_config(tiny_lm, tmp_path / "c", max_steps=2, eval_data=str(beir), eval_every=2,
+                         gradient_checkpointing=True)
+    summary = train(config, voted_records(8), progress=False)
+    assert 0.0 <= summary["eval_ndcg10"] <= 1.0
+    log = [json.loads(line) for line in (tmp_path / "c" / "train_log.jsonl").read_text().splitlines()]
+    assert any("eval_ndcg10" in row for row in log)
+
+
 def test_training_lowers_the_loss(tiny_lm, tmp_path):
     config = tiny_config(tiny_lm, tmp_path / "c", max_steps=24, batch_size=8, thought_dropout=0.0)
     train(config, voted_records(16), progress=False)
