@@ -22,16 +22,15 @@ def fused_vs_reencode(model: ThinkThenEmbed, queries: list[str], k: int, tokens:
     lm = model.lm
     fused, reencode, cosines = [], [], []
     for i, query in enumerate(queries):
-        prompts = [model._thinking_prompt(query)] * k
+        prompt = model._thinking_prompt(query)
         seeds = list(range(i * k, (i + 1) * k))
-        args = dict(max_new_tokens=tokens, temperature=0.1, top_p=0.9)
-        t_fused, out = timed(lm.generate, prompts, seeds, embed=True, **args)
+        args = dict(max_new_tokens=tokens, temperature=0.1, top_p=0.9, samples_per_prompt=k)
+        t_fused, out = timed(lm.generate, [prompt], seeds, embed=True, **args)
 
-        def reference():
-            gen = lm.generate(prompts, seeds, embed=False, **args)
+        def reference():  # the reference implementation's path: generate, decode, re-tokenise, re-encode
+            gen = lm.generate([prompt], seeds, embed=False, **args)
             texts = [lm.tokenizer.decode(ids, skip_special_tokens=True) for ids in gen.token_ids]
-            sequences = [p + lm.tokenize(t, tokens)[0] + [lm.eos_id, lm.emb_id] for p, t in zip(prompts, texts)]
-            return lm.embed_ids(sequences)
+            return lm.embed_ids([prompt + lm.tokenize(t, tokens)[0] + [lm.eos_id, lm.emb_id] for t in texts])
 
         t_re, vectors = timed(reference)
         fused.append(t_fused)

@@ -128,7 +128,7 @@ def dense_run(query_ids: list[str], query_vectors: np.ndarray, doc_ids: list[str
 
 def hyde_vectors(generator: ThinkThenEmbed, queries: list[str], **thinking) -> np.ndarray:
     """HyDE: the generator writes passages; its encoder averages the query vector and the passage vectors."""
-    entries = generator._thoughts(queries, generator.thinking_config(**thinking))
+    entries = generator.think_with_vectors(queries, generator.thinking_config(**thinking))
     passages = [generator.encoder.embed(e.thoughts) if any(t.strip() for t in e.thoughts) else None for e in entries]
     return np.stack(
         [

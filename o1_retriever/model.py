@@ -210,9 +210,11 @@ class ThinkThenEmbed:
         settings = self.thinking_config(
             n_thoughts=n, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
         )
-        return [entry.thoughts for entry in self._thoughts(queries, settings)]
+        return [entry.thoughts for entry in self.think_with_vectors(queries, settings)]
 
-    def _thoughts(self, queries: list[str], settings: ThinkingConfig, batch_rows: int = 24) -> list[CachedThoughts]:
+    def think_with_vectors(
+        self, queries: list[str], settings: ThinkingConfig, batch_rows: int = 24
+    ) -> list[CachedThoughts]:
         """Thoughts and their vectors for each query: from the cache, else generated (and cached per batch)."""
         key_settings = {"thinking": dataclasses.asdict(settings), "prompt_version": prompts.PROMPT_VERSION}
         keys = [cache_key(self.fingerprint, q, key_settings) for q in queries]
@@ -282,7 +284,7 @@ class ThinkThenEmbed:
             n_thoughts=n_thoughts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
         )
         with_query = self.config.include_query_vector if include_query_vector is None else include_query_vector
-        entries = self._thoughts(queries, settings)
+        entries = self.think_with_vectors(queries, settings)
         vectors = np.stack(
             [
                 mean_of_unit_vectors(
