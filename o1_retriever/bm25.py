@@ -40,5 +40,9 @@ class BM25:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed document for one query (n_docs,)."""
-        words = self._bm25s.tokenize([query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False)[0]
+        words = self._bm25s.tokenize(
+            [query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
+        )[0]
+        if not words:  # only stop words or punctuation: no term matches anything
+            return np.zeros(len(self.ids))
         return np.asarray(self.index.get_scores(words), dtype=np.float64)

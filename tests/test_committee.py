@@ -34,6 +34,8 @@ def test_bm25_member_uses_training_corpus_statistics():
     # the statistics do not depend on the candidates: scoring a candidate alone gives the same numbers
     [alone] = member.score([[RECORDS[0]["thoughts"][1]]], [RECORDS[0]["pos"]])
     assert np.allclose(alone[0], scores[1])
+    [stop_words] = member.score([["No.", "the and of"]], [RECORDS[0]["pos"]])  # no indexable term: zero
+    assert np.array_equal(stop_words, np.zeros((2, 2)))
 
 
 def test_vote_keeps_every_record_and_every_members_scores(tiny_encoder):
