@@ -1,6 +1,6 @@
 """Core model measurements (issue 2): fused vs re-encode latency, cache hit vs miss, document throughput.
 
-    python bench/core.py [--queries 8] [--docs 1000]
+    python -m bench.core [--queries 8] [--docs 1000]
 
 Timings are ratios against a baseline run in the same process; absolute figures are printed for context.
 """
@@ -107,7 +107,7 @@ def main() -> None:
     split = ThinkThenEmbed.from_pretrained(device="cpu", cache=f"{cache}/split.sqlite")  # shipped default (split)
     peak_before = matmul_gflops()
     payload = {
-        "command": f"python bench/core.py --queries {args.queries} --docs {args.docs}",
+        "command": f"python -m bench.core --queries {args.queries} --docs {args.docs}",
         "fused_vs_reencode_shared_smollm2": fused_vs_reencode(shared, queries, args.k, args.tokens),
         "cache_shared_smollm2": cache_hit_vs_miss(shared, queries[: max(2, args.queries // 2)], args.k, args.tokens),
         "documents_shared_smollm2": document_throughput(shared, docs, peak_before),

@@ -27,7 +27,7 @@ class MeanPoolEncoder:
         return self.model.config.hidden_size
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+        return len(self.tokenizer(text, add_special_tokens=True, verbose=False)["input_ids"])
 
     @torch.inference_mode()
     def embed(self, texts: list[str]) -> np.ndarray:
