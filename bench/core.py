@@ -69,8 +69,10 @@ def document_throughput(model: ThinkThenEmbed, docs, peak_gflops: float) -> dict
     result = {"documents": len(docs), "seconds": seconds, "documents_per_s": len(docs) / seconds}
     if model.encoder is None:
         lm = model.lm
-        lengths = [len(model._tokens(f"{ti} {t}" if ti else t, model.config.max_document_tokens - 1)) + 1
-                   for t, ti in zip(texts, titles)]
+        lengths = [
+            len(model._tokens(f"{ti} {t}" if ti else t, model.config.max_document_tokens - 1)) + 1
+            for t, ti in zip(texts, titles)
+        ]
         config = lm.model.config
         layers, width = config.num_hidden_layers, config.hidden_size
         params = sum(p.numel() for n, p in lm.decoder.named_parameters() if "embed_tokens" not in n)
@@ -78,7 +80,9 @@ def document_throughput(model: ThinkThenEmbed, docs, peak_gflops: float) -> dict
         flops = sum(2 * params * n + 4 * layers * width * n * n / 2 for n in lengths)
     else:
         encoder = model.encoder
-        lengths = [min(encoder.count_tokens(f"{ti} {t}" if ti else t), encoder.max_tokens) for t, ti in zip(texts, titles)]
+        lengths = [
+            min(encoder.count_tokens(f"{ti} {t}" if ti else t), encoder.max_tokens) for t, ti in zip(texts, titles)
+        ]
         config = encoder.model.config
         layers, width = config.num_hidden_layers, config.hidden_size
         params = sum(p.numel() for n, p in encoder.model.named_parameters() if "embeddings" not in n)

@@ -34,8 +34,11 @@ def start_server(path: Path) -> tuple[subprocess.Popen, int]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    proc = subprocess.Popen([chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -95,14 +98,23 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait()
-    write("store", {
-        "command": "python -m bench.store" + (f" --docs {args.docs}" if args.docs else "") + f" --queries {args.queries}",
-        "model": args.model or "shipped default",
-        "ingest": ingest,
-        "query_latency": {k: percentiles(v) for k, v in latency.items()},
-        "embedded_vs_server": {"queries": len(queries), "documents": len(subset), "identical_ids": same_ids,
-                               "identical_scores": same_scores},
-    })
+    write(
+        "store",
+        {
+            "command": "python -m bench.store"
+            + (f" --docs {args.docs}" if args.docs else "")
+            + f" --queries {args.queries}",
+            "model": args.model or "shipped default",
+            "ingest": ingest,
+            "query_latency": {k: percentiles(v) for k, v in latency.items()},
+            "embedded_vs_server": {
+                "queries": len(queries),
+                "documents": len(subset),
+                "identical_ids": same_ids,
+                "identical_scores": same_scores,
+            },
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -39,14 +39,19 @@ def main() -> None:
     began = time.perf_counter()
     _, summary = vote(synthesized, members, progress=False)
     vote_seconds = time.perf_counter() - began
-    write("synthesis", {
-        "command": f"python -m bench.synthesis --records {args.records} --tokens {args.tokens}",
-        "records": len(records), "m": 3, "max_new_tokens": args.tokens,
-        "candidates_per_s_batched": candidates / timings["batched"],
-        "candidates_per_s_one_at_a_time": candidates / timings["one_at_a_time"],
-        "ratio_batched_over_one_at_a_time_throughput": timings["one_at_a_time"] / timings["batched"],
-        "committee": {"members": [m.name for m in members], "records_per_s": summary.voted / vote_seconds},
-    })
+    write(
+        "synthesis",
+        {
+            "command": f"python -m bench.synthesis --records {args.records} --tokens {args.tokens}",
+            "records": len(records),
+            "m": 3,
+            "max_new_tokens": args.tokens,
+            "candidates_per_s_batched": candidates / timings["batched"],
+            "candidates_per_s_one_at_a_time": candidates / timings["one_at_a_time"],
+            "ratio_batched_over_one_at_a_time_throughput": timings["one_at_a_time"] / timings["batched"],
+            "committee": {"members": [m.name for m in members], "records_per_s": summary.voted / vote_seconds},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ def worker(variant: str, steps: int, out: str) -> None:
     from o1_retriever.trainer.train import _sum_gradients, local_batches, step_gradients, world
 
     rank, size = world()
-    config = TrainConfig(base="smollm2-135m-instruct", batch_size=8, group_size=2, max_passage_tokens=128,
-                         lora_r=8, lora_alpha=16)
+    config = TrainConfig(
+        base="smollm2-135m-instruct", batch_size=8, group_size=2, max_passage_tokens=128, lora_r=8, lora_alpha=16
+    )
     records = beir_records(DATA / "scifact", "train", negatives=1)[:64]
     for r in records:
         r["thought"] = r["pos"][0][:400]  # a thought of realistic length
@@ -59,20 +60,43 @@ def worker(variant: str, steps: int, out: str) -> None:
     seconds = time.perf_counter() - began
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if rank == 0:
-        Path(out).write_text(json.dumps({
-            "seconds_per_step": seconds / steps, "tokens_per_s_per_process": tokens / seconds,
-            "peak_rss_mb": peak / 1024, "peak_growth_mb": (peak - base_rss) / 1024, "processes": size,
-        }))
+        Path(out).write_text(
+            json.dumps(
+                {
+                    "seconds_per_step": seconds / steps,
+                    "tokens_per_s_per_process": tokens / seconds,
+                    "peak_rss_mb": peak / 1024,
+                    "peak_growth_mb": (peak - base_rss) / 1024,
+                    "processes": size,
+                }
+            )
+        )
 
 
 def run(variant: str, steps: int, processes: int = 1) -> dict:
     out = tempfile.mktemp(suffix=".json")
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, 2 // processes))}
-    launcher = [sys.executable] if processes == 1 else [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
-        "--master_addr", "127.0.0.1", "--master_port", "29533"]
-    subprocess.run([*launcher, "-m", "bench.train", "--worker", variant, "--steps", str(steps), "--out", out],
-                   check=True, cwd=ROOT, env=env)
+    launcher = (
+        [sys.executable]
+        if processes == 1
+        else [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(processes),
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            "29533",
+        ]
+    )
+    subprocess.run(
+        [*launcher, "-m", "bench.train", "--worker", variant, "--steps", str(steps), "--out", out],
+        check=True,
+        cwd=ROOT,
+        env=env,
+    )
     return json.loads(Path(out).read_text())
 
 
@@ -88,15 +112,18 @@ def main() -> None:
     thought_only = run("thought_only", args.steps)
     full = run("full_logits", args.steps)
     two = run("thought_only", args.steps, processes=2)
-    write("train", {
-        "command": f"python -m bench.train --steps {args.steps}",
-        "config": "shared mode, SmolLM2-135M, LoRA r=8, batch 8, group 2, passages <=128 tokens, thought <=400 chars",
-        "one_process_thought_only_logits": thought_only,
-        "one_process_full_logits": full,
-        "peak_growth_ratio_thought_only_over_full": thought_only["peak_growth_mb"] / full["peak_growth_mb"],
-        "two_processes": two,
-        "step_time_ratio_two_over_one_process": two["seconds_per_step"] / thought_only["seconds_per_step"],
-    })
+    write(
+        "train",
+        {
+            "command": f"python -m bench.train --steps {args.steps}",
+            "config": "shared, SmolLM2-135M, LoRA r=8, batch 8, group 2, passages <=128 tokens, thought <=400 chars",
+            "one_process_thought_only_logits": thought_only,
+            "one_process_full_logits": full,
+            "peak_growth_ratio_thought_only_over_full": thought_only["peak_growth_mb"] / full["peak_growth_mb"],
+            "two_processes": two,
+            "step_time_ratio_two_over_one_process": two["seconds_per_step"] / thought_only["seconds_per_step"],
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """A LangChain LCEL chain over a small corpus, offline: the retriever is real, a fake LLM writes the answer.
 
-    python examples/langchain_lcel.py [--model CHECKPOINT] [--store DIR]
+python examples/langchain_lcel.py [--model CHECKPOINT] [--store DIR]
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ CORPUS = {
     "vaccines": "Vaccines train the immune system to recognise a pathogen without causing the disease.",
     "volcanoes": "Volcanoes erupt when magma from the mantle rises through cracks in the crust.",
 }
-PROMPT = PromptTemplate.from_template("Answer from the context.\n\nContext:\n{context}\n\nQuestion: {question}\nAnswer:")
+PROMPT = PromptTemplate.from_template(
+    "Answer from the context.\n\nContext:\n{context}\n\nQuestion: {question}\nAnswer:"
+)
 
 
 def build_chain(model: str | None, store_dir: str):

@@ -1,6 +1,6 @@
 """A LlamaIndex RAG query engine over a small corpus, offline: the retriever is real, a mock LLM writes the answer.
 
-    python examples/llamaindex_rag.py [--model CHECKPOINT] [--store DIR]
+python examples/llamaindex_rag.py [--model CHECKPOINT] [--store DIR]
 """
 
 from __future__ import annotations

@@ -29,7 +29,9 @@ class Generated:
 
 def add_special_tokens(model, tokenizer) -> bool:
     """Add the method's special tokens (and a pad token) where missing; returns whether the vocabulary grew."""
-    missing = [t for t in prompts.SPECIAL_TOKENS if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)]
+    missing = [
+        t for t in prompts.SPECIAL_TOKENS if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)
+    ]
     added = tokenizer.add_special_tokens({"additional_special_tokens": missing}) if missing else 0
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -68,7 +70,9 @@ class CausalLM:
         self.tokenizer = tokenizer
         self.decoder, self.lm_head = decoder_and_head(model)
         # transformers renamed ``past_key_values`` to ``cache``; use whichever this version takes
-        self._cache_kwarg = "cache" if "cache" in inspect.signature(self.decoder.forward).parameters else "past_key_values"
+        self._cache_kwarg = (
+            "cache" if "cache" in inspect.signature(self.decoder.forward).parameters else "past_key_values"
+        )
         ids = tokenizer.convert_tokens_to_ids(list(prompts.SPECIAL_TOKENS))
         self.query_open_id, self.query_close_id, self.thought_id, self.emb_id = ids
         self.eos_id = tokenizer.eos_token_id
@@ -149,7 +153,9 @@ class CausalLM:
         hidden = self._forward(ids, mask, positions, cache).last_hidden_state[:, -1]
         if samples_per_prompt > 1:
             cache.batch_repeat_interleave(samples_per_prompt)
-            hidden, mask, positions = (t.repeat_interleave(samples_per_prompt, dim=0) for t in (hidden, mask, positions))
+            hidden, mask, positions = (
+                t.repeat_interleave(samples_per_prompt, dim=0) for t in (hidden, mask, positions)
+            )
         next_positions = positions[:, -1] + 1
 
         thoughts: list[list[int]] = [[] for _ in range(batch)]

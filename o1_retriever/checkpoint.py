@@ -97,8 +97,8 @@ tags: [retrieval, embeddings, o1-embedder]
 A retriever that thinks before it embeds (O1 Embedder, Yan, Liu, Lian, 2025).
 
 - mode: `{config.mode}`
-- base (thinking LM{', embedder' if config.mode == 'shared' else ''}): `{config.base}`
-- encoder: `{config.encoder or '-'}`
+- base (thinking LM{", embedder" if config.mode == "shared" else ""}): `{config.base}`
+- encoder: `{config.encoder or "-"}`
 - thoughts per query: {config.thinking.n_thoughts}, temperature {config.thinking.temperature},
   top_p {config.thinking.top_p}, at most {config.thinking.max_new_tokens} new tokens, seed {config.thinking.seed}
 - query vector included in the mean: {config.include_query_vector}

@@ -45,7 +45,9 @@ def download_weights(
 
 @app.command()
 def index(
-    source: Path = typer.Argument(..., help="BEIR folder, JSONL file (id, text, title, metadata) or folder of .txt/.md"),
+    source: Path = typer.Argument(
+        ..., help="BEIR folder, JSONL file (id, text, title, metadata) or folder of .txt/.md"
+    ),
     model: Optional[str] = ModelOption,
     store: Path = StoreOption,
     collection: str = CollectionOption,
@@ -101,9 +103,11 @@ def search(
     except (EmptyIndexError, IndexMismatchError) as error:
         _fail(str(error))
     if as_json:
-        payload = {"query": query, "thoughts": hits[0].thoughts if hits else [], "hits": [
-            {"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits
-        ]}
+        payload = {
+            "query": query,
+            "thoughts": hits[0].thoughts if hits else [],
+            "hits": [{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits],
+        }
         json.dump(payload, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
@@ -159,7 +163,9 @@ def evaluate(
     temperature: Optional[float] = typer.Option(None, min=0.0),
     top_p: Optional[float] = typer.Option(None, min=0.0, max=1.0),
     seed: Optional[int] = typer.Option(None),
-    include_query_vector: Optional[bool] = typer.Option(None, help="Mean the thought-free vector in [default: model's]"),
+    include_query_vector: Optional[bool] = typer.Option(
+        None, help="Mean the thought-free vector in [default: model's]"
+    ),
     max_queries: Optional[int] = typer.Option(None, min=1, help="Evaluate only the first N queries"),
     max_docs: Optional[int] = typer.Option(None, min=1, help="Keep judged documents plus the first N documents"),
     hyde_generator: str = typer.Option("smollm2-135m-instruct", help="HyDE passage writer"),
@@ -182,8 +188,10 @@ def evaluate(
     hyde = None
     if "hyde" in chosen:
         config = retriever_model.config
-        same = config.mode == "split" and not config.thinker_trained and (config.base, config.encoder) == (
-            hyde_generator, hyde_encoder
+        same = (
+            config.mode == "split"
+            and not config.thinker_trained
+            and (config.base, config.encoder) == (hyde_generator, hyde_encoder)
         )
         hyde = retriever_model if same else ThinkThenEmbed.from_pretrained(hyde_generator, encoder=hyde_encoder)
     thinking = {
@@ -241,8 +249,9 @@ def synthesize(
     elif expert == "openai":
         if not base_url:
             _fail("--expert openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        writer = OpenAIExpert(base_url, expert_model, api_key_env=api_key_env, concurrency=concurrency,
-                              timeout=timeout, **generation)
+        writer = OpenAIExpert(
+            base_url, expert_model, api_key_env=api_key_env, concurrency=concurrency, timeout=timeout, **generation
+        )
     else:
         _fail(f"unknown expert {expert!r}: use 'local' or 'openai'")
     config = SynthesisConfig(m=m, shots=shots, seed=seed, batch_size=batch_size)
@@ -268,7 +277,9 @@ def vote(
     ),
     weights: Optional[str] = typer.Option(None, help="Comma-separated member weights [default: equal]"),
     method: str = typer.Option("soft", help="'soft' or 'hard' voting"),
-    corpus: Optional[Path] = typer.Option(None, help="BM25 statistics from this corpus [default: the records' passages]"),
+    corpus: Optional[Path] = typer.Option(
+        None, help="BM25 statistics from this corpus [default: the records' passages]"
+    ),
     batch_size: int = typer.Option(32, min=1, help="Records scored together"),
 ) -> None:
     """Refinement: the committee scores every candidate against all positives and votes for one thought."""
@@ -297,7 +308,9 @@ def vote(
         _fail(str(error))
     out.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl_atomic(out, voted)
-    typer.echo(f"{summary.total} records: {summary.voted} voted, {summary.skipped} without candidates (kept, not voted)")
+    typer.echo(
+        f"{summary.total} records: {summary.voted} voted, {summary.skipped} without candidates (kept, not voted)"
+    )
 
 
 @app.command()
@@ -332,11 +345,23 @@ def train(
     from o1_retriever.trainer.train import train as run_training
 
     overrides = dict(
-        data=str(data) if data else None, base=base, out=str(out) if out else None, mode=mode, encoder=encoder,
-        batch_size=batch_size, group_size=group_size, max_steps=max_steps, epochs=epochs,
-        learning_rate=learning_rate, max_passage_tokens=max_passage_tokens,
-        gradient_accumulation=gradient_accumulation, gradient_checkpointing=gradient_checkpointing, seed=seed,
-        eval_data=str(eval_data) if eval_data else None, eval_every=eval_every, save_every=save_every,
+        data=str(data) if data else None,
+        base=base,
+        out=str(out) if out else None,
+        mode=mode,
+        encoder=encoder,
+        batch_size=batch_size,
+        group_size=group_size,
+        max_steps=max_steps,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        max_passage_tokens=max_passage_tokens,
+        gradient_accumulation=gradient_accumulation,
+        gradient_checkpointing=gradient_checkpointing,
+        seed=seed,
+        eval_data=str(eval_data) if eval_data else None,
+        eval_every=eval_every,
+        save_every=save_every,
     )
     try:
         if config_file:

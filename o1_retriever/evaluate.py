@@ -67,11 +67,7 @@ def load_benchmark(
         )
         logger.warning(message)
         notes.append(message)
-    qrels = {
-        q: {d: r for d, r in judged.items() if d in doc_ids}
-        for q, judged in qrels.items()
-        if q in queries
-    }
+    qrels = {q: {d: r for d, r in judged.items() if d in doc_ids} for q, judged in qrels.items() if q in queries}
     qrels = {q: judged for q, judged in qrels.items() if judged}
     if not qrels:
         raise DataError(f"{folder}: no query of split {split!r} has a judged document in the corpus")
@@ -117,8 +113,9 @@ def corpus_vectors(
     return vectors, seconds
 
 
-def dense_run(query_ids: list[str], query_vectors: np.ndarray, doc_ids: list[str], doc_vectors: np.ndarray,
-              depth: int = 1000) -> Run:
+def dense_run(
+    query_ids: list[str], query_vectors: np.ndarray, doc_ids: list[str], doc_vectors: np.ndarray, depth: int = 1000
+) -> Run:
     """Exact inner-product search: each query's ``depth`` best documents."""
     scores = query_vectors @ doc_vectors.T
     depth = min(depth, len(doc_ids))
@@ -201,8 +198,11 @@ def run_systems(
             dense_run(query_ids, vectors, doc_ids, doc_vectors, depth),
             corpus_seconds,
             (time.perf_counter() - start) / len(texts),
-            {"generator": hyde_generator.config.base, "encoder": hyde_generator.config.encoder,
-             **asdict(hyde_generator.thinking_config(**thinking))},
+            {
+                "generator": hyde_generator.config.base,
+                "encoder": hyde_generator.config.encoder,
+                **asdict(hyde_generator.thinking_config(**thinking)),
+            },
         )
     if "hybrid" in needs:
         o1, bm25 = results["o1"], results["bm25"]
@@ -218,8 +218,13 @@ def run_systems(
 def summarise(bench: Benchmark, results: dict[str, SystemResult]) -> dict:
     """Means, per-query values and paired randomisation p-values (nDCG@10) against bm25 and dense."""
     per_query = {name: per_query_scores(bench.qrels, r.run) for name, r in results.items()}
-    summary: dict = {"dataset": bench.name, "queries": len(bench.qrels), "documents": len(bench.corpus),
-                     "notes": bench.notes, "systems": {}}
+    summary: dict = {
+        "dataset": bench.name,
+        "queries": len(bench.qrels),
+        "documents": len(bench.corpus),
+        "notes": bench.notes,
+        "systems": {},
+    }
     for name, result in results.items():
         entry = {
             "metrics": mean_scores(per_query[name]),

@@ -21,9 +21,7 @@ MEASURES = {
 
 def cut_run(run: dict[str, dict[str, float]], depth: int) -> dict[str, dict[str, float]]:
     """Each query's ``depth`` best documents (ties broken by document id, as trec_eval does)."""
-    return {
-        q: dict(sorted(docs.items(), key=lambda item: (-item[1], item[0]))[:depth]) for q, docs in run.items()
-    }
+    return {q: dict(sorted(docs.items(), key=lambda item: (-item[1], item[0]))[:depth]) for q, docs in run.items()}
 
 
 def per_query_scores(

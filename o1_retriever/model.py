@@ -124,7 +124,9 @@ class ThinkThenEmbed:
             base = _relative_to(checkpoint_dir, config.base)
             encoder_name = _relative_to(checkpoint_dir, config.encoder) if config.encoder else None
         else:
-            config = ModelConfig(mode=mode or ("split" if encoder else "shared"), base=str(name_or_path), encoder=encoder)
+            config = ModelConfig(
+                mode=mode or ("split" if encoder else "shared"), base=str(name_or_path), encoder=encoder
+            )
             base, encoder_name = config.base, config.encoder
 
         model, tokenizer = _load_causal_lm(resolve_weights(base), device, trust_remote_code)
@@ -316,7 +318,9 @@ class ThinkThenEmbed:
             sequences: list = full
             lengths = [len(t) for t in full]
             embed = self.encoder.embed
-            if any(self.encoder.count_tokens(t) > self.encoder.max_tokens for t in full if len(t) > self.encoder.max_tokens):
+            if any(
+                self.encoder.count_tokens(t) > self.encoder.max_tokens for t in full if len(t) > self.encoder.max_tokens
+            ):
                 self._warn_truncation("documents", self.encoder.max_tokens)
         else:
             sequences = [self._tokens(t, self.config.max_document_tokens - 1) + [self.lm.emb_id] for t in full]

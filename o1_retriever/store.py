@@ -88,7 +88,11 @@ class ChromaStore:
         if create:
             self.collection = client.get_or_create_collection(
                 collection,
-                metadata={_FINGERPRINT: model.document_fingerprint, _DIMENSION: model.dimension, _MODE: model.config.mode},
+                metadata={
+                    _FINGERPRINT: model.document_fingerprint,
+                    _DIMENSION: model.dimension,
+                    _MODE: model.config.mode,
+                },
                 configuration={"hnsw": {"space": "cosine"}},
                 embedding_function=None,
             )
@@ -107,9 +111,9 @@ class ChromaStore:
         if meta.get(_FINGERPRINT) != self.model.document_fingerprint:
             raise IndexMismatchError(
                 f"collection {self.name!r} was built with model {meta.get(_FINGERPRINT)} "
-                f"({meta.get(_MODE)} mode, {meta.get(_DIMENSION)}-d); the loaded model is {self.model.document_fingerprint} "
-                f"({self.model.config.mode} mode, {self.model.dimension}-d). Load the checkpoint that built the index, "
-                "or index into a new collection."
+                f"({meta.get(_MODE)} mode, {meta.get(_DIMENSION)}-d); the loaded model is "
+                f"{self.model.document_fingerprint} ({self.model.config.mode} mode, {self.model.dimension}-d). "
+                "Load the checkpoint that built the index, or index into a new collection."
             )
 
     def count(self) -> int:

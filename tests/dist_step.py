@@ -1,7 +1,7 @@
 """One training step's loss and summed gradients, for the one-process vs two-process equivalence test.
 
-    python tests/dist_step.py LM_DIR DATA OUT                         (one process)
-    python -m torch.distributed.run --nproc_per_node 2 tests/dist_step.py LM_DIR DATA OUT
+python tests/dist_step.py LM_DIR DATA OUT                         (one process)
+python -m torch.distributed.run --nproc_per_node 2 tests/dist_step.py LM_DIR DATA OUT
 """
 
 import sys
@@ -21,16 +21,28 @@ from o1_retriever.trainer.train import _all_sum, _sum_gradients, local_batches, 
 def main(lm_dir: str, data: str, out: str) -> None:
     torch.use_deterministic_algorithms(True)
     rank, size = world()
-    config = TrainConfig(base=lm_dir, data=data, batch_size=8, group_size=3, lora_r=4, lora_alpha=8,
-                         thought_dropout=0.3, temperature=0.05)
+    config = TrainConfig(
+        base=lm_dir,
+        data=data,
+        batch_size=8,
+        group_size=3,
+        lora_r=4,
+        lora_alpha=8,
+        thought_dropout=0.3,
+        temperature=0.05,
+    )
     model = TrainableModel.build(config)
     records = read_records(data)
     batches, queries, tokens = local_batches(0, records, config, Collator(model.tokenizer, config), rank, size)
     loss_r, loss_g = step_gradients(model, batches, queries, tokens, config)
     params = model.named_trainable()
     _sum_gradients(list(params.values()))
-    result = {"loss_r": _all_sum(loss_r), "loss_g": _all_sum(loss_g), "tokens": tokens,
-              "grads": {n: p.grad.clone() for n, p in params.items() if p.grad is not None}}
+    result = {
+        "loss_r": _all_sum(loss_r),
+        "loss_g": _all_sum(loss_g),
+        "tokens": tokens,
+        "grads": {n: p.grad.clone() for n, p in params.items() if p.grad is not None},
+    }
     if rank == 0:
         torch.save(result, out)
     if size > 1:

@@ -67,18 +67,47 @@ def test_local_expert_is_seeded_and_batch_independent(tiny_lm):
 
 def test_synthesize_and_vote_commands(tmp_path, tiny_lm, tiny_encoder):
     source = tmp_path / "train.jsonl"
-    source.write_text("".join(json.dumps({k: v for k, v in r.items() if k in ("query", "pos", "neg")}) + "\n"
-                              for r in RECORDS))
+    source.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k in ("query", "pos", "neg")}) + "\n" for r in RECORDS)
+    )
     synthesized, voted = tmp_path / "synth.jsonl", tmp_path / "voted.jsonl"
     runner = CliRunner()
-    result = runner.invoke(app, ["synthesize", str(source), "--out", str(synthesized), "--expert-model", str(tiny_lm),
-                                 "--m", "2", "--max-new-tokens", "5", "--temperature", "1.0"])
+    result = runner.invoke(
+        app,
+        [
+            "synthesize",
+            str(source),
+            "--out",
+            str(synthesized),
+            "--expert-model",
+            str(tiny_lm),
+            "--m",
+            "2",
+            "--max-new-tokens",
+            "5",
+            "--temperature",
+            "1.0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "3 records: 0 resumed, 3 written" in result.stdout
     rows = [json.loads(line) for line in synthesized.read_text().splitlines()]
     assert [r["query"] for r in rows] == [r["query"] for r in RECORDS]
-    result = runner.invoke(app, ["vote", str(synthesized), "--out", str(voted), "--member", str(tiny_encoder),
-                                 "--member", "bm25", "--weights", "1,2"])
+    result = runner.invoke(
+        app,
+        [
+            "vote",
+            str(synthesized),
+            "--out",
+            str(voted),
+            "--member",
+            str(tiny_encoder),
+            "--member",
+            "bm25",
+            "--weights",
+            "1,2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert sum("thought" in json.loads(line) for line in voted.read_text().splitlines()) == sum(
         bool(r["thoughts"]) for r in rows

@@ -14,8 +14,10 @@ WORDS = "cell gene cancer drug light wave energy data memory storage blood brain
 def beir(tmp_path):
     folder = tmp_path / "mini"
     (folder / "qrels").mkdir(parents=True)
-    docs = [{"_id": f"d{i}", "title": WORDS[i % 12], "text": f"{WORDS[i % 12]} {WORDS[(i * 5) % 12]} study"}
-            for i in range(24)]
+    docs = [
+        {"_id": f"d{i}", "title": WORDS[i % 12], "text": f"{WORDS[i % 12]} {WORDS[(i * 5) % 12]} study"}
+        for i in range(24)
+    ]
     queries = [{"_id": f"q{i}", "text": f"{WORDS[i]} {WORDS[(i * 5) % 12]}"} for i in range(6)]
     (folder / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
     (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
@@ -50,8 +52,23 @@ def test_bad_folders(tmp_path, beir):
 
 def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
     out = tmp_path / "out"
-    args = ["evaluate", "--data", beir, "--model", tiny_lm, "--out", out, "--n-thoughts", 2, "--max-new-tokens", 4,
-            "--hyde-generator", tiny_lm, "--hyde-encoder", tiny_encoder]
+    args = [
+        "evaluate",
+        "--data",
+        beir,
+        "--model",
+        tiny_lm,
+        "--out",
+        out,
+        "--n-thoughts",
+        2,
+        "--max-new-tokens",
+        4,
+        "--hyde-generator",
+        tiny_lm,
+        "--hyde-encoder",
+        tiny_encoder,
+    ]
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "results.json").read_text())
@@ -75,5 +92,7 @@ def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
 
 
 def test_unknown_system_is_refused(beir, tiny_lm):
-    result = CliRunner().invoke(app, ["evaluate", "--data", str(beir), "--model", str(tiny_lm), "--systems", "bm25,foo"])
+    result = CliRunner().invoke(
+        app, ["evaluate", "--data", str(beir), "--model", str(tiny_lm), "--systems", "bm25,foo"]
+    )
     assert result.exit_code == 2 and "unknown systems ['foo']" in result.output

@@ -116,7 +116,8 @@ def test_langchain_embeddings_with_langchain_chroma(shared_model, tmp_path):
     from o1_retriever.integrations.langchain import O1Embeddings
 
     vectorstore = langchain_chroma.Chroma(
-        collection_name="docs", embedding_function=O1Embeddings(shared_model, think=False),
+        collection_name="docs",
+        embedding_function=O1Embeddings(shared_model, think=False),
         persist_directory=str(tmp_path / "lc"),
     )
     vectorstore.add_texts([d.text for d in DOCS], ids=[d.id for d in DOCS])

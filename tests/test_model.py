@@ -16,9 +16,7 @@ DOCS = ["the cell expression of gene", "physics of microwave energy and light", 
 def reencode(model, queries, generated_ids):
     """The reference path the fused path replaces: a fresh forward over prompt + thought + <eos><emb>."""
     lm = model.lm
-    sequences = [
-        model._thinking_prompt(q) + ids + [lm.eos_id, lm.emb_id] for q, ids in zip(queries, generated_ids)
-    ]
+    sequences = [model._thinking_prompt(q) + ids + [lm.eos_id, lm.emb_id] for q, ids in zip(queries, generated_ids)]
     return np.vstack([lm.embed_ids([s]) for s in sequences])
 
 
@@ -29,7 +27,11 @@ def test_fused_embedding_matches_reencoding(fixture, request):
     assert len({len(p) for p in prompts}) == 3  # left padding is exercised
     for first_seed in range(0, 60, 3):  # seeds under which the random model ends some thoughts early
         generated = model.lm.generate(
-            prompts, [first_seed, first_seed + 1, first_seed + 2], max_new_tokens=12, temperature=1.5, top_p=1.0,
+            prompts,
+            [first_seed, first_seed + 1, first_seed + 2],
+            max_new_tokens=12,
+            temperature=1.5,
+            top_p=1.0,
             embed=True,
         )
         if len({len(t) for t in generated.token_ids}) > 1:
@@ -39,8 +41,9 @@ def test_fused_embedding_matches_reencoding(fixture, request):
     cosines = (generated.vectors * expected).sum(-1)
     assert cosines.min() >= 0.999, cosines
     # k samples per prompt share one prefill (the KV cache is repeated): same agreement
-    shared = model.lm.generate(prompts, list(range(6)), max_new_tokens=12, temperature=1.5, top_p=1.0, embed=True,
-                               samples_per_prompt=2)
+    shared = model.lm.generate(
+        prompts, list(range(6)), max_new_tokens=12, temperature=1.5, top_p=1.0, embed=True, samples_per_prompt=2
+    )
     expected = reencode(model, [q for q in QUERIES for _ in range(2)], shared.token_ids)
     assert (shared.vectors * expected).sum(-1).min() >= 0.999
 

@@ -101,8 +101,9 @@ def test_killed_synthesis_resumes_exactly_once(tmp_path):
     assert 10 <= partial < 41
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    expected = synthesize(read_records(source), FakeExpert(), tmp_path / "clean.jsonl", SynthesisConfig(batch_size=2),
-                          progress=False)
+    expected = synthesize(
+        read_records(source), FakeExpert(), tmp_path / "clean.jsonl", SynthesisConfig(batch_size=2), progress=False
+    )
     assert expected.written == 40
     assert rows == [json.loads(line) for line in (tmp_path / "clean.jsonl").read_text().splitlines()]
 

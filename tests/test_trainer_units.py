@@ -1,4 +1,3 @@
-import math
 
 import pytest
 import torch
@@ -66,9 +65,7 @@ def test_usable_records_counts():
 
 
 def test_collator_labels_only_thought_and_eos(tiny_lm):
-    from transformers import AutoTokenizer
 
-    from o1_retriever.causal_lm import add_special_tokens
     from o1_retriever.trainer.modeling import load_causal_lm
 
     config = TrainConfig(base=str(tiny_lm), group_size=2, thought_dropout=0.0)

@@ -19,8 +19,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_config(tiny_lm, out, **kw):
-    base = dict(base=str(tiny_lm), out=str(out), batch_size=4, group_size=2, lora_r=4, lora_alpha=8,
-                max_steps=4, save_every=2, learning_rate=5e-3, special_token_learning_rate=5e-2, seed=0)
+    base = dict(
+        base=str(tiny_lm),
+        out=str(out),
+        batch_size=4,
+        group_size=2,
+        lora_r=4,
+        lora_alpha=8,
+        max_steps=4,
+        save_every=2,
+        learning_rate=5e-3,
+        special_token_learning_rate=5e-2,
+        seed=0,
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -55,13 +66,16 @@ def test_periodic_evaluation_and_gradient_checkpointing(tiny_lm, tmp_path):
 
     beir = tmp_path / "beir"
     (beir / "qrels").mkdir(parents=True)
-    (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "text": f"{w} study"}) + "\n"
-                                               for i, w in enumerate(WORDS)))
-    (beir / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": w}) + "\n"
-                                                for i, w in enumerate(WORDS[:4])))
+    (beir / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": f"d{i}", "text": f"{w} study"}) + "\n" for i, w in enumerate(WORDS))
+    )
+    (beir / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": f"q{i}", "text": w}) + "\n" for i, w in enumerate(WORDS[:4]))
+    )
     (beir / "qrels" / "test.tsv").write_text("q\td\ts\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(4)))
-    config = tiny_config(tiny_lm, tmp_path / "c", max_steps=2, eval_data=str(beir), eval_every=2,
-                         gradient_checkpointing=True)
+    config = tiny_config(
+        tiny_lm, tmp_path / "c", max_steps=2, eval_data=str(beir), eval_every=2, gradient_checkpointing=True
+    )
     summary = train(config, voted_records(8), progress=False)
     assert 0.0 <= summary["eval_ndcg10"] <= 1.0
     log = [json.loads(line) for line in (tmp_path / "c" / "train_log.jsonl").read_text().splitlines()]
@@ -80,14 +94,14 @@ def test_training_lowers_the_loss(tiny_lm, tmp_path):
 def test_resumed_run_matches_uninterrupted(tiny_lm, tmp_path):
     records = voted_records(16)
     train(tiny_config(tiny_lm, tmp_path / "straight", lora_dropout=0.1), records, progress=False)
-    stopped = train(tiny_config(tiny_lm, tmp_path / "resumed", lora_dropout=0.1), records, stop_after=3,
-                    progress=False)
+    stopped = train(tiny_config(tiny_lm, tmp_path / "resumed", lora_dropout=0.1), records, stop_after=3, progress=False)
     assert stopped["stopped_at"] == 3 and (tmp_path / "resumed" / "trainer_state.pt").exists()
     with pytest.raises(RunExistsError, match="--resume"):
         train(tiny_config(tiny_lm, tmp_path / "resumed"), records, progress=False)
     with pytest.raises(RunExistsError, match="other settings"):
-        train(tiny_config(tiny_lm, tmp_path / "resumed", seed=5, lora_dropout=0.1), records, resume=True,
-              progress=False)
+        train(
+            tiny_config(tiny_lm, tmp_path / "resumed", seed=5, lora_dropout=0.1), records, resume=True, progress=False
+        )
     train(tiny_config(tiny_lm, tmp_path / "resumed", lora_dropout=0.1), records, resume=True, progress=False)
     a, b = adapter_tensors(tmp_path / "straight"), adapter_tensors(tmp_path / "resumed")
     assert a.keys() == b.keys()
@@ -97,8 +111,7 @@ def test_resumed_run_matches_uninterrupted(tiny_lm, tmp_path):
 
 def test_split_mode_trains_thinker_and_encoder(tiny_lm, tiny_encoder, tmp_path):
     out = tmp_path / "split"
-    config = tiny_config(tiny_lm, out, mode="split", encoder=str(tiny_encoder),
-                         encoder_lora_targets=["query", "value"])
+    config = tiny_config(tiny_lm, out, mode="split", encoder=str(tiny_encoder), encoder_lora_targets=["query", "value"])
     train(config, voted_records(16), progress=False)
     assert (out / "encoder_adapter" / "adapter_model.safetensors").exists()
     model = ThinkThenEmbed.from_pretrained(out, device="cpu", cache=False)
@@ -120,9 +133,23 @@ def test_two_processes_match_one(tiny_lm, tmp_path):
     env_args = [str(tiny_lm), str(data)]
     subprocess.run([sys.executable, script, *env_args, str(tmp_path / "one.pt")], check=True, cwd=ROOT)
     subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-         "--master_port", str(_free_port()), script, *env_args, str(tmp_path / "two.pt")],
-        check=True, cwd=ROOT, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            script,
+            *env_args,
+            str(tmp_path / "two.pt"),
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
     )
     one, two = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
     assert one["tokens"] == two["tokens"] > 0

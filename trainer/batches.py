@@ -137,9 +137,15 @@ class Collator:
             encode = lambda texts, limit: self.encoder_tokenizer(  # noqa: E731
                 texts, padding=True, truncation=True, max_length=limit, return_tensors="pt"
             )
-            q = encode([prompts.split_query_text(e.query, e.thought) for e in examples],
-                       self.config.max_thought_sequence_tokens)
+            q = encode(
+                [prompts.split_query_text(e.query, e.thought) for e in examples],
+                self.config.max_thought_sequence_tokens,
+            )
             p = encode(passages, self.config.max_passage_tokens)
-            batch.update(query_ids=q["input_ids"], query_mask=q["attention_mask"],
-                         passage_ids=p["input_ids"], passage_mask=p["attention_mask"])
+            batch.update(
+                query_ids=q["input_ids"],
+                query_mask=q["attention_mask"],
+                passage_ids=p["input_ids"],
+                passage_mask=p["attention_mask"],
+            )
         return batch

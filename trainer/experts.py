@@ -93,7 +93,9 @@ class LocalExpert:
 
 def _completion(texts: list[str]) -> Completion:
     empty = sum(1 for t in texts if not t)
-    return Completion([t for t in texts if t], [f"the expert returned empty text ({empty} of {len(texts)})"] * bool(empty))
+    return Completion(
+        [t for t in texts if t], [f"the expert returned empty text ({empty} of {len(texts)})"] * bool(empty)
+    )
 
 
 class ExpertRequestError(RuntimeError):

@@ -69,7 +69,9 @@ class TrainableModel:
         torch.manual_seed(config.seed)
         base, tokenizer = load_causal_lm(config, device)
         lora = LoraConfig(
-            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
             target_modules=config.lora_targets,
         )
         lm = get_peft_model(base, lora)
@@ -129,7 +131,11 @@ class TrainableModel:
     def model_config(self) -> ModelConfig:
         c = self.config
         return ModelConfig(
-            mode=c.mode, base=c.base, encoder=c.encoder, thinker_trained=True,
-            max_query_tokens=c.max_query_tokens, max_document_tokens=c.max_passage_tokens,
+            mode=c.mode,
+            base=c.base,
+            encoder=c.encoder,
+            thinker_trained=True,
+            max_query_tokens=c.max_query_tokens,
+            max_document_tokens=c.max_passage_tokens,
             max_thought_sequence_tokens=c.max_thought_sequence_tokens,
         )

@@ -76,9 +76,13 @@ def _synthesize_batch(
     records: list[dict[str, Any]], indices: list[int], expert: Expert, config: SynthesisConfig
 ) -> list[dict[str, Any]]:
     valid = [i for i in indices if "error" not in records[i]]
-    messages = [prompts.expert_messages(records[i]["query"], few_shot_examples(records, i, config.shots, config.seed))
-                for i in valid]
-    completions = expert.complete(messages, [records[i]["query"] for i in valid], config.m, config.seed) if valid else []
+    messages = [
+        prompts.expert_messages(records[i]["query"], few_shot_examples(records, i, config.shots, config.seed))
+        for i in valid
+    ]
+    completions = (
+        expert.complete(messages, [records[i]["query"] for i in valid], config.m, config.seed) if valid else []
+    )
     by_index = dict(zip(valid, completions))
     out = []
     for i in indices:

@@ -21,7 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from o1_retriever.trainer.batches import Collator, DataCounts, batch_indices, make_example, steps_per_epoch, usable_records
+from o1_retriever.trainer.batches import (
+    Collator,
+    DataCounts,
+    batch_indices,
+    make_example,
+    steps_per_epoch,
+    usable_records,
+)
 from o1_retriever.trainer.config import TrainConfig
 from o1_retriever.trainer.losses import info_nce
 from o1_retriever.trainer.modeling import TrainableModel
@@ -70,8 +77,14 @@ def gather_passages(passages: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 
 # ---------------------------------------------------------------------- one step
-def step_gradients(model: TrainableModel, batches: list[dict], queries_global: int, tokens_global: int,
-                   config: TrainConfig, full_logits: bool = False) -> tuple[float, float]:
+def step_gradients(
+    model: TrainableModel,
+    batches: list[dict],
+    queries_global: int,
+    tokens_global: int,
+    config: TrainConfig,
+    full_logits: bool = False,
+) -> tuple[float, float]:
     """Forward and backward over this process's micro-batches; returns this process's share of (loss_r, loss_g)."""
     loss_r = loss_g = 0.0
     for batch in batches:
@@ -191,7 +204,10 @@ def train(
     optimizer = torch.optim.AdamW(
         [
             {"params": [p for n, p in params.items() if n != "special.delta"], "lr_scale": 1.0},
-            {"params": [params["special.delta"]], "lr_scale": config.special_token_learning_rate / config.learning_rate},
+            {
+                "params": [params["special.delta"]],
+                "lr_scale": config.special_token_learning_rate / config.learning_rate,
+            },
         ],
         lr=config.learning_rate,
         weight_decay=config.weight_decay,
@@ -240,8 +256,13 @@ def train(
             return {"stopped_at": done, "total_steps": total, **last}
     bar.close()
     seconds = time.perf_counter() - began
-    summary = {"total_steps": total, "seconds": seconds, "tokens_per_s_this_process": tokens_seen / max(seconds, 1e-9),
-               "data": asdict(counts), **last}
+    summary = {
+        "total_steps": total,
+        "seconds": seconds,
+        "tokens_per_s_this_process": tokens_seen / max(seconds, 1e-9),
+        "data": asdict(counts),
+        **last,
+    }
     if rank == 0:
         save_checkpoint(model, out)
         (out / STATE_FILE).unlink(missing_ok=True)
