@@ -56,6 +56,11 @@ def _seeded_init(model, first_new_row: int) -> None:
         weight[first_new_row:] = (old.mean(0) + noise * old.std(0)).to(weight)
 
 
+def special_token_ids(tokenizer) -> list[int]:
+    """Ids of ``<query> </query> <thought> <emb>``, in that order."""
+    return tokenizer.convert_tokens_to_ids(list(prompts.SPECIAL_TOKENS))
+
+
 def decoder_and_head(model):
     """The transformer body (returns last hidden states) and the LM head of a (possibly peft-wrapped) causal LM."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -73,8 +78,8 @@ class CausalLM:
         self._cache_kwarg = (
             "cache" if "cache" in inspect.signature(self.decoder.forward).parameters else "past_key_values"
         )
-        ids = tokenizer.convert_tokens_to_ids(list(prompts.SPECIAL_TOKENS))
-        self.query_open_id, self.query_close_id, self.thought_id, self.emb_id = ids
+        self.special_ids = special_token_ids(tokenizer)
+        self.emb_id = self.special_ids[-1]
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id
 
@@ -92,8 +97,7 @@ class CausalLM:
         return ids[:max_tokens], len(ids) > max_tokens
 
     def thinking_prompt_ids(self, query_ids: list[int]) -> list[int]:
-        """``<query>{q}</query><thought>`` as ids (the template of prompts.thinking_prompt)."""
-        return [self.query_open_id, *query_ids, self.query_close_id, self.thought_id]
+        return prompts.thinking_prompt_ids(query_ids, self.special_ids)
 
     def chat_prompt_ids(self, query: str) -> list[int]:
         """An untrained instruct model thinks through its chat template."""

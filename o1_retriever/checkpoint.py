@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from o1_retriever import prompts
+from o1_retriever.causal_lm import special_token_ids
 from o1_retriever.config import ModelConfig
 
 CONFIG_FILE = "o1_config.json"
@@ -43,10 +44,6 @@ def read_config(folder: str | Path) -> ModelConfig:
 def write_config(folder: Path, config: ModelConfig) -> None:
     payload = {"format_version": FORMAT_VERSION, **config.to_dict()}
     (folder / CONFIG_FILE).write_text(json.dumps(payload, indent=2) + "\n")
-
-
-def special_token_ids(tokenizer) -> list[int]:
-    return tokenizer.convert_tokens_to_ids(list(prompts.SPECIAL_TOKENS))
 
 
 def save_special_token_rows(folder: Path, model, tokenizer) -> None:

@@ -12,9 +12,12 @@ SPECIAL_TOKENS = (QUERY_OPEN, QUERY_CLOSE, THOUGHT, EMB)
 PROMPT_VERSION = "1"
 
 
-def thinking_prompt(query: str) -> str:
-    """What the thinker continues: ``<query>{q}</query><thought>``."""
-    return f"{QUERY_OPEN}{query}{QUERY_CLOSE}{THOUGHT}"
+def thinking_prompt_ids(query_ids: list[int], special_ids: list[int]) -> list[int]:
+    """What the thinker continues, ``<query>{q}</query><thought>``, built from the tokenised query (so no text round
+    trip can split the special tokens); ``special_ids`` in SPECIAL_TOKENS order. A thought ``t`` follows, then
+    ``<eos><emb>`` where it is embedded."""
+    query_open, query_close, thought, _ = special_ids
+    return [query_open, *query_ids, query_close, thought]
 
 
 def document_text(text: str, title: str = "") -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from o1_retriever import prompts
+from o1_retriever.causal_lm import special_token_ids
 from o1_retriever.sampling import row_seed
 from o1_retriever.trainer.config import TrainConfig
 
@@ -97,9 +98,8 @@ class Collator:
         self.tokenizer = tokenizer
         self.config = config
         self.encoder_tokenizer = encoder_tokenizer
-        self.q_open, self.q_close, self.thought_id, self.emb_id = tokenizer.convert_tokens_to_ids(
-            list(prompts.SPECIAL_TOKENS)
-        )
+        self.special_ids = special_token_ids(tokenizer)
+        self.emb_id = self.special_ids[-1]
         self.eos = tokenizer.eos_token_id
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos
 
@@ -107,7 +107,7 @@ class Collator:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"][: max(0, limit)]
 
     def _thinking_sequence(self, example: Example, with_emb: bool) -> tuple[list[int], list[int]]:
-        prefix = [self.q_open, *self._ids(example.query, self.config.max_query_tokens), self.q_close, self.thought_id]
+        prefix = prompts.thinking_prompt_ids(self._ids(example.query, self.config.max_query_tokens), self.special_ids)
         tail = [self.emb_id] if with_emb else []
         if example.thought is None:
             ids = prefix + tail

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from o1_retriever.causal_lm import add_special_tokens, decoder_and_head
+from o1_retriever.causal_lm import add_special_tokens, decoder_and_head, special_token_ids
 from o1_retriever.config import ModelConfig
 from o1_retriever.pooling import last_token_pool, mean_pool
 from o1_retriever.trainer.config import TrainConfig
@@ -77,8 +77,7 @@ class TrainableModel:
         lm = get_peft_model(base, lora)
         if config.gradient_checkpointing:
             lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        ids = tokenizer.convert_tokens_to_ids(["<query>", "</query>", "<thought>", "<emb>"])
-        special = SpecialTokenRows(base.get_input_embeddings(), ids).to(device)
+        special = SpecialTokenRows(base.get_input_embeddings(), special_token_ids(tokenizer)).to(device)
         encoder = encoder_tokenizer = None
         if config.mode == "split":
             from transformers import AutoModel, AutoTokenizer
