@@ -128,8 +128,3 @@ def resolve_weights(name_or_path: str) -> str:
         path = _dequantised_folder(weights, path)
     return str(path)
 
-
-def clear_dequantised(name: str) -> None:
-    weights = builtin(name)
-    if weights is not None:
-        shutil.rmtree(home_dir() / "models" / weights.name, ignore_errors=True)

@@ -92,10 +92,12 @@ class LocalExpert:
 
 
 def _completion(texts: list[str]) -> Completion:
-    empty = sum(1 for t in texts if not t)
-    return Completion(
-        [t for t in texts if t], [f"the expert returned empty text ({empty} of {len(texts)})"] * bool(empty)
-    )
+    """The non-empty texts; an empty one is an error to report, never a silent empty thought."""
+    completion = Completion([t for t in texts if t])
+    empty = len(texts) - len(completion.texts)
+    if empty:
+        completion.errors.append(f"the expert returned empty text ({empty} of {len(texts)})")
+    return completion
 
 
 class ExpertRequestError(RuntimeError):
