@@ -56,6 +56,33 @@ def _seeded_init(model, first_new_row: int) -> None:
         weight[first_new_row:] = (old.mean(0) + noise * old.std(0)).to(weight)
 
 
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_causal_lm(path: str, device: str, *, dtype: torch.dtype | None = None, trust_remote_code: bool = False):
+    """A causal LM and its (left-padding) tokenizer from a local folder or hub id, safetensors only. ``dtype``
+    defaults to bf16 on GPUs (never fp16 on a bf16-trained model) and fp32 on CPUs."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from o1_retriever.weights import MissingWeightsError
+
+    if dtype is None:
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code
+        )
+    except OSError as error:
+        raise MissingWeightsError(
+            f"could not load causal LM weights from {path!r}: {error}\n"
+            "Pass a local folder, a built-in name (smollm2-135m-instruct), or a hub id while online."
+        ) from error
+    tokenizer.padding_side = "left"
+    return model.to(device), tokenizer
+
+
 def special_token_ids(tokenizer) -> list[int]:
     """Ids of ``<query> </query> <thought> <emb>``, in that order."""
     return tokenizer.convert_tokens_to_ids(list(prompts.SPECIAL_TOKENS))

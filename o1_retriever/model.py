@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from o1_retriever import prompts
-from o1_retriever.causal_lm import CausalLM, add_special_tokens
+from o1_retriever.causal_lm import CausalLM, add_special_tokens, default_device, load_causal_lm
 from o1_retriever.checkpoint import (
     ADAPTER_DIR,
     ENCODER_ADAPTER_DIR,
@@ -37,7 +36,7 @@ from o1_retriever.pooling import mean_of_unit_vectors
 from o1_retriever.sampling import row_seed
 from o1_retriever.thought_cache import CachedThoughts, ThoughtCache, cache_key
 from o1_retriever.validation import check_positive, check_texts
-from o1_retriever.weights import MissingWeightsError, home_dir, resolve_weights
+from o1_retriever.weights import home_dir, resolve_weights
 
 logger = logging.getLogger(__name__)
 
@@ -51,29 +50,6 @@ class QueryEmbeddings:
 
     vectors: np.ndarray
     thoughts: list[list[str]]
-
-
-def _default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _load_causal_lm(path: str, device: str, trust_remote_code: bool):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        # bf16 on GPUs (never fp16 on a bf16-trained model), fp32 on CPUs
-        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code
-        )
-    except OSError as error:
-        raise MissingWeightsError(
-            f"could not load causal LM weights from {path!r}: {error}\n"
-            "Pass a local folder, a built-in name (smollm2-135m-instruct), or a hub id while online."
-        ) from error
-    tokenizer.padding_side = "left"
-    return model.to(device), tokenizer
 
 
 class ThinkThenEmbed:
@@ -115,7 +91,7 @@ class ThinkThenEmbed:
         ``cache``: True for the default thought cache, a path for another, False for none.
         """
         source = Path(name_or_path) if name_or_path is not None else DEFAULT_MODEL
-        device = device or _default_device()
+        device = device or default_device()
         checkpoint_dir = source if is_checkpoint(source) else None
         if checkpoint_dir is not None:
             config = read_config(checkpoint_dir)
@@ -129,7 +105,7 @@ class ThinkThenEmbed:
             )
             base, encoder_name = config.base, config.encoder
 
-        model, tokenizer = _load_causal_lm(resolve_weights(base), device, trust_remote_code)
+        model, tokenizer = load_causal_lm(resolve_weights(base), device, trust_remote_code=trust_remote_code)
         add_special_tokens(model, tokenizer)
         if checkpoint_dir is not None:
             load_special_token_rows(checkpoint_dir, model, tokenizer)

@@ -66,10 +66,10 @@ def test_usable_records_counts():
 
 def test_collator_labels_only_thought_and_eos(tiny_lm):
 
-    from o1_retriever.trainer.modeling import load_causal_lm
+    from o1_retriever.trainer.modeling import load_trainable_lm
 
     config = TrainConfig(base=str(tiny_lm), group_size=2, thought_dropout=0.0)
-    model, tokenizer = load_causal_lm(config, "cpu")
+    model, tokenizer = load_trainable_lm(config, "cpu")
     collate = Collator(tokenizer, config)
     examples = [make_example(r, i, 0, config) for i, r in enumerate(voted_records(3))]
     batch = collate(examples)

@@ -51,19 +51,12 @@ class LocalExpert:
         batch_rows: int = 16,
         device: str | None = None,
     ) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from o1_retriever.causal_lm import CausalLM
+        from o1_retriever.causal_lm import CausalLM, default_device, load_causal_lm
         from o1_retriever.weights import resolve_weights
 
-        path = resolve_weights(name_or_path)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        model, tokenizer = load_causal_lm(resolve_weights(name_or_path), device or default_device())
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, use_safetensors=True).to(device)
         self.lm = CausalLM(model, tokenizer)
         self.name = f"local:{name_or_path}"
         self.max_new_tokens, self.temperature, self.top_p = max_new_tokens, temperature, top_p

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from o1_retriever.causal_lm import add_special_tokens, decoder_and_head, special_token_ids
+from o1_retriever.causal_lm import add_special_tokens, decoder_and_head, load_causal_lm, special_token_ids
 from o1_retriever.config import ModelConfig
 from o1_retriever.pooling import last_token_pool, mean_pool
 from o1_retriever.trainer.config import TrainConfig
@@ -41,14 +41,11 @@ class SpecialTokenRows(torch.nn.Module):
         self.delta.zero_()
 
 
-def load_causal_lm(config: TrainConfig, device: str):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def load_trainable_lm(config: TrainConfig, device: str):
+    """The base causal LM in fp32 (trained weights stay fp32 on any device), with the special tokens."""
     from o1_retriever.weights import resolve_weights
 
-    path = resolve_weights(config.base)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True).to(device)
+    model, tokenizer = load_causal_lm(resolve_weights(config.base), device, dtype=torch.float32)
     add_special_tokens(model, tokenizer)  # a base without the special tokens gets them (seeded init)
     return model, tokenizer
 
@@ -67,7 +64,7 @@ class TrainableModel:
         from peft import LoraConfig, get_peft_model
 
         torch.manual_seed(config.seed)
-        base, tokenizer = load_causal_lm(config, device)
+        base, tokenizer = load_trainable_lm(config, device)
         lora = LoraConfig(
             r=config.lora_r,
             lora_alpha=config.lora_alpha,

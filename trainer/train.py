@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from o1_retriever.causal_lm import default_device
 from o1_retriever.trainer.batches import (
     Collator,
     DataCounts,
@@ -187,7 +188,7 @@ def train(
 ) -> dict:
     """Train and write a ThinkThenEmbed checkpoint to ``config.out``; returns a summary."""
     rank, size = world()
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     out = Path(config.out)
     if rank == 0:
         prepare_output(out, resume, overwrite)
