@@ -16,6 +16,7 @@ import numpy as np
 from bench.common import DATA, matmul_gflops, timed, write
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.data import load_corpus, load_queries
+from o1_retriever.prompts import document_text
 
 
 def fused_vs_reencode(model: ThinkThenEmbed, queries: list[str], k: int, tokens: int) -> dict:
@@ -70,7 +71,7 @@ def document_throughput(model: ThinkThenEmbed, docs, peak_gflops: float) -> dict
     if model.encoder is None:
         lm = model.lm
         lengths = [
-            len(model._tokens(f"{ti} {t}" if ti else t, model.config.max_document_tokens - 1)) + 1
+            len(model._tokens(document_text(t, ti), model.config.max_document_tokens - 1)) + 1
             for t, ti in zip(texts, titles)
         ]
         config = lm.model.config
@@ -81,7 +82,7 @@ def document_throughput(model: ThinkThenEmbed, docs, peak_gflops: float) -> dict
     else:
         encoder = model.encoder
         lengths = [
-            min(encoder.count_tokens(f"{ti} {t}" if ti else t), encoder.max_tokens) for t, ti in zip(texts, titles)
+            min(encoder.count_tokens(document_text(t, ti)), encoder.max_tokens) for t, ti in zip(texts, titles)
         ]
         config = encoder.model.config
         layers, width = config.num_hidden_layers, config.hidden_size

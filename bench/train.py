@@ -32,7 +32,7 @@ def worker(variant: str, steps: int, out: str) -> None:
     from o1_retriever.trainer.config import TrainConfig
     from o1_retriever.trainer.modeling import TrainableModel
     from o1_retriever.trainer.records import beir_records
-    from o1_retriever.trainer.train import _sum_gradients, local_batches, step_gradients, world
+    from o1_retriever.trainer.train import _sum_gradients, batch_tokens, local_batches, step_gradients, world
 
     rank, size = world()
     config = TrainConfig(
@@ -56,7 +56,7 @@ def worker(variant: str, steps: int, out: str) -> None:
         optimizer.step()
         optimizer.zero_grad()
         if step:
-            tokens += sum(int(v.sum()) for b in batches for k, v in b.items() if k.endswith("_mask"))
+            tokens += batch_tokens(batches)
     seconds = time.perf_counter() - began
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if rank == 0:

@@ -284,13 +284,14 @@ def vote(
 ) -> None:
     """Refinement: the committee scores every candidate against all positives and votes for one thought."""
     from o1_retriever.data import DataError, load_corpus
+    from o1_retriever.prompts import document_text
     from o1_retriever.trainer.committee import BM25Member, DenseMember, training_corpus
     from o1_retriever.trainer.committee import vote as run_vote
     from o1_retriever.trainer.records import read_records, write_jsonl_atomic
 
     try:
         records = read_records(source, strict=False)
-        passages = [f"{d.title} {d.text}".strip() for d in load_corpus(corpus)] if corpus else []
+        passages = [document_text(d.text, d.title).strip() for d in load_corpus(corpus)] if corpus else []
     except DataError as error:
         _fail(str(error))
     weight_values = None

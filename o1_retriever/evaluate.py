@@ -20,6 +20,7 @@ from o1_retriever.data import DataError, Document, load_corpus, load_qrels, load
 from o1_retriever.metrics import mean_scores, paired_randomization_test, per_query_scores, reciprocal_rank_fusion
 from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.pooling import mean_of_unit_vectors
+from o1_retriever.prompts import document_text
 from o1_retriever.weights import home_dir
 
 logger = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ def run_systems(
         from o1_retriever.bm25 import BM25
 
         start = time.perf_counter()
-        index = BM25([f"{d.title} {d.text}" for d in bench.corpus], doc_ids)
+        index = BM25([document_text(d.text, d.title) for d in bench.corpus], doc_ids)
         corpus_seconds = time.perf_counter() - start
         start = time.perf_counter()
         hits = index.search(texts, depth)

@@ -70,6 +70,7 @@ class ThinkThenEmbed:
         self.cache = cache
         self._warned_truncation = False
         self._fingerprint: str | None = None
+        self._document_fingerprint: str | None = None
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
@@ -162,8 +163,11 @@ class ThinkThenEmbed:
         the whole model in shared mode. Keys Chroma collections and corpus-vector caches."""
         if self.encoder is None:
             return self.fingerprint
-        payload = f"split:{prompts.PROMPT_VERSION}:{self.encoder.max_tokens}:{weights_fingerprint(self.encoder.model)}"
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        if self._document_fingerprint is None:
+            weights = weights_fingerprint(self.encoder.model)
+            payload = f"split:{prompts.PROMPT_VERSION}:{self.encoder.max_tokens}:{weights}"
+            self._document_fingerprint = hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return self._document_fingerprint
 
     @property
     def dimension(self) -> int:

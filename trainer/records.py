@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from o1_retriever import prompts
 from o1_retriever.data import DataError, load_corpus, load_qrels, load_queries, read_jsonl
 
 
@@ -59,7 +60,7 @@ def beir_records(folder: str | Path, split: str = "train", negatives: int = 15, 
     if not wanted:
         raise DataError(f"{folder}: split {split!r} has no query with a positive document in the corpus")
     ids = list(corpus)
-    bm25 = BM25([f"{corpus[i].title} {corpus[i].text}" for i in ids], ids)
+    bm25 = BM25([_passage(corpus[i]) for i in ids], ids)
     hits = bm25.search([queries[q] for q, _ in wanted], negatives + 20) if negatives else [{}] * len(wanted)
     records = []
     for (query_id, positives), ranked in zip(wanted, hits):
@@ -77,7 +78,7 @@ def beir_records(folder: str | Path, split: str = "train", negatives: int = 15, 
 
 
 def _passage(document) -> str:
-    return f"{document.title} {document.text}".strip()
+    return prompts.document_text(document.text, document.title).strip()
 
 
 def load_records(

@@ -110,6 +110,11 @@ def _sum_gradients(params: list[torch.nn.Parameter]) -> None:
             torch.distributed.all_reduce(p.grad)
 
 
+def batch_tokens(batches: list[dict]) -> int:
+    """Tokens read in these micro-batches (every attention mask: thinker, queries, passages)."""
+    return sum(int(v.sum()) for b in batches for k, v in b.items() if k.endswith("_mask"))
+
+
 def local_batches(step: int, records: list[dict], config: TrainConfig, collate: Collator, rank: int, size: int):
     """This process's micro-batches of global step ``step``, and the global counts of queries and LM tokens."""
     if config.batch_size % size:
@@ -202,6 +207,7 @@ def train(
     model = TrainableModel.build(config, device)
     collate = Collator(model.tokenizer, config, model.encoder_tokenizer)
     params = model.named_trainable()
+    trainable = list(params.values())
     optimizer = torch.optim.AdamW(
         [
             {"params": [p for n, p in params.items() if n != "special.delta"], "lr_scale": 1.0},
@@ -232,12 +238,11 @@ def train(
             group["lr"] = lr * group["lr_scale"]
         batches, queries_global, tokens_global = local_batches(step, records, config, collate, rank, size)
         loss_r, loss_g = step_gradients(model, batches, queries_global, tokens_global, config)
-        trainable = list(params.values())
         _sum_gradients(trainable)
         torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        tokens_seen += sum(int(v.sum()) for b in batches for k, v in b.items() if k.endswith("_mask"))
+        tokens_seen += batch_tokens(batches)
         last = {"step": step + 1, "lr": lr, "loss_r": _all_sum(loss_r), "loss_g": _all_sum(loss_g)}
         bar.update(1)
         bar.set_postfix(loss_r=f"{last['loss_r']:.3f}", loss_g=f"{last['loss_g']:.3f}")
