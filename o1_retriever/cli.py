@@ -174,7 +174,7 @@ def evaluate(
     """Evaluate systems on a BEIR folder: Markdown table, JSON, TREC runs, significance tests."""
     from o1_retriever import ThinkThenEmbed
     from o1_retriever.data import DataError
-    from o1_retriever.evaluate import SYSTEMS, load_benchmark, run_systems, summarise, write_outputs
+    from o1_retriever.evaluate import SYSTEMS, load_benchmark, markdown_table, run_systems, summarise, write_outputs
 
     chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
     unknown = sorted(set(chosen) - set(SYSTEMS))
@@ -204,8 +204,6 @@ def evaluate(
     results = run_systems(bench, retriever_model, chosen, thinking, hyde, include_query_vector=include_query_vector)
     summary = summarise(bench, results)
     write_outputs(out, summary, results)
-    from o1_retriever.evaluate import markdown_table
-
     typer.echo(markdown_table(summary))
     typer.echo(f"wrote {out}/results.md, results.json, runs/*.trec")
 
