@@ -4,7 +4,7 @@ import torch
 
 from o1_retriever.trainer.batches import Collator, batch_indices, make_example, usable_records
 from o1_retriever.trainer.config import TrainConfig
-from o1_retriever.trainer.losses import full_logits_nll, info_nce, thought_token_nll
+from o1_retriever.trainer.losses import false_negatives, full_logits_nll, info_nce, thought_token_nll
 from o1_retriever.trainer.schedule import lr_at
 from tests.train_helpers import voted_records
 
@@ -16,6 +16,21 @@ def test_info_nce_formula():
     scores = q @ p.T / 0.5
     expected = [-(scores[0, 0] - scores[0].logsumexp(0)), -(scores[1, 2] - scores[1].logsumexp(0))]
     assert torch.allclose(losses, torch.stack(expected))
+
+
+def test_info_nce_ignores_masked_passages():
+    q = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0]]), dim=-1)
+    p = torch.nn.functional.normalize(torch.tensor([[1.0, 0.2], [0.9, 0.1], [0.0, 1.0]]), dim=-1)
+    masked = info_nce(q, p, torch.tensor([0]), 0.5, ignore=torch.tensor([[False, True, False]]))
+    assert torch.allclose(masked, info_nce(q, p[[0, 2]], torch.tensor([0]), 0.5))
+    assert masked < info_nce(q, p, torch.tensor([0]), 0.5)
+
+
+def test_false_negatives_are_other_known_positives_never_the_own():
+    positive_keys = torch.tensor([[5, 7, -1], [9, -1, -1]])  # query 0 knows 5 and 7, query 1 knows 9
+    passage_keys = torch.tensor([5, 3, 9, 7, 5])  # query 0's positive at 0, query 1's at 2; 5 again at 4
+    ignore = false_negatives(positive_keys, passage_keys, torch.tensor([0, 2]))
+    assert ignore.tolist() == [[False, False, False, True, True], [False, False, False, False, False]]
 
 
 def test_thought_only_logits_equal_full_logits():
@@ -81,3 +96,24 @@ def test_collator_labels_only_thought_and_eos(tiny_lm):
     assert all(ids[r, last[r]] == emb for r in range(3))
     assert batch["positive"].tolist() == [0, 2, 4] and batch["passage_ids"].shape[0] == 6
     assert (labels[0] == -100).all()  # record 0 has no thought: thought-free path
+
+
+def test_collator_marks_shared_positives(tiny_lm):
+    """Two queries that share a judged positive: each one's positive, in the other's group, is left out of its
+    softmax; hard negatives and the own positive are kept."""
+    from o1_retriever.trainer.modeling import load_trainable_lm
+
+    config = TrainConfig(base=str(tiny_lm), group_size=2, thought_dropout=0.0)
+    _, tokenizer = load_trainable_lm(config, "cpu")
+    records = [
+        {"query": "a", "pos": ["shared doc"], "neg": ["neg a"]},
+        {"query": "b", "pos": ["doc b", "shared doc"], "neg": ["neg b"]},
+    ]
+    examples = [make_example(r, i, 0, config) for i, r in enumerate(records)]
+    batch = Collator(tokenizer, config)(examples)
+    ignore = false_negatives(batch["positive_keys"], batch["passage_keys"], batch["positive"])
+    passages = [p for e in examples for p in e.passages]
+    for row, example in enumerate(examples):
+        expected = [i != batch["positive"][row] and p in example.known_positives for i, p in enumerate(passages)]
+        assert ignore[row].tolist() == expected
+    assert ignore.any()  # "shared doc" appears as a negative of one of them whichever positive b drew

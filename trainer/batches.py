@@ -7,6 +7,7 @@ on micro-batching, or on whether the run was resumed.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ class Example:
     query: str
     thought: str | None  # None: the thought-free path
     passages: tuple[str, ...]  # the positive first, then hard negatives
+    known_positives: tuple[str, ...] = ()  # every positive of the record: never used as a negative for it
 
 
 @dataclass
@@ -63,7 +65,12 @@ def make_example(record: dict[str, Any], index: int, epoch: int, config: TrainCo
     thought = (record.get("thought") or "").strip() or None
     if thought is not None and rng.random() < config.thought_dropout:
         thought = None
-    return Example(record["query"], thought, (positive, *chosen))
+    return Example(record["query"], thought, (positive, *chosen), tuple(record["pos"]))
+
+
+def passage_key(text: str) -> int:
+    """A 63-bit key of a passage's text (non-negative, so -1 can pad)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
 
 
 def steps_per_epoch(n_records: int, batch_size: int) -> int:
@@ -127,7 +134,18 @@ class Collator:
         ids, mask = _pad_right([s for s, _ in sequences], self.pad)
         labels, _ = _pad_right([lab for _, lab in sequences], IGNORE)
         labels[mask == 0] = IGNORE
-        batch = {"thinker_ids": ids, "thinker_mask": mask, "labels": labels, "positive": positive}
+        keys = [sorted({passage_key(p) for p in (*e.known_positives, e.passages[0])}) for e in examples]
+        positive_keys = torch.full((len(examples), max(map(len, keys))), -1, dtype=torch.long)
+        for row, row_keys in enumerate(keys):
+            positive_keys[row, : len(row_keys)] = torch.tensor(row_keys, dtype=torch.long)
+        batch = {
+            "thinker_ids": ids,
+            "thinker_mask": mask,
+            "labels": labels,
+            "positive": positive,
+            "positive_keys": positive_keys,  # (B, P): to leave known positives out of the negatives
+            "passage_keys": torch.tensor([passage_key(p) for p in passages], dtype=torch.long),  # (N,)
+        }
         if shared:
             p_ids, p_mask = _pad_right(
                 [self._ids(p, self.config.max_passage_tokens - 1) + [self.emb_id] for p in passages], self.pad

@@ -22,6 +22,7 @@ class TrainConfig:
     group_size: int = 16  # 1 positive + (group_size − 1) hard negatives per query
     thought_dropout: float = 0.1  # probability that a query is trained without its thought
     cross_device_negatives: bool = True
+    mask_known_positives: bool = True  # a record's other positives are never its negatives (in-batch or hard)
 
     # lengths (tokens)
     max_query_tokens: int = 32

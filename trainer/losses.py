@@ -10,14 +10,35 @@ import torch
 import torch.nn.functional as F
 
 
-def info_nce(queries: torch.Tensor, passages: torch.Tensor, positive: torch.Tensor, temperature: float) -> torch.Tensor:
+def info_nce(
+    queries: torch.Tensor,
+    passages: torch.Tensor,
+    positive: torch.Tensor,
+    temperature: float,
+    ignore: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Per-query InfoNCE: -log softmax(q·p / τ)[positive] over every passage given (hard and in-batch negatives).
 
-    queries: (B, dim) unit rows; passages: (N, dim) unit rows; positive: (B,) index of each query's positive.
-    Returns (B,).
+    queries: (B, dim) unit rows; passages: (N, dim) unit rows; positive: (B,) index of each query's positive;
+    ignore: optional (B, N) bool, passages left out of a query's softmax (see ``false_negatives``). Returns (B,).
     """
-    scores = queries @ passages.T / temperature  # (B, N)
-    return F.cross_entropy(scores.float(), positive, reduction="none")
+    scores = (queries @ passages.T / temperature).float()  # (B, N)
+    if ignore is not None:
+        scores = scores.masked_fill(ignore, float("-inf"))
+    return F.cross_entropy(scores, positive, reduction="none")
+
+
+def false_negatives(positive_keys: torch.Tensor, passage_keys: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """Which passages are known positives of a query other than the one it is trained towards: another query's
+    positive, or a hard negative, that the query's own judgments mark relevant. Left in, they would be pushed away
+    (on NFCorpus a third of the queries of a batch of 32 meet one).
+
+    positive_keys: (B, P) keys of each query's judged positives, padded with -1; passage_keys: (N,) keys (>= 0) of
+    the passages; positive: (B,) the column of each query's own positive, never ignored. Returns (B, N) bool.
+    """
+    known = (passage_keys[None, :, None] == positive_keys[:, None, :]).any(-1)  # (B, N)
+    known[torch.arange(len(positive)), positive] = False
+    return known
 
 
 def thought_token_nll(hidden: torch.Tensor, labels: torch.Tensor, lm_head: torch.nn.Module) -> torch.Tensor:

@@ -107,8 +107,14 @@ class TrainableModel:
         if self.encoder is not None:
             self.encoder.train(mode)
 
+    def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        device = self.special.delta.device
+        return {k: v.to(device) for k, v in batch.items()}
+
     def forward(self, batch: dict[str, torch.Tensor], full_logits: bool = False):
-        """(query vectors (B, d), passage vectors (N, d), per-token LM losses (T,)) for one micro-batch."""
+        """(query vectors (B, d), passage vectors (N, d), per-token LM losses (T,)) for one micro-batch, on the
+        model's device (the collator builds batches on the CPU)."""
+        batch = self.to_device(batch)
         decoder, lm_head = decoder_and_head(self.lm)
         hidden = decoder(input_ids=batch["thinker_ids"], attention_mask=batch["thinker_mask"]).last_hidden_state
         token_losses = (full_logits_nll if full_logits else thought_token_nll)(hidden, batch["labels"], lm_head)

@@ -31,7 +31,7 @@ from o1_retriever.trainer.batches import (
     usable_records,
 )
 from o1_retriever.trainer.config import TrainConfig
-from o1_retriever.trainer.losses import info_nce
+from o1_retriever.trainer.losses import false_negatives, info_nce
 from o1_retriever.trainer.modeling import TrainableModel
 from o1_retriever.trainer.schedule import lr_at
 
@@ -62,16 +62,17 @@ def _all_sum(value: float) -> float:
     return value
 
 
-def gather_passages(passages: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """All processes' passage vectors (with gradients) and where this process's rows start."""
+def gather_rows(rows: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Every process's rows (passage vectors keep their gradients; keys have none) and where this process's rows
+    start."""
     if not torch.distributed.is_initialized():
-        return passages, 0
+        return rows, 0
     from torch.distributed.nn.functional import all_gather
 
     sizes = [torch.zeros(1, dtype=torch.long) for _ in range(torch.distributed.get_world_size())]
-    torch.distributed.all_gather(sizes, torch.tensor([passages.shape[0]]))
+    torch.distributed.all_gather(sizes, torch.tensor([rows.shape[0]]))
     sizes = [int(s) for s in sizes]
-    padded = torch.cat([passages, passages.new_zeros(max(sizes) - passages.shape[0], passages.shape[1])])
+    padded = torch.cat([rows, rows.new_zeros(max(sizes) - rows.shape[0], *rows.shape[1:])])
     gathered = all_gather(padded)
     rank = torch.distributed.get_rank()
     return torch.cat([g[:s] for g, s in zip(gathered, sizes)]), sum(sizes[:rank])
@@ -89,11 +90,15 @@ def step_gradients(
     """Forward and backward over this process's micro-batches; returns this process's share of (loss_r, loss_g)."""
     loss_r = loss_g = 0.0
     for batch in batches:
+        batch = model.to_device(batch)
         queries, passages, token_losses = model.forward(batch, full_logits=full_logits)
-        offset = 0
+        offset, keys = 0, batch["passage_keys"]
         if config.cross_device_negatives:
-            passages, offset = gather_passages(passages)
-        contrastive = info_nce(queries, passages, batch["positive"] + offset, config.temperature).sum() / queries_global
+            passages, offset = gather_rows(passages)
+            keys, _ = gather_rows(keys)
+        positive = batch["positive"] + offset
+        ignore = false_negatives(batch["positive_keys"], keys, positive) if config.mask_known_positives else None
+        contrastive = info_nce(queries, passages, positive, config.temperature, ignore).sum() / queries_global
         lm = token_losses.sum() / max(1, tokens_global)
         loss = config.lambda_contrastive * contrastive + (1 - config.lambda_contrastive) * lm
         loss.backward()
