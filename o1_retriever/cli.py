@@ -320,6 +320,9 @@ def train(
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML or JSON with any TrainConfig fields"),
     mode: Optional[str] = typer.Option(None, help="shared (the paper) or split"),
     encoder: Optional[str] = typer.Option(None, help="Split mode: the encoder to fine-tune"),
+    train_thinker: Optional[bool] = typer.Option(
+        None, help="Split mode: --no-train-thinker fine-tunes the encoder alone (the base thinks via its chat template)"
+    ),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Queries per step over all processes"),
     group_size: Optional[int] = typer.Option(None, min=1, help="1 positive + hard negatives per query"),
     max_steps: Optional[int] = typer.Option(None, min=1),
@@ -349,6 +352,7 @@ def train(
         out=str(out) if out else None,
         mode=mode,
         encoder=encoder,
+        train_thinker=train_thinker,
         batch_size=batch_size,
         group_size=group_size,
         max_steps=max_steps,

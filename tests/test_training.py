@@ -121,6 +121,23 @@ def test_split_mode_trains_thinker_and_encoder(tiny_lm, tiny_encoder, tmp_path):
     assert model.embed_queries(["cell gene"], n_thoughts=2, max_new_tokens=3).vectors.shape == (1, 24)
 
 
+def test_split_mode_can_train_the_encoder_alone(tiny_lm, tiny_encoder, tmp_path):
+    out = tmp_path / "encoder-only"
+    config = tiny_config(
+        tiny_lm, out, mode="split", encoder=str(tiny_encoder), encoder_lora_targets=["query"], train_thinker=False
+    )
+    train(config, voted_records(16), progress=False)
+    assert (out / "encoder_adapter").is_dir() and not (out / "adapter").exists()
+    model = ThinkThenEmbed.from_pretrained(out, device="cpu", cache=False)
+    untrained = ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(tiny_encoder), device="cpu", cache=False)
+    assert not model.config.thinker_trained
+    settings = dict(n=2, max_new_tokens=4, seed=3)
+    assert model.think(["cell gene"], **settings) == untrained.think(["cell gene"], **settings)  # thinker untouched
+    assert model.document_fingerprint != untrained.document_fingerprint  # the encoder learned
+    with pytest.raises(ValueError, match="split mode"):
+        TrainConfig(train_thinker=False)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,6 +15,7 @@ class TrainConfig:
     out: str = "o1-checkpoint"
     mode: str = "shared"  # "shared" (the paper) or "split" (thinker + separate encoder)
     encoder: str | None = None  # split mode: the encoder to fine-tune (e.g. all-minilm-l6-v2)
+    train_thinker: bool = True  # split mode: False fine-tunes the encoder alone; the base thinks via its chat template
 
     # losses
     lambda_contrastive: float = 0.8  # loss = λ·InfoNCE + (1−λ)·LM
@@ -66,6 +67,8 @@ class TrainConfig:
             raise ValueError(f"mode must be 'shared' or 'split', got {self.mode!r}")
         if self.mode == "split" and not self.encoder:
             raise ValueError("split mode needs an encoder (e.g. --encoder all-minilm-l6-v2)")
+        if not self.train_thinker and self.mode != "split":
+            raise ValueError("train_thinker=False needs split mode: in shared mode one model thinks and embeds")
         if not 0 <= self.lambda_contrastive <= 1:
             raise ValueError("lambda_contrastive must be in [0, 1]")
         if not 0 <= self.thought_dropout <= 1:

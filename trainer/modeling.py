@@ -71,8 +71,11 @@ class TrainableModel:
             lora_dropout=config.lora_dropout,
             target_modules=config.lora_targets,
         )
-        lm = get_peft_model(base, lora)
-        if config.gradient_checkpointing:
+        if config.train_thinker:
+            lm = get_peft_model(base, lora)
+        else:  # the base thinker, frozen: kept for evaluation during training and for the checkpoint's config
+            lm = base.requires_grad_(False).eval()
+        if config.gradient_checkpointing and config.train_thinker:
             lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         special = SpecialTokenRows(base.get_input_embeddings(), special_token_ids(tokenizer)).to(device)
         encoder = encoder_tokenizer = None
@@ -103,7 +106,7 @@ class TrainableModel:
         return params
 
     def train(self, mode: bool = True) -> None:
-        self.lm.train(mode)
+        self.lm.train(mode and self.config.train_thinker)
         if self.encoder is not None:
             self.encoder.train(mode)
 
@@ -116,8 +119,11 @@ class TrainableModel:
         model's device (the collator builds batches on the CPU)."""
         batch = self.to_device(batch)
         decoder, lm_head = decoder_and_head(self.lm)
-        hidden = decoder(input_ids=batch["thinker_ids"], attention_mask=batch["thinker_mask"]).last_hidden_state
-        token_losses = (full_logits_nll if full_logits else thought_token_nll)(hidden, batch["labels"], lm_head)
+        if self.config.train_thinker:
+            hidden = decoder(input_ids=batch["thinker_ids"], attention_mask=batch["thinker_mask"]).last_hidden_state
+            token_losses = (full_logits_nll if full_logits else thought_token_nll)(hidden, batch["labels"], lm_head)
+        else:
+            token_losses = batch["labels"].new_zeros(0, dtype=torch.float32)
         if self.config.mode == "shared":
             queries = last_token_pool(hidden, batch["thinker_mask"])
             p_hidden = decoder(input_ids=batch["passage_ids"], attention_mask=batch["passage_mask"]).last_hidden_state
@@ -136,7 +142,7 @@ class TrainableModel:
             mode=c.mode,
             base=c.base,
             encoder=c.encoder,
-            thinker_trained=True,
+            thinker_trained=c.train_thinker,
             max_query_tokens=c.max_query_tokens,
             max_document_tokens=c.max_passage_tokens,
             max_thought_sequence_tokens=c.max_thought_sequence_tokens,
