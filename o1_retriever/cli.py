@@ -214,6 +214,7 @@ def synthesize(
     out: Path = typer.Option(..., "--out", "-o", help="Output JSONL; rerun the same command to resume"),
     split: str = typer.Option("train", help="qrels split, for a BEIR folder"),
     negatives: int = typer.Option(15, min=0, help="BM25 hard negatives per query, for a BEIR folder"),
+    min_relevance: int = typer.Option(1, min=1, help="Positives: documents judged at least this, for a BEIR folder"),
     expert: str = typer.Option("local", help="'local' (a transformers model) or 'openai' (an HTTP endpoint)"),
     expert_model: str = typer.Option("smollm2-135m-instruct", help="Local model, or the endpoint's model name"),
     base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"),
@@ -238,7 +239,7 @@ def synthesize(
     from o1_retriever.trainer.synthesize import synthesize as run_synthesis
 
     try:
-        records = load_records(source, split, negatives, strict=False)[:limit]
+        records = load_records(source, split, negatives, strict=False, min_relevance=min_relevance)[:limit]
     except DataError as error:
         _fail(str(error))
     generation = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
@@ -279,16 +280,23 @@ def vote(
         None, help="BM25 statistics from this corpus [default: the records' passages]"
     ),
     batch_size: int = typer.Option(32, min=1, help="Records scored together"),
+    judged: Optional[Path] = typer.Option(
+        None, help="BEIR folder: replace each record's positives by its train qrels >= --min-relevance (by query_id)"
+    ),
+    min_relevance: int = typer.Option(2, min=1, help="With --judged: the least relevance of a positive"),
 ) -> None:
     """Refinement: the committee scores every candidate against all positives and votes for one thought."""
     from o1_retriever.data import DataError, load_corpus
     from o1_retriever.prompts import document_text
     from o1_retriever.trainer.committee import BM25Member, DenseMember, training_corpus
     from o1_retriever.trainer.committee import vote as run_vote
-    from o1_retriever.trainer.records import read_records, write_jsonl_atomic
+    from o1_retriever.trainer.records import read_records, restrict_positives, write_jsonl_atomic
 
     try:
         records = read_records(source, strict=False)
+        if judged:
+            records, dropped = restrict_positives(records, judged, "train", min_relevance)
+            typer.echo(f"{dropped} records dropped: no positive judged >= {min_relevance} in {judged}")
         passages = [document_text(d.text, d.title).strip() for d in load_corpus(corpus)] if corpus else []
     except DataError as error:
         _fail(str(error))

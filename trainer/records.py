@@ -48,14 +48,16 @@ def read_records(path: str | Path, strict: bool = True) -> list[dict[str, Any]]:
     return records
 
 
-def beir_records(folder: str | Path, split: str = "train", negatives: int = 15, seed: int = 0) -> list[dict[str, Any]]:
-    """Records from a BEIR split: positives from qrels (relevance > 0), hard negatives mined with BM25 (the best
-    ranked documents that are not positives). Query order follows qrels."""
+def beir_records(
+    folder: str | Path, split: str = "train", negatives: int = 15, min_relevance: int = 1
+) -> list[dict[str, Any]]:
+    """Records from a BEIR split: positives from qrels (relevance >= ``min_relevance``), hard negatives mined with
+    BM25 (the best ranked documents not judged at all). Query order follows qrels."""
     from o1_retriever.bm25 import BM25
 
     corpus = {d.id: d for d in load_corpus(folder)}
     queries, qrels = load_queries(folder), load_qrels(folder, split)
-    wanted = [(q, [d for d, r in judged.items() if r > 0 and d in corpus]) for q, judged in qrels.items()]
+    wanted = [(q, judged_positives(judged, corpus, min_relevance)) for q, judged in qrels.items()]
     wanted = [(q, pos) for q, pos in wanted if q in queries and pos]
     if not wanted:
         raise DataError(f"{folder}: split {split!r} has no query with a positive document in the corpus")
@@ -77,17 +79,41 @@ def beir_records(folder: str | Path, split: str = "train", negatives: int = 15, 
     return records
 
 
+def judged_positives(judged: dict[str, int], corpus: dict, min_relevance: int = 1) -> list[str]:
+    return [d for d, r in judged.items() if r >= max(1, min_relevance) and d in corpus]
+
+
+def restrict_positives(
+    records: list[dict[str, Any]], folder: str | Path, split: str = "train", min_relevance: int = 2
+) -> tuple[list[dict[str, Any]], int]:
+    """Each record's positives replaced by the passages ``folder``'s qrels judge >= ``min_relevance`` for its
+    ``query_id`` (on NFCorpus most judged documents are only indirectly related, relevance 1, while relevance 2 is
+    a direct citation). Records left without a positive are dropped; returns (kept records, number dropped)."""
+    corpus = {d.id: d for d in load_corpus(folder)}
+    qrels = load_qrels(folder, split)
+    kept = []
+    for number, record in enumerate(records, 1):
+        if "query_id" not in record:
+            raise DataError(f"record {number} has no 'query_id': positives can only be restricted by judged query")
+        if str(record["query_id"]) not in qrels:
+            raise DataError(f"record {number}: query {record['query_id']!r} is not judged in {folder} ({split})")
+        positives = judged_positives(qrels[str(record["query_id"])], corpus, min_relevance)
+        if positives:
+            kept.append({**record, "pos": [_passage(corpus[d]) for d in positives]})
+    return kept, len(records) - len(kept)
+
+
 def _passage(document) -> str:
     return prompts.document_text(document.text, document.title).strip()
 
 
 def load_records(
-    source: str | Path, split: str = "train", negatives: int = 15, strict: bool = True
+    source: str | Path, split: str = "train", negatives: int = 15, strict: bool = True, min_relevance: int = 1
 ) -> list[dict[str, Any]]:
     """Records from a JSONL file, or from a BEIR folder's ``split``."""
     source = Path(source)
     if source.is_dir():
-        return beir_records(source, split, negatives)
+        return beir_records(source, split, negatives, min_relevance)
     return read_records(source, strict)
 
 
