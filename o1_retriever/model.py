@@ -71,6 +71,7 @@ class ThinkThenEmbed:
         self._warned_truncation = False
         self._fingerprint: str | None = None
         self._document_fingerprint: str | None = None
+        self._thinker_fingerprint: str | None = None
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
@@ -197,20 +198,51 @@ class ThinkThenEmbed:
     def think_with_vectors(
         self, queries: list[str], settings: ThinkingConfig, batch_rows: int = 24
     ) -> list[CachedThoughts]:
-        """Thoughts and their vectors for each query: from the cache, else generated (and cached per batch)."""
+        """Thoughts and their vectors for each query: from the cache, else generated (and cached per batch). In split
+        mode thoughts depend on the thinker alone, so thoughts another encoder cached are reused and re-embedded."""
         key_settings = {"thinking": dataclasses.asdict(settings), "prompt_version": prompts.PROMPT_VERSION}
-        keys = [cache_key(self.fingerprint, q, key_settings) for q in queries]
+        key = lambda fingerprint, query: cache_key(fingerprint, query, key_settings)  # noqa: E731
+        keys = [key(self.fingerprint, q) for q in queries]
         found = self.cache.get_many(keys) if self.cache is not None else {}
         missing = list(dict.fromkeys(q for q, k in zip(queries, keys) if k not in found))
+        by_thinker = self.thinker_fingerprint
+        if missing and by_thinker is not None and self.cache is not None:
+            cached = self.cache.get_many([key(by_thinker, q) for q in missing])
+            reuse = [q for q in missing if key(by_thinker, q) in cached]
+            if reuse:
+                texts = [t for q in reuse for t in cached[key(by_thinker, q)].thoughts]
+                new = dict(zip((key(self.fingerprint, q) for q in reuse), self._split_entries(reuse, texts)))
+                self.cache.put_many(new)
+                found.update(new)
+                missing = [q for q in missing if key(by_thinker, q) not in cached]
         per_batch = max(1, batch_rows // settings.n_thoughts)
         for start in range(0, len(missing), per_batch):
             batch = missing[start : start + per_batch]
             generated = self._generate(batch, settings)
-            new = {cache_key(self.fingerprint, q, key_settings): e for q, e in zip(batch, generated)}
+            new = {key(self.fingerprint, q): e for q, e in zip(batch, generated)}
             if self.cache is not None:
+                if by_thinker is not None:
+                    self.cache.put_many({key(by_thinker, q): e for q, e in zip(batch, generated)})
                 self.cache.put_many(new)
             found.update(new)
         return [found[k] for k in keys]
+
+    @property
+    def thinker_fingerprint(self) -> str | None:
+        """Split mode: what thoughts depend on (the thinker's weights and prompt), not the encoder. None in shared
+        mode, where the thoughts' vectors come from the generation pass itself."""
+        if self.encoder is None:
+            return None
+        if self._thinker_fingerprint is None:
+            payload = {
+                "prompt_version": prompts.PROMPT_VERSION,
+                "thinker_trained": self.config.thinker_trained,
+                "max_query_tokens": self.config.max_query_tokens,
+                "weights": weights_fingerprint(self.lm.model),
+            }
+            digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+            self._thinker_fingerprint = "thinker:" + digest
+        return self._thinker_fingerprint
 
     def _generate(self, queries: list[str], settings: ThinkingConfig) -> list[CachedThoughts]:
         k = settings.n_thoughts
@@ -226,11 +258,19 @@ class ThinkThenEmbed:
             samples_per_prompt=k,
         )
         texts = [self.lm.tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in generated.token_ids]
-        if shared:
-            thought_vectors = generated.vectors
-        else:
-            pairs = [prompts.split_query_text(q, t) for q, t in zip((q for q in queries for _ in range(k)), texts)]
-            thought_vectors = self.encoder.embed(pairs)
+        if not shared:
+            return self._split_entries(queries, texts)
+        query_vectors = self._plain_query_vectors(queries)
+        return [
+            CachedThoughts(texts[i * k : (i + 1) * k], generated.vectors[i * k : (i + 1) * k], query_vectors[i])
+            for i in range(len(queries))
+        ]
+
+    def _split_entries(self, queries: list[str], texts: list[str]) -> list[CachedThoughts]:
+        """Split mode: the encoder embeds each query with each of its thoughts (k = len(texts) / len(queries))."""
+        k = len(texts) // len(queries)
+        pairs = [prompts.split_query_text(q, t) for q, t in zip((q for q in queries for _ in range(k)), texts)]
+        thought_vectors = self.encoder.embed(pairs)
         query_vectors = self._plain_query_vectors(queries)
         return [
             CachedThoughts(texts[i * k : (i + 1) * k], thought_vectors[i * k : (i + 1) * k], query_vectors[i])

@@ -98,6 +98,27 @@ def test_cache_hit_skips_generation_and_is_identical(shared_model, monkeypatch):
         shared_model.embed_queries(QUERIES, n_thoughts=2, max_new_tokens=7, temperature=1.0)
 
 
+def test_split_mode_reuses_thoughts_across_encoders(split_model, tiny_lm, tmp_path, monkeypatch):
+    """Thoughts depend on the thinker alone: a model with the same thinker and another encoder reuses them from the
+    cache and embeds them with its own encoder."""
+    from o1_retriever import ThinkThenEmbed
+    from tests.tiny_models import make_encoder
+
+    settings = dict(n_thoughts=2, max_new_tokens=5, temperature=1.0, seed=4)
+    first = split_model.embed_queries(QUERIES, **settings)
+    other_encoder = make_encoder(tmp_path / "other-bert", seed=1)
+    other = ThinkThenEmbed.from_pretrained(
+        tiny_lm, encoder=str(other_encoder), device="cpu", cache=split_model.cache.path
+    )
+    assert other.thinker_fingerprint == split_model.thinker_fingerprint and other.fingerprint != split_model.fingerprint
+    monkeypatch.setattr(other.lm, "generate", lambda *a, **k: pytest.fail("generation ran for cached thoughts"))
+    reused = other.embed_queries(QUERIES, **settings)
+    assert reused.thoughts == first.thoughts
+    fresh = ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(other_encoder), device="cpu", cache=False)
+    assert np.allclose(reused.vectors, fresh.embed_queries(QUERIES, **settings).vectors, atol=1e-5)
+    assert not np.allclose(reused.vectors, first.vectors)
+
+
 def test_cache_shared_by_two_processes(tiny_lm, tmp_path):
     script = textwrap.dedent(
         f"""
