@@ -81,9 +81,7 @@ def document_throughput(model: ThinkThenEmbed, docs, peak_gflops: float) -> dict
         flops = sum(2 * params * n + 4 * layers * width * n * n / 2 for n in lengths)
     else:
         encoder = model.encoder
-        lengths = [
-            min(encoder.count_tokens(document_text(t, ti)), encoder.max_tokens) for t, ti in zip(texts, titles)
-        ]
+        lengths = [min(encoder.count_tokens(document_text(t, ti)), encoder.max_tokens) for t, ti in zip(texts, titles)]
         config = encoder.model.config
         layers, width = config.num_hidden_layers, config.hidden_size
         params = sum(p.numel() for n, p in encoder.model.named_parameters() if "embeddings" not in n)

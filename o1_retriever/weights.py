@@ -127,4 +127,3 @@ def resolve_weights(name_or_path: str) -> str:
     if path.suffix == ".gguf":
         path = _dequantised_folder(weights, path)
     return str(path)
-

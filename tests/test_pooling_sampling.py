@@ -39,7 +39,7 @@ def test_top_p_keeps_smallest_set_reaching_mass():
 def test_greedy_and_seeded_sampling():
     logits = torch.randn(3, 50, generator=torch.Generator().manual_seed(1))
     assert torch.equal(select_next_tokens(logits, 0.0, 0.9, []), logits.argmax(-1))
-    draw = lambda seed: select_next_tokens(
+    draw = lambda seed: select_next_tokens(  # noqa: E731
         logits, 1.0, 1.0, [torch.Generator().manual_seed(seed + i) for i in range(3)]
     )
     assert torch.equal(draw(7), draw(7))
