@@ -268,6 +268,33 @@ def synthesize(
 
 
 @app.command()
+def records(
+    source: Path = typer.Argument(..., help="BEIR folder"),
+    out: Path = typer.Option(..., "--out", "-o", help="Output JSONL"),
+    split: str = typer.Option("train", help="qrels split"),
+    negatives: int = typer.Option(15, min=0, help="BM25 hard negatives per query"),
+    min_relevance: int = typer.Option(1, min=1, help="Positives: documents judged at least this"),
+    exclude: list[Path] = typer.Option(
+        [], "--exclude", help="JSONL whose queries are left out (e.g. the voted records); repeatable"
+    ),
+) -> None:
+    """Thought-free training records (positives from qrels, BM25 hard negatives) for the queries no expert reached:
+    `train` uses them on the thought-free path."""
+    from o1_retriever.data import DataError
+    from o1_retriever.trainer.records import beir_records, read_records, write_jsonl_atomic
+
+    try:
+        seen = {r.get("query") for path in exclude for r in read_records(path, strict=False)}
+        every = beir_records(source, split, negatives, min_relevance)
+        made = [r for r in every if r["query"] not in seen]
+    except DataError as error:
+        _fail(str(error))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl_atomic(out, [{**r, "source": f"{source.name}/{split}"} for r in made])
+    typer.echo(f"{len(made)} records written to {out}; {len(every) - len(made)} queries left out (--exclude)")
+
+
+@app.command()
 def vote(
     source: Path = typer.Argument(..., help="Synthesized JSONL (records with 'thoughts')"),
     out: Path = typer.Option(..., "--out", "-o", help="Output JSONL with 'thought' and committee scores"),

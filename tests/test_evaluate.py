@@ -121,3 +121,18 @@ def test_positives_by_relevance_level(beir, tmp_path):
     assert result.exit_code == 0, result.output
     voted = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["pos"] for r in voted] == [r["pos"] for r in direct] and all("thought" in r for r in voted)
+
+
+def test_records_command_writes_thought_free_records_for_the_rest(beir, tmp_path):
+    voted = tmp_path / "voted.jsonl"
+    q0 = json.loads((beir / "queries.jsonl").read_text().splitlines()[0])["text"]
+    voted.write_text(json.dumps({"query": q0, "pos": ["p"], "thought": "t"}) + "\n")
+    out = tmp_path / "free.jsonl"
+    args = ["records", str(beir), "--split", "test", "--out", str(out), "--negatives", "2", "--min-relevance", "2"]
+    result = CliRunner().invoke(app, [*args, "--exclude", str(voted)])
+    assert result.exit_code == 0, result.output
+    made = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["query_id"] for r in made] == ["q1", "q2", "q3", "q4", "q5"]
+    assert all(len(r["pos"]) == 1 and len(r["neg"]) == 2 and "thought" not in r for r in made)
+    missing = CliRunner().invoke(app, ["records", str(tmp_path / "nowhere"), "--out", str(out)])
+    assert missing.exit_code != 0 and "nowhere" in missing.output
