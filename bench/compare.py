@@ -1,0 +1,66 @@
+"""Two evaluations of the same test set, system by system: nDCG@10 of each, the difference, and its paired
+randomisation p-value (did training help?).
+
+python -m bench.compare --data ../shared/data/scifact --a runs/eval-base-scifact --b runs/eval-trained-scifact \
+    --name compare-scifact
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.common import write
+from o1_retriever.evaluate import load_benchmark
+from o1_retriever.metrics import paired_randomization_test, per_query_scores
+
+
+def read_trec(path: Path) -> dict[str, dict[str, float]]:
+    run: dict[str, dict[str, float]] = {}
+    for line in path.read_text().splitlines():
+        query, _, doc, _, score, _ = line.split()
+        run.setdefault(query, {})[doc] = float(score)
+    return run
+
+
+def compare(qrels: dict, a: Path, b: Path) -> dict:
+    """{system: {a, b, difference, p}} for every system both evaluations ran (nDCG@10, every judged query)."""
+    out = {}
+    systems = [{p.stem for p in (folder / "runs").glob("*.trec")} for folder in (a, b)]
+    for system in sorted(systems[0] & systems[1]):
+        scores = [
+            per_query_scores(qrels, read_trec(folder / "runs" / f"{system}.trec"), ("nDCG@10",))["nDCG@10"]
+            for folder in (a, b)
+        ]
+        queries = sorted(qrels)
+        first, second = ([s[q] for q in queries] for s in scores)
+        mean_a, mean_b = sum(first) / len(first), sum(second) / len(second)
+        out[system] = {
+            "a": mean_a,
+            "b": mean_b,
+            "difference": mean_b - mean_a,
+            "p": paired_randomization_test(second, first),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="the BEIR folder both evaluations used")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--a", required=True, type=Path, help="the baseline evaluation's --out folder")
+    parser.add_argument("--b", required=True, type=Path, help="the other evaluation's --out folder")
+    parser.add_argument("--name", required=True, help="bench/results/NAME.json")
+    args = parser.parse_args()
+    qrels = load_benchmark(args.data, args.split).qrels  # the judgments evaluate scored
+    result = compare(qrels, args.a, args.b)
+    if not result:
+        raise SystemExit(f"no system has a run in both {args.a}/runs and {args.b}/runs: did both evaluations finish?")
+    print(f"{'system':8} {'a':>7} {'b':>7} {'b - a':>7} {'p':>7}")
+    for system, row in result.items():
+        print(f"{system:8} {row['a']:7.3f} {row['b']:7.3f} {row['difference']:+7.3f} {row['p']:7.4f}")
+    write(args.name, {"data": args.data, "a": str(args.a), "b": str(args.b), "nDCG@10": result})
+
+
+if __name__ == "__main__":
+    main()
