@@ -96,6 +96,9 @@ class TrainableModel:
                     target_modules=config.encoder_lora_targets,
                 ),
             )
+        for model, name in ((lm, config.base), (encoder, config.encoder)):
+            if model is not None and hasattr(model, "peft_config"):  # a name, not this machine's path
+                model.peft_config["default"].base_model_name_or_path = name
         return cls(config, lm, tokenizer, special, encoder, encoder_tokenizer)
 
     def named_trainable(self) -> dict[str, torch.nn.Parameter]:
