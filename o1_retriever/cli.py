@@ -23,10 +23,10 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=2)
 
 
-def _load_model(model: Optional[str]):
+def _load_model(model: Optional[str], encoder: Optional[str] = None):
     from o1_retriever import ThinkThenEmbed
 
-    return ThinkThenEmbed.from_pretrained(model)
+    return ThinkThenEmbed.from_pretrained(model, encoder=encoder) if encoder else ThinkThenEmbed.from_pretrained(model)
 
 
 @app.command("download-weights")
@@ -65,7 +65,7 @@ def index(
         documents = load_corpus(source)[:max_docs]
     except DataError as error:
         _fail(str(error))
-    retriever_model = _load_model(model)
+    retriever_model = _load_model(model, encoder)
     try:
         chroma = ChromaStore(retriever_model, store, collection=collection, host=host, port=port)
         report = chroma.add_documents(documents, batch_size=batch_size, overwrite=overwrite, progress=True)
@@ -96,7 +96,7 @@ def search(
 
     if not query.strip():
         _fail("the query is empty")
-    retriever_model = _load_model(model)
+    retriever_model = _load_model(model, encoder)
     try:
         chroma = ChromaStore(retriever_model, store, collection=collection, host=host, port=port, create=False)
         hits = chroma.query(query, k, think=think, n_thoughts=n_thoughts, seed=seed)
@@ -144,7 +144,7 @@ def think(
     seed: Optional[int] = typer.Option(None),
 ) -> None:
     """Print the thoughts the model writes for queries (JSON lines)."""
-    retriever_model = _load_model(model)
+    retriever_model = _load_model(model, encoder)
     for query, thoughts in zip(
         queries, retriever_model.think(queries, n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     ):
@@ -156,6 +156,9 @@ def evaluate(
     data: Path = typer.Option(..., "--data", "-d", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)"),
     split: str = typer.Option("test", help="qrels split"),
     model: Optional[str] = ModelOption,
+    encoder: Optional[str] = typer.Option(
+        None, help="With a base LM as --model: split mode with this encoder (the untrained baseline)"
+    ),
     systems: str = typer.Option(",".join(("bm25", "dense", "o1", "hyde", "hybrid")), help="Comma-separated systems"),
     out: Path = typer.Option(Path("eval-results"), "--out", "-o", help="Output folder"),
     n_thoughts: Optional[int] = typer.Option(None, min=1),
@@ -184,7 +187,7 @@ def evaluate(
         bench = load_benchmark(data, split, max_queries=max_queries, max_docs=max_docs)
     except DataError as error:
         _fail(str(error))
-    retriever_model = _load_model(model)
+    retriever_model = _load_model(model, encoder)
     hyde = None
     if "hyde" in chosen:
         config = retriever_model.config

@@ -137,3 +137,22 @@ def test_records_command_writes_thought_free_records_for_the_rest(beir, tmp_path
     assert any(r["neg"] for r in made)
     missing = CliRunner().invoke(app, ["records", str(tmp_path / "nowhere"), "--out", str(out)])
     assert missing.exit_code != 0 and "nowhere" in missing.output
+
+
+def test_split_baseline_from_the_command_line_and_compare(beir, tiny_lm, tiny_encoder, tmp_path):
+    from bench.compare import compare
+
+    def evaluate(out, *extra):
+        args = ["evaluate", "--data", beir, "--model", tiny_lm, "--out", out, "--systems", "bm25,dense", *extra]
+        result = CliRunner().invoke(app, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return json.loads((out / "results.json").read_text())
+
+    shared = evaluate(tmp_path / "shared")
+    split = evaluate(tmp_path / "split", "--encoder", tiny_encoder)
+    assert shared["systems"]["dense"]["settings"]["mode"] == "shared"
+    assert split["systems"]["dense"]["settings"]["mode"] == "split"
+    rows = compare(load_benchmark(beir).qrels, tmp_path / "shared", tmp_path / "split")
+    assert set(rows) == {"bm25", "dense"} and rows["bm25"]["difference"] == 0 and rows["bm25"]["p"] == 1.0
+    dense = split["systems"]["dense"]["metrics"]["nDCG@10"] - shared["systems"]["dense"]["metrics"]["nDCG@10"]
+    assert abs(rows["dense"]["difference"] - dense) < 1e-9
