@@ -65,7 +65,7 @@ def index(
         documents = load_corpus(source)[:max_docs]
     except DataError as error:
         _fail(str(error))
-    retriever_model = _load_model(model, encoder)
+    retriever_model = _load_model(model)
     try:
         chroma = ChromaStore(retriever_model, store, collection=collection, host=host, port=port)
         report = chroma.add_documents(documents, batch_size=batch_size, overwrite=overwrite, progress=True)
@@ -96,7 +96,7 @@ def search(
 
     if not query.strip():
         _fail("the query is empty")
-    retriever_model = _load_model(model, encoder)
+    retriever_model = _load_model(model)
     try:
         chroma = ChromaStore(retriever_model, store, collection=collection, host=host, port=port, create=False)
         hits = chroma.query(query, k, think=think, n_thoughts=n_thoughts, seed=seed)
@@ -144,7 +144,7 @@ def think(
     seed: Optional[int] = typer.Option(None),
 ) -> None:
     """Print the thoughts the model writes for queries (JSON lines)."""
-    retriever_model = _load_model(model, encoder)
+    retriever_model = _load_model(model)
     for query, thoughts in zip(
         queries, retriever_model.think(queries, n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     ):

@@ -208,9 +208,13 @@ def test_save_and_reload_gives_identical_vectors(shared_model, tmp_path):
     folder = trained.save_pretrained(tmp_path / "ckpt")
     assert (folder / "adapter" / "adapter_model.safetensors").exists()
     assert (folder / "README.md").exists()
-    reloaded = ThinkThenEmbed.from_pretrained(folder, device="cpu", cache=False)
-    assert reloaded.fingerprint == trained.fingerprint
+    reloaded = ThinkThenEmbed.from_pretrained(folder, device="cpu", cache=False)  # the adapter merged
+    assert not hasattr(reloaded.lm.model, "peft_config")
     assert np.allclose(reloaded.embed_documents(DOCS), trained.embed_documents(DOCS), atol=1e-6)
+    # a loaded checkpoint saved again keeps its adapter files: same weights, same fingerprint
+    again = ThinkThenEmbed.from_pretrained(reloaded.save_pretrained(tmp_path / "again"), device="cpu", cache=False)
+    assert again.fingerprint == reloaded.fingerprint != trained.fingerprint  # merged weights are other tensors
+    assert (tmp_path / "again" / "adapter" / "adapter_model.safetensors").exists()
     kwargs = dict(n_thoughts=2, max_new_tokens=6, temperature=1.0, seed=4)
     a, b = reloaded.embed_queries(QUERIES, **kwargs), trained.embed_queries(QUERIES, **kwargs)
     assert a.thoughts == b.thoughts and np.allclose(a.vectors, b.vectors, atol=1e-6)
