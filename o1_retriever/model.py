@@ -144,7 +144,7 @@ class ThinkThenEmbed:
             # special-token rows are saved on their own: keep the full embedding matrix out of the adapter
             self.lm.model.save_pretrained(str(folder / ADAPTER_DIR), save_embedding_layers=False)
         if self.encoder is not None and hasattr(self.encoder.model, "peft_config"):
-            self.encoder.model.save_pretrained(str(folder / ENCODER_ADAPTER_DIR))
+            self.encoder.model.save_pretrained(str(folder / ENCODER_ADAPTER_DIR), save_embedding_layers=False)
         for name, source in self._adapter_sources.items():  # loaded adapters are merged: copy their files
             if not (folder / name).exists():
                 shutil.copytree(source, folder / name)
