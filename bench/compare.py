@@ -26,13 +26,13 @@ def read_trec(path: Path) -> dict[str, dict[str, float]]:
 def compare(qrels: dict, a: Path, b: Path) -> dict:
     """{system: {a, b, difference, p}} for every system both evaluations ran (nDCG@10, every judged query)."""
     out = {}
+    queries = sorted(qrels)
     systems = [{p.stem for p in (folder / "runs").glob("*.trec")} for folder in (a, b)]
     for system in sorted(systems[0] & systems[1]):
         scores = [
             per_query_scores(qrels, read_trec(folder / "runs" / f"{system}.trec"), ("nDCG@10",))["nDCG@10"]
             for folder in (a, b)
         ]
-        queries = sorted(qrels)
         first, second = ([s[q] for q in queries] for s in scores)
         mean_a, mean_b = sum(first) / len(first), sum(second) / len(second)
         out[system] = {

@@ -26,7 +26,7 @@ def _fail(message: str) -> NoReturn:
 def _load_model(model: Optional[str], encoder: Optional[str] = None):
     from o1_retriever import ThinkThenEmbed
 
-    return ThinkThenEmbed.from_pretrained(model, encoder=encoder) if encoder else ThinkThenEmbed.from_pretrained(model)
+    return ThinkThenEmbed.from_pretrained(model, encoder=encoder)
 
 
 @app.command("download-weights")

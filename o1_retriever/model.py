@@ -211,24 +211,24 @@ class ThinkThenEmbed:
         keys = [key(self.fingerprint, q) for q in queries]
         found = self.cache.get_many(keys) if self.cache is not None else {}
         missing = list(dict.fromkeys(q for q, k in zip(queries, keys) if k not in found))
-        by_thinker = self.thinker_fingerprint
-        if missing and by_thinker is not None and self.cache is not None:
-            cached = self.cache.get_many([key(by_thinker, q) for q in missing])
-            reuse = [q for q in missing if key(by_thinker, q) in cached]
+        by_thinker = self.thinker_fingerprint if self.cache is not None else None
+        thinker_keys = {q: key(by_thinker, q) for q in missing} if by_thinker is not None else {}
+        if thinker_keys:
+            cached = self.cache.get_many(list(thinker_keys.values()))
+            reuse = [q for q in missing if thinker_keys[q] in cached]
             if reuse:
-                texts = [t for q in reuse for t in cached[key(by_thinker, q)].thoughts]
-                new = dict(zip((key(self.fingerprint, q) for q in reuse), self._split_entries(reuse, texts)))
+                texts = [t for q in reuse for t in cached[thinker_keys[q]].thoughts]
+                new = dict(zip((key(self.fingerprint, q) for q in reuse), self._entries(reuse, texts)))
                 self.cache.put_many(new)
                 found.update(new)
-                missing = [q for q in missing if key(by_thinker, q) not in cached]
+                missing = [q for q in missing if thinker_keys[q] not in cached]
         per_batch = max(1, batch_rows // settings.n_thoughts)
         for start in range(0, len(missing), per_batch):
             batch = missing[start : start + per_batch]
             generated = self._generate(batch, settings)
             new = {key(self.fingerprint, q): e for q, e in zip(batch, generated)}
             if self.cache is not None:
-                if by_thinker is not None:
-                    self.cache.put_many({key(by_thinker, q): e for q, e in zip(batch, generated)})
+                self.cache.put_many({thinker_keys[q]: e for q, e in zip(batch, generated) if q in thinker_keys})
                 self.cache.put_many(new)
             found.update(new)
         return [found[k] for k in keys]
@@ -264,19 +264,17 @@ class ThinkThenEmbed:
             samples_per_prompt=k,
         )
         texts = [self.lm.tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in generated.token_ids]
-        if not shared:
-            return self._split_entries(queries, texts)
-        query_vectors = self._plain_query_vectors(queries)
-        return [
-            CachedThoughts(texts[i * k : (i + 1) * k], generated.vectors[i * k : (i + 1) * k], query_vectors[i])
-            for i in range(len(queries))
-        ]
+        return self._entries(queries, texts, generated.vectors if shared else None)
 
-    def _split_entries(self, queries: list[str], texts: list[str]) -> list[CachedThoughts]:
-        """Split mode: the encoder embeds each query with each of its thoughts (k = len(texts) / len(queries))."""
+    def _entries(
+        self, queries: list[str], texts: list[str], thought_vectors: np.ndarray | None = None
+    ) -> list[CachedThoughts]:
+        """Cache entries: k = len(texts) / len(queries) thoughts per query with their vectors; without
+        ``thought_vectors`` (split mode) the encoder embeds each query with each of its thoughts."""
         k = len(texts) // len(queries)
-        pairs = [prompts.split_query_text(q, t) for q, t in zip((q for q in queries for _ in range(k)), texts)]
-        thought_vectors = self.encoder.embed(pairs)
+        if thought_vectors is None:
+            pairs = [prompts.split_query_text(q, t) for q, t in zip((q for q in queries for _ in range(k)), texts)]
+            thought_vectors = self.encoder.embed(pairs)
         query_vectors = self._plain_query_vectors(queries)
         return [
             CachedThoughts(texts[i * k : (i + 1) * k], thought_vectors[i * k : (i + 1) * k], query_vectors[i])

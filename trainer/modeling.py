@@ -118,9 +118,8 @@ class TrainableModel:
         return {k: v.to(device) for k, v in batch.items()}
 
     def forward(self, batch: dict[str, torch.Tensor], full_logits: bool = False):
-        """(query vectors (B, d), passage vectors (N, d), per-token LM losses (T,)) for one micro-batch, on the
-        model's device (the collator builds batches on the CPU)."""
-        batch = self.to_device(batch)
+        """(query vectors (B, d), passage vectors (N, d), per-token LM losses (T,)) for one micro-batch already on the
+        model's device (``to_device``: the collator builds batches on the CPU)."""
         decoder, lm_head = decoder_and_head(self.lm)
         if self.config.train_thinker:
             hidden = decoder(input_ids=batch["thinker_ids"], attention_mask=batch["thinker_mask"]).last_hidden_state
