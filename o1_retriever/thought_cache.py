@@ -10,6 +10,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,28 @@ class CachedThoughts:
     query_vector: np.ndarray  # (dim,) the thought-free vector
 
 
+_BUSY_TIMEOUT_S = 60.0
+
+
+def _retry_while_locked(statement, timeout_s: float = _BUSY_TIMEOUT_S):
+    """Run `statement`, retrying while another connection holds the lock it needs.
+
+    SQLite answers "database is locked" at once, without waiting for the busy timeout, when waiting could deadlock:
+    two processes opening a new cache both hold a read lock while each asks for the write lock that switching to WAL
+    needs. One of them must back off and try again.
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.005
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 def cache_key(fingerprint: str, query: str, settings: dict) -> str:
     payload = json.dumps({"model": fingerprint, "query": query, **settings}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -43,9 +66,9 @@ class ThoughtCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        self._db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+        _retry_while_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
+        _retry_while_locked(lambda: self._db.execute(_SCHEMA))
 
     def get_many(self, keys: list[str]) -> dict[str, CachedThoughts]:
         found: dict[str, CachedThoughts] = {}

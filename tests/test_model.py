@@ -136,6 +136,32 @@ def test_cache_shared_by_two_processes(tiny_lm, tmp_path):
     assert len(ThoughtCache(tmp_path / "c.sqlite")) == 3
 
 
+def test_cache_opened_by_many_connections_at_once(tmp_path):
+    """Opening a new cache from several connections at once: SQLite refuses the WAL switch to all but one without
+    waiting (a deadlock otherwise), so the losers must retry instead of failing."""
+    import threading
+
+    from o1_retriever.thought_cache import ThoughtCache
+
+    errors = []
+    for trial in range(40):
+        start = threading.Barrier(4)
+
+        def open_cache(path=tmp_path / f"{trial}.sqlite"):
+            start.wait()
+            try:
+                ThoughtCache(path).close()
+            except Exception as error:  # reported below, every failure
+                errors.append(repr(error))
+
+        threads = [threading.Thread(target=open_cache) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+
+
 def test_documents_keep_input_order_under_length_sorting(shared_model, split_model):
     for model in (shared_model, split_model):
         together = model.embed_documents(DOCS, batch_size=2)
