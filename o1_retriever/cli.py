@@ -9,9 +9,16 @@ from typing import NoReturn, Optional
 
 import typer
 
+from o1_retriever.weights import MissingWeightsError
+
 app = typer.Typer(help="A retriever that thinks before it embeds.", no_args_is_help=True, add_completion=False)
 
-ModelOption = typer.Option(None, "--model", "-m", help="Checkpoint folder or built-in name [default: shipped model]")
+ModelOption = typer.Option(
+    None,
+    "--model",
+    "-m",
+    help="Checkpoint folder, built-in name or hub id [default: the shipped model, also 'default']",
+)
 StoreOption = typer.Option(Path("o1-index"), "--store", "-s", help="Folder of the embedded Chroma database")
 CollectionOption = typer.Option("o1-retriever", "--collection", "-c", help="Chroma collection name")
 HostOption = typer.Option(None, "--host", help="Chroma server host (instead of --store); see README")
@@ -26,7 +33,10 @@ def _fail(message: str) -> NoReturn:
 def _load_model(model: Optional[str], encoder: Optional[str] = None):
     from o1_retriever import ThinkThenEmbed
 
-    return ThinkThenEmbed.from_pretrained(model, encoder=encoder)
+    try:
+        return ThinkThenEmbed.from_pretrained(model, encoder=encoder)
+    except MissingWeightsError as error:
+        _fail(str(error))
 
 
 @app.command("download-weights")
@@ -247,7 +257,10 @@ def synthesize(
         _fail(str(error))
     generation = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
     if expert == "local":
-        writer = LocalExpert(expert_model, **generation)
+        try:
+            writer = LocalExpert(expert_model, **generation)
+        except MissingWeightsError as error:
+            _fail(str(error))
     elif expert == "openai":
         if not base_url:
             _fail("--expert openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
@@ -336,9 +349,12 @@ def vote(
             weight_values = [float(w) for w in weights.split(",")]
         except ValueError:
             _fail(f"--weights must be comma-separated numbers, got {weights!r}")
-    members = [
-        BM25Member(passages + training_corpus(records)) if name == "bm25" else DenseMember(name) for name in member
-    ]
+    try:
+        members = [
+            BM25Member(passages + training_corpus(records)) if name == "bm25" else DenseMember(name) for name in member
+        ]
+    except MissingWeightsError as error:
+        _fail(str(error))
     try:
         voted, summary = run_vote(records, members, method=method, weights=weight_values, batch_size=batch_size)
     except ValueError as error:
@@ -416,7 +432,7 @@ def train(
     try:
         records = read_records(config.data)
         summary = run_training(config, records, resume=resume, overwrite=overwrite, stop_after=stop_after)
-    except (DataError, RunExistsError, ValueError) as error:
+    except (DataError, MissingWeightsError, RunExistsError, ValueError) as error:
         _fail(str(error))
     if "stopped_at" in summary:
         typer.echo(f"stopped after step {summary['stopped_at']} of {summary['total_steps']}; rerun with --resume")

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 #: The checkpoint that ``from_pretrained()`` loads with no argument: it ships inside the package.
 DEFAULT_MODEL = Path(__file__).parent / "default_model"
+DEFAULT_NAME = "default"
 
 
 @dataclass
@@ -90,11 +91,14 @@ class ThinkThenEmbed:
         """Load a checkpoint folder, or build an untrained model on base weights.
 
         ``name_or_path``: a checkpoint folder (has ``o1_config.json``), a plain causal-LM folder, a built-in name
-        (``smollm2-135m-instruct``), or a hub id while online; ``None`` loads the shipped default checkpoint.
+        (``smollm2-135m-instruct``), or a hub id while online; ``None`` or ``"default"`` (unless a folder of that name
+        exists) loads the shipped default checkpoint.
         ``encoder`` (split mode) names the separate encoder the same way (``all-minilm-l6-v2``).
         ``cache``: True for the default thought cache, a path for another, False for none.
         """
-        source = Path(name_or_path) if name_or_path is not None else DEFAULT_MODEL
+        if name_or_path is None or (str(name_or_path) == DEFAULT_NAME and not Path(DEFAULT_NAME).exists()):
+            name_or_path = DEFAULT_MODEL
+        source = Path(name_or_path)
         device = device or default_device()
         checkpoint_dir = source if is_checkpoint(source) else None
         if checkpoint_dir is not None:

@@ -117,13 +117,45 @@ def _dequantised_folder(weights: BuiltinWeights, gguf_file: Path) -> Path:
 
 def resolve_weights(name_or_path: str) -> str:
     """A local folder for ``name_or_path``: an existing path, a built-in name (installed, dequantised and cached),
-    or, failing both, the name unchanged for transformers to look up on the hub."""
+    or, failing both, the name unchanged for transformers to look up on the hub (checked first: offline, a name
+    that is neither fails at once instead of after the hub client's retries)."""
     if Path(name_or_path).expanduser().exists():
         return str(Path(name_or_path).expanduser())
     weights = builtin(name_or_path)
     if weights is None:
+        _check_hub_model(name_or_path)
         return name_or_path
     path = _package_file(weights)
     if path.suffix == ".gguf":
         path = _dequantised_folder(weights, path)
     return str(path)
+
+
+def _check_hub_model(name: str) -> None:
+    """Raise MissingWeightsError unless ``name`` is a hub model that is cached or reachable now. One request, no
+    retries; errors other than "no such model" or "no connection" (a gated model, say) are left to transformers."""
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, RepositoryNotFoundError
+
+    hint = f"Pass an existing folder, a built-in name ({', '.join(BUILTIN_WEIGHTS)}), or a hub model id while online."
+    try:
+        if isinstance(try_to_load_from_cache(name, "config.json"), str):
+            return
+    except HFValidationError as error:
+        raise MissingWeightsError(f"{name!r} is not an existing folder, a built-in name or a hub id. {hint}") from error
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
+        raise MissingWeightsError(
+            f"{name!r} is not an existing folder or a built-in name, and HF_HUB_OFFLINE is set. {hint}"
+        )
+    try:
+        HfApi().model_info(name, timeout=10)
+    except RepositoryNotFoundError as error:
+        raise MissingWeightsError(
+            f"{name!r} is not an existing folder, a built-in name or a hub model. {hint}"
+        ) from error
+    except HfHubHTTPError:
+        return
+    except Exception as error:  # no connection: the transport's own error types vary with the hub client's version
+        raise MissingWeightsError(
+            f"{name!r} is not an existing folder or a built-in name, and the hub cannot be reached ({error}). {hint}"
+        ) from error

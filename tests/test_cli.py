@@ -66,6 +66,8 @@ def test_bad_inputs_are_clear(tmp_path, tiny_lm, corpus):
     assert result.exit_code == 2 and "o1-retriever index" in result.output
     assert invoke("search", "q", "-k", 0, "--model", tiny_lm).exit_code == 2
     assert "query is empty" in invoke("search", "  ", "--model", tiny_lm).output
+    unknown = invoke("search", "q", "--model", "no-such-model", "--store", tmp_path / "idx")
+    assert unknown.exit_code == 2 and "'no-such-model' is not an existing folder" in unknown.output
 
 
 def test_think_command_is_deterministic(tiny_lm):

@@ -265,8 +265,45 @@ def test_missing_builtin_weights_say_the_install_command(monkeypatch):
 
 
 def test_unknown_local_path_is_a_clear_error(tmp_path):
-    with pytest.raises(MissingWeightsError, match="could not load"):
+    with pytest.raises(MissingWeightsError, match="is not an existing folder"):
         ThinkThenEmbed.from_pretrained(str(tmp_path / "nope"), device="cpu", cache=False)
+
+
+def test_unknown_name_fails_at_once_offline(monkeypatch):
+    """Offline, a name that is no folder, built-in or cached hub model fails before the hub client's retries."""
+    from huggingface_hub import HfApi
+
+    monkeypatch.setattr(HfApi, "model_info", lambda *a, **k: pytest.fail("asked the hub while offline"))
+    with pytest.raises(MissingWeightsError, match="HF_HUB_OFFLINE is set"):
+        ThinkThenEmbed.from_pretrained("no-such-model", device="cpu", cache=False)
+
+
+def test_unknown_name_with_the_hub_unreachable(monkeypatch):
+    import socket
+
+    from huggingface_hub import constants
+
+    with socket.socket() as probe:  # a loopback port nobody listens on: connections are refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    with pytest.raises(MissingWeightsError, match="the hub cannot be reached"):
+        ThinkThenEmbed.from_pretrained("no-such-model", device="cpu", cache=False)
+
+
+def test_default_names_the_shipped_checkpoint_unless_a_folder_has_that_name(shared_model, split_model, tmp_path):
+    import o1_retriever.model as model_module
+
+    shared_model.save_pretrained(tmp_path / "shipped")
+    split_model.save_pretrained(tmp_path / "default")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model_module, "DEFAULT_MODEL", tmp_path / "shipped")
+        assert ThinkThenEmbed.from_pretrained(device="cpu", cache=False).config.mode == "shared"
+        assert ThinkThenEmbed.from_pretrained("default", device="cpu", cache=False).config.mode == "shared"
+        patch.chdir(tmp_path)
+        assert ThinkThenEmbed.from_pretrained("default", device="cpu", cache=False).config.mode == "split"
 
 
 @pytest.mark.slow
