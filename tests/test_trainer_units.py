@@ -79,7 +79,6 @@ def test_usable_records_counts():
 
 
 def test_collator_labels_only_thought_and_eos(tiny_lm):
-
     from o1_retriever.trainer.modeling import load_trainable_lm
 
     config = TrainConfig(base=str(tiny_lm), group_size=2, thought_dropout=0.0)
@@ -95,6 +94,27 @@ def test_collator_labels_only_thought_and_eos(tiny_lm):
     assert all(ids[r, last[r]] == emb for r in range(3))
     assert batch["positive"].tolist() == [0, 2, 4] and batch["passage_ids"].shape[0] == 6
     assert (labels[0] == -100).all()  # record 0 has no thought: thought-free path
+
+
+def test_collator_leaves_a_frozen_thinker_out(tiny_lm, tiny_encoder):
+    from o1_retriever.trainer.modeling import TrainableModel
+
+    examples = lambda config: [make_example(r, i, 0, config) for i, r in enumerate(voted_records(3))]  # noqa: E731
+    for train_thinker in (True, False):
+        config = TrainConfig(
+            base=str(tiny_lm),
+            mode="split",
+            encoder=str(tiny_encoder),
+            encoder_lora_targets=["query"],
+            group_size=2,
+            train_thinker=train_thinker,
+        )
+        model = TrainableModel.build(config, "cpu")
+        batch = Collator(model.tokenizer, config, model.encoder_tokenizer)(examples(config))
+        assert ("thinker_ids" in batch) == ("labels" in batch) == train_thinker
+        queries, passages, token_losses = model.forward(batch)
+        assert queries.shape[0] == 3 and passages.shape[0] == 6
+        assert (token_losses.numel() > 0) == train_thinker
 
 
 def test_collator_marks_shared_positives(tiny_lm):

@@ -99,7 +99,8 @@ def _pad_right(sequences: list[list[int]], pad: int) -> tuple[torch.Tensor, torc
 class Collator:
     """Token tensors for a list of examples. Shared mode: the query side ``<query>q</query><thought>t<eos><emb>``
     with labels on ``t<eos>`` (one forward gives both losses); passages ``p<emb>``. Split mode: the thinker reads
-    ``<query>q</query><thought>t<eos>``; the encoder reads ``q t`` and passages."""
+    ``<query>q</query><thought>t<eos>`` (unless it is frozen: ``train_thinker=False``); the encoder reads ``q t``
+    and passages."""
 
     def __init__(self, tokenizer, config: TrainConfig, encoder_tokenizer=None) -> None:
         self.tokenizer = tokenizer
@@ -128,24 +129,23 @@ class Collator:
         positive = torch.tensor(np.cumsum([0] + [len(e.passages) for e in examples[:-1]]), dtype=torch.long)
         passages = [p for e in examples for p in e.passages]
         shared = self.config.mode == "shared"
-        sequences = [self._thinking_sequence(e, with_emb=shared) for e in examples]
-        if not shared:  # the thinker only learns where there is a thought
-            sequences = [s for s, e in zip(sequences, examples) if e.thought is not None] or [sequences[0]]
-        ids, mask = _pad_right([s for s, _ in sequences], self.pad)
-        labels, _ = _pad_right([lab for _, lab in sequences], IGNORE)
-        labels[mask == 0] = IGNORE
         keys = [sorted({passage_key(p) for p in (*e.known_positives, e.passages[0])}) for e in examples]
         positive_keys = torch.full((len(examples), max(map(len, keys))), -1, dtype=torch.long)
         for row, row_keys in enumerate(keys):
             positive_keys[row, : len(row_keys)] = torch.tensor(row_keys, dtype=torch.long)
         batch = {
-            "thinker_ids": ids,
-            "thinker_mask": mask,
-            "labels": labels,
             "positive": positive,
             "positive_keys": positive_keys,  # (B, P): to leave known positives out of the negatives
             "passage_keys": torch.tensor([passage_key(p) for p in passages], dtype=torch.long),  # (N,)
         }
+        if shared or self.config.train_thinker:  # a frozen split thinker reads nothing
+            sequences = [self._thinking_sequence(e, with_emb=shared) for e in examples]
+            if not shared:  # the thinker only learns where there is a thought
+                sequences = [s for s, e in zip(sequences, examples) if e.thought is not None] or [sequences[0]]
+            ids, mask = _pad_right([s for s, _ in sequences], self.pad)
+            labels, _ = _pad_right([lab for _, lab in sequences], IGNORE)
+            labels[mask == 0] = IGNORE
+            batch.update(thinker_ids=ids, thinker_mask=mask, labels=labels)
         if shared:
             p_ids, p_mask = _pad_right(
                 [self._ids(p, self.config.max_passage_tokens - 1) + [self.emb_id] for p in passages], self.pad

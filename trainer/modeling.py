@@ -125,7 +125,7 @@ class TrainableModel:
             hidden = decoder(input_ids=batch["thinker_ids"], attention_mask=batch["thinker_mask"]).last_hidden_state
             token_losses = (full_logits_nll if full_logits else thought_token_nll)(hidden, batch["labels"], lm_head)
         else:
-            token_losses = batch["labels"].new_zeros(0, dtype=torch.float32)
+            token_losses = torch.zeros(0, device=batch["positive"].device)
         if self.config.mode == "shared":
             queries = last_token_pool(hidden, batch["thinker_mask"])
             p_hidden = decoder(input_ids=batch["passage_ids"], attention_mask=batch["passage_mask"]).last_hidden_state

@@ -132,7 +132,7 @@ def local_batches(step: int, records: list[dict], config: TrainConfig, collate: 
         collate([make_example(records[i], i, epoch, config) for i in mine[s : s + chunk]])
         for s in range(0, len(mine), chunk)
     ]
-    tokens = _all_sum(sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches))
+    tokens = _all_sum(sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches if "labels" in b))
     return batches, config.batch_size, int(tokens)
 
 
