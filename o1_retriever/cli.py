@@ -23,6 +23,10 @@ StoreOption = typer.Option(Path("o1-index"), "--store", "-s", help="Folder of th
 CollectionOption = typer.Option("o1-retriever", "--collection", "-c", help="Chroma collection name")
 HostOption = typer.Option(None, "--host", help="Chroma server host (instead of --store); see README")
 PortOption = typer.Option(8000, "--port", help="Chroma server port")
+# how `synthesize` and `records` build training records from a BEIR folder
+SplitOption = typer.Option("train", help="qrels split, for a BEIR folder")
+NegativesOption = typer.Option(15, min=0, help="BM25 hard negatives per query, for a BEIR folder")
+MinRelevanceOption = typer.Option(1, min=1, help="Positives: documents judged at least this, for a BEIR folder")
 
 
 def _fail(message: str) -> NoReturn:
@@ -225,9 +229,9 @@ def evaluate(
 def synthesize(
     source: Path = typer.Argument(..., help="Training JSONL (query, pos, neg) or a BEIR folder"),
     out: Path = typer.Option(..., "--out", "-o", help="Output JSONL; rerun the same command to resume"),
-    split: str = typer.Option("train", help="qrels split, for a BEIR folder"),
-    negatives: int = typer.Option(15, min=0, help="BM25 hard negatives per query, for a BEIR folder"),
-    min_relevance: int = typer.Option(1, min=1, help="Positives: documents judged at least this, for a BEIR folder"),
+    split: str = SplitOption,
+    negatives: int = NegativesOption,
+    min_relevance: int = MinRelevanceOption,
     expert: str = typer.Option("local", help="'local' (a transformers model) or 'openai' (an HTTP endpoint)"),
     expert_model: str = typer.Option("smollm2-135m-instruct", help="Local model, or the endpoint's model name"),
     base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"),
@@ -287,9 +291,9 @@ def synthesize(
 def records(
     source: Path = typer.Argument(..., help="BEIR folder"),
     out: Path = typer.Option(..., "--out", "-o", help="Output JSONL"),
-    split: str = typer.Option("train", help="qrels split"),
-    negatives: int = typer.Option(15, min=0, help="BM25 hard negatives per query"),
-    min_relevance: int = typer.Option(1, min=1, help="Positives: documents judged at least this"),
+    split: str = SplitOption,
+    negatives: int = NegativesOption,
+    min_relevance: int = MinRelevanceOption,
     exclude: list[Path] = typer.Option(
         [], "--exclude", help="JSONL whose queries are left out (e.g. the voted records); repeatable"
     ),
