@@ -84,6 +84,12 @@ def weights_fingerprint(module: torch.nn.Module, samples_per_tensor: int = 4096)
     return digest.hexdigest()
 
 
+def _reading(config: ModelConfig) -> str:
+    if config.mode == "split":
+        return f"the encoder reads up to {config.encoder_max_tokens} tokens of a document or a query + thought"
+    return f"documents are cut at {config.max_document_tokens} tokens"
+
+
 def model_card(config: ModelConfig, extra: str = "") -> str:
     return f"""---
 library_name: o1-retriever
@@ -99,6 +105,7 @@ A retriever that thinks before it embeds (O1 Embedder, Yan, Liu, Lian, 2025).
 - thoughts per query: {config.thinking.n_thoughts}, temperature {config.thinking.temperature},
   top_p {config.thinking.top_p}, at most {config.thinking.max_new_tokens} new tokens, seed {config.thinking.seed}
 - query vector included in the mean: {config.include_query_vector}
+- {_reading(config)}
 
 Load it with `ThinkThenEmbed.from_pretrained("<this folder>")`.
 {extra}

@@ -42,9 +42,14 @@ class ModelConfig:
     thinker_trained: bool = False
     #: include the thought-free query vector in the mean of the thought vectors
     include_query_vector: bool = True
+    #: LM tokens a query keeps in the thinking prompt
     max_query_tokens: int = 32
+    #: shared mode: LM tokens a document keeps (with ``<emb>``); the training passage length
     max_document_tokens: int = 192
+    #: the training length of ``<query>q</query><thought>t<eos>`` (and of ``q t`` for a split encoder)
     max_thought_sequence_tokens: int = 256
+    #: split mode: tokens the encoder reads of a document and of a query + thought (capped by its tokenizer)
+    encoder_max_tokens: int = 256
     thinking: ThinkingConfig = field(default_factory=ThinkingConfig)
 
     def __post_init__(self) -> None:
@@ -52,6 +57,9 @@ class ModelConfig:
             raise ValueError(f"mode must be 'shared' or 'split', got {self.mode!r}")
         if self.mode == "split" and not self.encoder:
             raise ValueError("split mode needs an encoder (e.g. encoder='all-minilm-l6-v2')")
+        for name in ("max_query_tokens", "max_document_tokens", "max_thought_sequence_tokens", "encoder_max_tokens"):
+            if getattr(self, name) < 2:
+                raise ValueError(f"{name} must be >= 2, got {getattr(self, name)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,12 +15,14 @@ class MeanPoolEncoder:
         self.max_tokens = min(max_tokens, getattr(tokenizer, "model_max_length", max_tokens) or max_tokens)
 
     @classmethod
-    def load(cls, path: str, *, device: str = "cpu", trust_remote_code: bool = False) -> MeanPoolEncoder:
+    def load(
+        cls, path: str, *, device: str = "cpu", max_tokens: int = 256, trust_remote_code: bool = False
+    ) -> MeanPoolEncoder:
         from transformers import AutoModel, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         model = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=trust_remote_code)
-        return cls(model.to(device), tokenizer)
+        return cls(model.to(device), tokenizer, max_tokens)
 
     @property
     def dimension(self) -> int:

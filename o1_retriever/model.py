@@ -127,7 +127,10 @@ class ThinkThenEmbed:
         text_encoder = None
         if config.mode == "split":
             text_encoder = MeanPoolEncoder.load(
-                resolve_weights(encoder_name), device=device, trust_remote_code=trust_remote_code
+                resolve_weights(encoder_name),
+                device=device,
+                max_tokens=config.encoder_max_tokens,
+                trust_remote_code=trust_remote_code,
             )
             if ENCODER_ADAPTER_DIR in adapters:
                 text_encoder.model = _merge_adapter(text_encoder.model, adapters[ENCODER_ADAPTER_DIR])

@@ -221,6 +221,23 @@ def test_long_texts_are_truncated_with_one_warning(shared_model, caplog):
     assert sum("truncated" in r.message for r in caplog.records) == 1
 
 
+def test_split_encoder_reads_as_many_tokens_as_its_config_says(split_model, tmp_path):
+    import dataclasses
+
+    from o1_retriever.checkpoint import write_config
+
+    folder = split_model.save_pretrained(tmp_path / "ckpt")
+    write_config(folder, dataclasses.replace(split_model.config, encoder_max_tokens=6))
+    short = ThinkThenEmbed.from_pretrained(folder, device="cpu", cache=False)
+    assert short.encoder.max_tokens == 6 and split_model.encoder.max_tokens > 6
+    assert short.document_fingerprint != split_model.document_fingerprint  # an index knows how its text was cut
+    words = "cell gene light wave blood sugar energy"
+    assert np.allclose(short.embed_documents([words]), short.embed_documents([words + " cancer risk"]), atol=1e-6)
+    assert not np.allclose(split_model.embed_documents([words]), split_model.embed_documents([words + " cancer risk"]))
+    with pytest.raises(ValueError, match="encoder_max_tokens must be >= 2"):
+        dataclasses.replace(split_model.config, encoder_max_tokens=1)
+
+
 def test_save_and_reload_gives_identical_vectors(shared_model, tmp_path):
     from peft import LoraConfig, get_peft_model
 

@@ -301,8 +301,11 @@ def as_retriever(model: TrainableModel):
     from o1_retriever.model import ThinkThenEmbed
 
     model.tokenizer.padding_side = "left"
-    encoder = MeanPoolEncoder(model.encoder, model.encoder_tokenizer) if model.encoder is not None else None
-    return ThinkThenEmbed(model.model_config(), CausalLM(model.lm, model.tokenizer), encoder, cache=None)
+    config = model.model_config()
+    encoder = None
+    if model.encoder is not None:
+        encoder = MeanPoolEncoder(model.encoder, model.encoder_tokenizer, config.encoder_max_tokens)
+    return ThinkThenEmbed(config, CausalLM(model.lm, model.tokenizer), encoder, cache=None)
 
 
 def evaluate_now(model: TrainableModel, config: TrainConfig) -> float:
