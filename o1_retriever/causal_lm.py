@@ -65,7 +65,7 @@ def load_causal_lm(path: str, device: str, *, dtype: torch.dtype | None = None, 
     defaults to bf16 on GPUs (never fp16 on a bf16-trained model) and fp32 on CPUs."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from o1_retriever.weights import MissingWeightsError
+    from o1_retriever.weights import WHERE_WEIGHTS_COME_FROM, MissingWeightsError
 
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
@@ -76,8 +76,7 @@ def load_causal_lm(path: str, device: str, *, dtype: torch.dtype | None = None, 
         )
     except OSError as error:
         raise MissingWeightsError(
-            f"could not load causal LM weights from {path!r}: {error}\n"
-            "Pass a local folder, a built-in name (smollm2-135m-instruct), or a hub id while online."
+            f"could not load causal LM weights from {path!r}: {error}\n{WHERE_WEIGHTS_COME_FROM}"
         ) from error
     tokenizer.padding_side = "left"
     return model.to(device), tokenizer

@@ -189,7 +189,6 @@ def evaluate(
     hyde_encoder: str = typer.Option("all-minilm-l6-v2", help="HyDE encoder"),
 ) -> None:
     """Evaluate systems on a BEIR folder: Markdown table, JSON, TREC runs, significance tests."""
-    from o1_retriever import ThinkThenEmbed
     from o1_retriever.data import DataError
     from o1_retriever.evaluate import SYSTEMS, load_benchmark, markdown_table, run_systems, summarise, write_outputs
 
@@ -210,7 +209,7 @@ def evaluate(
             and not config.thinker_trained
             and (config.base, config.encoder) == (hyde_generator, hyde_encoder)
         )
-        hyde = retriever_model if same else ThinkThenEmbed.from_pretrained(hyde_generator, encoder=hyde_encoder)
+        hyde = retriever_model if same else _load_model(hyde_generator, hyde_encoder)
     thinking = {
         k: v
         for k, v in dict(

@@ -235,8 +235,8 @@ class ThinkThenEmbed:
             generated = self._generate(batch, settings)
             new = {key(self.fingerprint, q): e for q, e in zip(batch, generated)}
             if self.cache is not None:
-                self.cache.put_many({thinker_keys[q]: e for q, e in zip(batch, generated) if q in thinker_keys})
-                self.cache.put_many(new)
+                by_thinker_entries = {thinker_keys[q]: e for q, e in zip(batch, generated) if q in thinker_keys}
+                self.cache.put_many({**new, **by_thinker_entries})
             found.update(new)
         return [found[k] for k in keys]
 

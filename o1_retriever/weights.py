@@ -52,6 +52,10 @@ BUILTIN_WEIGHTS = {
         ),
     )
 }
+#: what to pass instead, said by every error about weights that are not found
+WHERE_WEIGHTS_COME_FROM = (
+    f"Pass an existing folder, a built-in name ({', '.join(BUILTIN_WEIGHTS)}), or a hub model id while online."
+)
 _ALIASES = {alias.lower(): w for w in BUILTIN_WEIGHTS.values() for alias in (w.name, *w.aliases)}
 
 
@@ -137,7 +141,7 @@ def _check_hub_model(name: str) -> None:
     from huggingface_hub import HfApi, constants, try_to_load_from_cache
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError, RepositoryNotFoundError
 
-    hint = f"Pass an existing folder, a built-in name ({', '.join(BUILTIN_WEIGHTS)}), or a hub model id while online."
+    hint = WHERE_WEIGHTS_COME_FROM
     try:
         if isinstance(try_to_load_from_cache(name, "config.json"), str):
             return

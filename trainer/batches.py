@@ -138,7 +138,7 @@ class Collator:
             "positive_keys": positive_keys,  # (B, P): to leave known positives out of the negatives
             "passage_keys": torch.tensor([passage_key(p) for p in passages], dtype=torch.long),  # (N,)
         }
-        if shared or self.config.train_thinker:  # a frozen split thinker reads nothing
+        if self.config.train_thinker:  # always in shared mode; a frozen split thinker reads nothing
             sequences = [self._thinking_sequence(e, with_emb=shared) for e in examples]
             if not shared:  # the thinker only learns where there is a thought
                 sequences = [s for s, e in zip(sequences, examples) if e.thought is not None] or [sequences[0]]
