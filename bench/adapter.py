@@ -13,7 +13,7 @@ import numpy as np
 from bench.common import DATA, timed, write
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.data import load_corpus
-from o1_retriever.model import DEFAULT_MODEL
+from o1_retriever.loading import DEFAULT_MODEL
 from o1_retriever.weights import resolve_weights
 
 
@@ -27,7 +27,7 @@ def main() -> None:
     documents = load_corpus(DATA / "scifact")[: args.docs]
     texts, titles = [d.text for d in documents], [d.title for d in documents]
     model = ThinkThenEmbed.from_pretrained(cache=False)
-    merged_model = model.encoder.model
+    merged_model = model.embedder.module
     unmerged = PeftModel.from_pretrained(
         AutoModel.from_pretrained(resolve_weights(model.config.encoder), use_safetensors=True),
         str(DEFAULT_MODEL / "encoder_adapter"),
@@ -36,7 +36,7 @@ def main() -> None:
     seconds, vectors = {}, {}
     for round_ in range(2):  # alternate, so drift on a shared machine hits both
         for name, encoder in (("merged", merged_model), ("unmerged", unmerged)):
-            model.encoder.model = encoder
+            model.embedder.module = encoder
             elapsed, vectors[name] = timed(model.embed_documents, texts, titles)
             seconds[name] = min(seconds.get(name, float("inf")), elapsed)
     result = {

@@ -14,16 +14,17 @@ import tempfile
 import numpy as np
 
 from bench.common import DATA, matmul_gflops, timed, write
-from o1_retriever import ThinkThenEmbed
+from o1_retriever import ThinkThenEmbed, embedders
 from o1_retriever.data import load_corpus, load_queries
 from o1_retriever.prompts import document_text
+from o1_retriever.thinkers import ThinkRequest
 
 
 def fused_vs_reencode(model: ThinkThenEmbed, queries: list[str], k: int, tokens: int) -> dict:
-    lm = model.lm
+    lm = model.thinker.lm
     fused, reencode, cosines = [], [], []
     for i, query in enumerate(queries):
-        prompt = model._thinking_prompt(query)
+        prompt = model.thinker.prompt(ThinkRequest(query))
         seeds = list(range(i * k, (i + 1) * k))
         args = dict(max_new_tokens=tokens, temperature=0.1, top_p=0.9, samples_per_prompt=k)
         t_fused, out = timed(lm.generate, [prompt], seeds, embed=True, **args)
@@ -31,7 +32,9 @@ def fused_vs_reencode(model: ThinkThenEmbed, queries: list[str], k: int, tokens:
         def reference():  # the reference implementation's path: generate, decode, re-tokenise, re-encode
             gen = lm.generate([prompt], seeds, embed=False, **args)
             texts = [lm.tokenizer.decode(ids, skip_special_tokens=True) for ids in gen.token_ids]
-            return lm.embed_ids([prompt + lm.tokenize(t, tokens)[0] + [lm.eos_id, lm.emb_id] for t in texts])
+            sequences = [prompt + lm.tokenize(t, tokens) + [lm.eos_id, lm.emb_id] for t in texts]
+            ids, mask = lm.pad(sequences)
+            return embedders.embed(model.embedder, {"input_ids": ids, "attention_mask": mask})
 
         t_re, vectors = timed(reference)
         fused.append(t_fused)
@@ -68,20 +71,18 @@ def document_throughput(model: ThinkThenEmbed, docs, peak_gflops: float) -> dict
     model.embed_documents(texts[:8], titles=titles[:8])  # warm up
     seconds, _ = timed(model.embed_documents, texts, titles=titles, batch_size=32)
     result = {"documents": len(docs), "seconds": seconds, "documents_per_s": len(docs) / seconds}
-    if model.encoder is None:
-        lm = model.lm
-        lengths = [
-            len(model._tokens(document_text(t, ti), model.config.max_document_tokens - 1)) + 1
-            for t, ti in zip(texts, titles)
-        ]
+    full = [document_text(t, ti) for t, ti in zip(texts, titles)]
+    if model.config.mode == "shared":
+        lm = model.thinker.lm
+        lengths = [len(lm.document_sequence(text, model.config.max_document_tokens)) for text in full]
         config = lm.model.config
         layers, width = config.num_hidden_layers, config.hidden_size
         params = sum(p.numel() for n, p in lm.decoder.named_parameters() if "embed_tokens" not in n)
         # 2 FLOPs per weight per token, plus attention scores and values (4 * width * length per layer per token)
         flops = sum(2 * params * n + 4 * layers * width * n * n / 2 for n in lengths)
     else:
-        encoder = model.encoder
-        lengths = [min(encoder.count_tokens(document_text(t, ti)), encoder.max_tokens) for t, ti in zip(texts, titles)]
+        encoder = model.embedder
+        lengths = [int(encoder.document_batch([text])["attention_mask"].sum()) for text in full]
         config = encoder.model.config
         layers, width = config.num_hidden_layers, config.hidden_size
         params = sum(p.numel() for n, p in encoder.model.named_parameters() if "embeddings" not in n)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.common import DATA, write
 from o1_retriever.trainer.committee import BM25Member, DenseMember, training_corpus, vote
-from o1_retriever.trainer.experts import LocalExpert
+from o1_retriever.thinkers.local import LocalThinker
 from o1_retriever.trainer.records import beir_records
 from o1_retriever.trainer.synthesize import SynthesisConfig, synthesize
 
@@ -24,12 +24,18 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=48)
     args = parser.parse_args()
     records = beir_records(DATA / "scifact", "train", negatives=7)[: args.records]
-    expert = LocalExpert("smollm2-135m-instruct", max_new_tokens=args.tokens, batch_rows=24)
+    expert = LocalThinker.load("smollm2-135m-instruct")
     tmp = Path(tempfile.mkdtemp())
     timings = {}
     for name, batch in (("batched", 8), ("one_at_a_time", 1)):
         began = time.perf_counter()
-        synthesize(records, expert, tmp / f"{name}.jsonl", SynthesisConfig(m=3, batch_size=batch), progress=False)
+        synthesize(
+            records,
+            expert,
+            tmp / f"{name}.jsonl",
+            SynthesisConfig(m=3, batch_size=batch, max_new_tokens=args.tokens),
+            progress=False,
+        )
         timings[name] = time.perf_counter() - began
     candidates = 3 * len(records)
     from o1_retriever.trainer.records import read_records

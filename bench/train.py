@@ -32,18 +32,22 @@ def worker(variant: str, steps: int, out: str) -> None:
     from o1_retriever.trainer.config import TrainConfig
     from o1_retriever.trainer.modeling import TrainableModel
     from o1_retriever.trainer.records import beir_records
-    from o1_retriever.trainer.train import _sum_gradients, batch_tokens, local_batches, step_gradients, world
+    from o1_retriever.trainer.train import batch_tokens, local_batches, step_gradients, sum_gradients, world
 
     rank, size = world()
     config = TrainConfig(
-        base="smollm2-135m-instruct", batch_size=8, group_size=2, max_passage_tokens=128, lora_r=8, lora_alpha=16
+        model={"base": "smollm2-135m-instruct", "max_document_tokens": 128},
+        batch_size=8,
+        group_size=2,
+        lora_r=8,
+        lora_alpha=16,
     )
     records = beir_records(DATA / "scifact", "train", negatives=1)[:64]
     for r in records:
         r["thought"] = r["pos"][0][:400]  # a thought of realistic length
     model = TrainableModel.build(config)
     model.train()
-    collate = Collator(model.tokenizer, config)
+    collate = Collator(model)
     optimizer = torch.optim.AdamW(list(model.named_trainable().values()), lr=1e-4)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tokens, began = 0, None
@@ -52,7 +56,7 @@ def worker(variant: str, steps: int, out: str) -> None:
             began = time.perf_counter()  # step 0 warms up
         batches, queries, n_tokens = local_batches(step, records, config, collate, rank, size)
         step_gradients(model, batches, queries, n_tokens, config, full_logits=variant == "full_logits")
-        _sum_gradients(list(model.named_trainable().values()))
+        sum_gradients(list(model.named_trainable().values()))
         optimizer.step()
         optimizer.zero_grad()
         if step:

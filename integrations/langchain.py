@@ -1,20 +1,25 @@
-"""LangChain adapters: a ``BaseRetriever`` over a ChromaStore, and an ``Embeddings`` whose ``embed_query`` thinks."""
+"""LangChain adapters: a ``BaseRetriever`` over an Index, an ``Embeddings`` whose ``embed_query`` thinks, and a
+``LangChainThinker`` that lets any LangChain chat model write the thoughts."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
+from o1_retriever import prompts
+from o1_retriever.config import ThinkingConfig
+from o1_retriever.index import THOUGHTS_KEY, Hit, Index
 from o1_retriever.model import ThinkThenEmbed
-from o1_retriever.store import ChromaStore, Hit
-
-THOUGHTS_KEY = "o1_thoughts"
+from o1_retriever.thinkers import ThinkRequest, Thoughts, collect
 
 
 def hit_to_document(hit: Hit) -> Document:
@@ -24,14 +29,14 @@ def hit_to_document(hit: Hit) -> Document:
 
 
 class O1Retriever(BaseRetriever):
-    """Retrieves the ``k`` best documents from a ChromaStore, thinking about the query first.
+    """Retrieves the ``k`` best documents from an Index (e.g. a ChromaStore), thinking about the query first.
 
     ``k`` can also be given per call: ``retriever.invoke(query, k=3)``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    store: ChromaStore
+    store: Index
     k: int = Field(default=4, ge=1)
     think: bool = True
     where: dict[str, Any] | None = None
@@ -41,7 +46,7 @@ class O1Retriever(BaseRetriever):
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, **kwargs: Any
     ) -> list[Document]:
         hits = self.store.query(
-            query, k or self.k, where=kwargs.get("where", self.where), think=self.think, **self.thinking
+            query, self.k if k is None else k, where=kwargs.get("where", self.where), think=self.think, **self.thinking
         )
         return [hit_to_document(h) for h in hits]
 
@@ -71,3 +76,49 @@ class O1Embeddings(Embeddings):
 
     async def aembed_query(self, text: str) -> list[float]:
         return await asyncio.to_thread(self.embed_query, text)
+
+
+_ROLES = {"system": "system", "user": "human", "assistant": "ai"}
+
+
+class LangChainThinker:
+    """A LangChain chat model writes the thoughts: ``ThinkThenEmbed.from_pretrained(thinker=LangChainThinker(llm))``.
+
+    Sampling settings (temperature, max tokens) are the chat model's own; ``n_thoughts`` calls are made per query,
+    ``max_concurrency`` at a time. LangChain has no common seed parameter, so thoughts are as deterministic as the
+    chat model is: the thought cache keeps the first answer for each (query, settings)."""
+
+    embeds = False
+
+    def __init__(self, chat_model: BaseChatModel, *, max_concurrency: int = 8) -> None:
+        self.chat_model = chat_model
+        self.max_concurrency = max_concurrency
+        params = json.dumps(getattr(chat_model, "_identifying_params", {}), sort_keys=True, default=str)
+        digest = hashlib.sha256(f"{type(chat_model).__name__}\x00{params}\x00{prompts.PROMPT_VERSION}".encode())
+        self.identity = f"langchain:{type(chat_model).__name__}:{digest.hexdigest()[:16]}"
+
+    def __repr__(self) -> str:
+        return f"LangChainThinker({type(self.chat_model).__name__})"
+
+    def think(self, requests: list[ThinkRequest], settings: ThinkingConfig) -> list[Thoughts]:
+        k = settings.n_thoughts
+        conversations = [
+            [(_ROLES[m["role"]], m["content"]) for m in prompts.thinking_messages(r.query, r.examples)]
+            for r in requests
+            for _ in range(k)
+        ]
+        answers = self.chat_model.batch(
+            conversations, config={"max_concurrency": self.max_concurrency}, return_exceptions=True
+        )
+        outcomes = [
+            ("", f"{self!r} failed: {answer}") if isinstance(answer, Exception) else (_text(answer.content), None)
+            for answer in answers
+        ]
+        return [collect(outcomes[j * k : (j + 1) * k], repr(self)) for j in range(len(requests))]
+
+
+def _text(content: Any) -> str:
+    """A chat message's text: a string, or the text parts of a list of content blocks."""
+    if isinstance(content, str):
+        return content
+    return "".join(b if isinstance(b, str) else b.get("text", "") for b in content if isinstance(b, (str, dict)))

@@ -1,20 +1,25 @@
-"""LlamaIndex adapters: a ``BaseRetriever`` over a ChromaStore, and a ``BaseEmbedding`` whose query embedding thinks."""
+"""LlamaIndex adapters: a ``BaseRetriever`` over an Index, a ``BaseEmbedding`` whose query embedding thinks, and a
+``LlamaIndexThinker`` that lets any LlamaIndex LLM write the thoughts."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.callbacks.base import CallbackManager
+from llama_index.core.llms import LLM, ChatMessage
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from pydantic import PrivateAttr
 
+from o1_retriever import prompts
+from o1_retriever.config import ThinkingConfig
+from o1_retriever.index import THOUGHTS_KEY, Hit, Index
 from o1_retriever.model import ThinkThenEmbed
-from o1_retriever.store import ChromaStore, Hit
-
-THOUGHTS_KEY = "o1_thoughts"
+from o1_retriever.thinkers import ThinkRequest, Thoughts, collect
 
 
 def hit_to_node(hit: Hit) -> NodeWithScore:
@@ -30,11 +35,12 @@ def hit_to_node(hit: Hit) -> NodeWithScore:
 
 
 class O1Retriever(BaseRetriever):
-    """Retrieves from a ChromaStore; the query is thought about before it is embedded (``think=False``: plain dense)."""
+    """Retrieves from an Index (e.g. a ChromaStore); the query is thought about before it is embedded (``think=False``:
+    plain dense)."""
 
     def __init__(
         self,
-        store: ChromaStore,
+        store: Index,
         similarity_top_k: int = 4,
         *,
         think: bool = True,
@@ -89,3 +95,40 @@ class O1Embedding(BaseEmbedding):
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         return self._model.embed_documents(texts).tolist()
+
+
+class LlamaIndexThinker:
+    """A LlamaIndex LLM writes the thoughts: ``ThinkThenEmbed.from_pretrained(thinker=LlamaIndexThinker(llm))``.
+
+    Sampling settings are the LLM's own; ``n_thoughts`` chat calls are made per query, ``max_concurrency`` at a time.
+    LlamaIndex has no common seed parameter, so thoughts are as deterministic as the LLM is: the thought cache keeps
+    the first answer for each (query, settings)."""
+
+    embeds = False
+
+    def __init__(self, llm: LLM, *, max_concurrency: int = 8) -> None:
+        self.llm = llm
+        self.max_concurrency = max_concurrency
+        name = f"{type(llm).__name__}:{llm.metadata.model_name}"
+        digest = hashlib.sha256(f"{name}\x00{prompts.PROMPT_VERSION}".encode()).hexdigest()[:16]
+        self.identity = f"llamaindex:{name}:{digest}"
+
+    def __repr__(self) -> str:
+        return f"LlamaIndexThinker({type(self.llm).__name__}, model={self.llm.metadata.model_name!r})"
+
+    def think(self, requests: list[ThinkRequest], settings: ThinkingConfig) -> list[Thoughts]:
+        k = settings.n_thoughts
+        conversations = [
+            [ChatMessage(role=m["role"], content=m["content"]) for m in prompts.thinking_messages(r.query, r.examples)]
+            for r in requests
+            for _ in range(k)
+        ]
+        with ThreadPoolExecutor(self.max_concurrency) as pool:
+            outcomes = list(pool.map(self._chat, conversations))
+        return [collect(outcomes[j * k : (j + 1) * k], repr(self)) for j in range(len(requests))]
+
+    def _chat(self, messages: list[ChatMessage]) -> tuple[str, str | None]:
+        try:
+            return self.llm.chat(messages).message.content or "", None
+        except Exception as error:  # any backend error is reported per candidate, with the LLM's name
+            return "", f"{self!r} failed: {error}"

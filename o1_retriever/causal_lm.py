@@ -15,8 +15,12 @@ import torch
 from transformers import DynamicCache
 
 from o1_retriever import prompts
-from o1_retriever.pooling import l2_normalize, last_token_pool
+from o1_retriever.pooling import l2_normalize
 from o1_retriever.sampling import select_next_tokens
+from o1_retriever.validation import warn_truncated
+
+#: the label of a token that is not trained
+IGNORE = -100
 
 
 @dataclass
@@ -94,7 +98,10 @@ def decoder_and_head(model):
 
 
 class CausalLM:
-    """Wraps a transformers causal LM and its tokenizer for thinking and ``<emb>`` pooling."""
+    """A transformers causal LM and its tokenizer: the one place that tokenizes, pads (left), runs and samples it.
+
+    Thinkers and the shared-mode embedder build their sequences here, in training and in serving alike.
+    """
 
     def __init__(self, model, tokenizer) -> None:
         self.model = model.eval()
@@ -117,28 +124,59 @@ class CausalLM:
     def dimension(self) -> int:
         return self.model.get_input_embeddings().weight.shape[1]
 
-    def tokenize(self, text: str, max_tokens: int) -> tuple[list[int], bool]:
-        """Token ids of plain text (no special tokens added), cut to ``max_tokens``; and whether it was cut."""
+    def tokenize(self, text: str, max_tokens: int) -> list[int]:
+        """Token ids of plain text (no special tokens added), cut to ``max_tokens`` (warned once)."""
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return ids[:max_tokens], len(ids) > max_tokens
+        if len(ids) > max_tokens:
+            warn_truncated("texts", max_tokens)
+        return ids[: max(0, max_tokens)]
 
-    def thinking_prompt_ids(self, query_ids: list[int]) -> list[int]:
-        return prompts.thinking_prompt_ids(query_ids, self.special_ids)
+    # ------------------------------------------------------------------ sequences
+    def thinking_prompt(self, query: str, max_query_tokens: int) -> list[int]:
+        """``<query>{q}</query><thought>`` with the query cut at ``max_query_tokens``."""
+        return prompts.thinking_prompt_ids(self.tokenize(query, max_query_tokens), self.special_ids)
 
-    def chat_prompt_ids(self, query: str) -> list[int]:
-        """An untrained instruct model thinks through its chat template."""
-        messages = [{"role": "user", "content": f"{prompts.CHAT_THINKING_INSTRUCTION}\n\nQuery: {query}"}]
+    def chat_prompt(self, messages: list[dict[str, str]]) -> list[int]:
+        """Messages through the tokenizer's chat template, ready for the assistant's answer."""
         ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
-    def _left_pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def thought_sequence(
+        self, query: str, thought: str | None, max_query_tokens: int, max_tokens: int, *, with_emb: bool
+    ) -> tuple[list[int], list[int]]:
+        """``<query>q</query><thought>t<eos>`` (+ ``<emb>``) cut to ``max_tokens``, and its labels: the ids of
+        ``t<eos>``, IGNORE elsewhere. Without a thought: ``<query>q</query><thought>`` (+ ``<emb>``), no labels."""
+        prefix = self.thinking_prompt(query, max_query_tokens)
+        tail = [self.emb_id] if with_emb else []
+        if thought is None:
+            return prefix + tail, [IGNORE] * (len(prefix) + len(tail))
+        body = self.tokenize(thought, self.thought_budget(len(prefix), max_tokens, with_emb)) + [self.eos_id]
+        return prefix + body + tail, [IGNORE] * len(prefix) + body + [IGNORE] * len(tail)
+
+    @staticmethod
+    def thought_budget(prompt_length: int, max_tokens: int, with_emb: bool) -> int:
+        """Thought tokens that fit a sequence of ``max_tokens`` after the prompt, before ``<eos>`` (and ``<emb>``)."""
+        return max(0, max_tokens - prompt_length - 1 - int(with_emb))
+
+    def document_sequence(self, text: str, max_tokens: int) -> list[int]:
+        """A document as the shared-mode embedder reads it: ``text<emb>`` in ``max_tokens``."""
+        return self.tokenize(text, max_tokens - 1) + [self.emb_id]
+
+    # ------------------------------------------------------------------ running
+    def pad(self, sequences: list[list[int]], value: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded ids (with ``value``, default the pad id) and attention mask, on the model's device."""
+        value = self.pad_id if value is None else value
         width = max(len(s) for s in sequences)
-        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        ids = torch.full((len(sequences), width), value, dtype=torch.long)
         mask = torch.zeros((len(sequences), width), dtype=torch.long)
         for row, seq in enumerate(sequences):
             ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
             mask[row, width - len(seq) :] = 1
         return ids.to(self.device), mask.to(self.device)
+
+    def hidden_states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Last-layer hidden states (batch, seq, dim) of left-padded ids; positions count real tokens only."""
+        return self._forward(ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)).last_hidden_state
 
     def _forward(self, ids, mask, positions, cache=None):
         return self.decoder(
@@ -150,34 +188,28 @@ class CausalLM:
         )
 
     @torch.inference_mode()
-    def embed_ids(self, sequences: list[list[int]]) -> np.ndarray:
-        """Unit vectors of token-id sequences that end with ``<emb>``, one batch, left padded: (batch, dim)."""
-        ids, mask = self._left_pad(sequences)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        hidden = self._forward(ids, mask, positions).last_hidden_state
-        return l2_normalize(last_token_pool(hidden, mask).float().cpu().numpy())
-
-    @torch.inference_mode()
     def generate(
         self,
         prompts_ids: list[list[int]],
         seeds: list[int],
         *,
-        max_new_tokens: int,
+        max_new_tokens: int | list[int],
         temperature: float,
         top_p: float,
         embed: bool,
         samples_per_prompt: int = 1,
     ) -> Generated:
         """Sample ``samples_per_prompt`` continuations per prompt (rows grouped by prompt, each row with its own
-        seeded generator), stopping at ``<eos>`` or ``max_new_tokens``. Each prompt is read once; its KV cache is
-        repeated for its samples. With ``embed``, ``<eos><emb>`` is then fed on the KV cache and the ``<emb>``
-        hidden state is returned as that row's unit vector."""
+        seeded generator), stopping at ``<eos>`` or ``max_new_tokens`` (one limit, or one per prompt). Each prompt is
+        read once; its KV cache is repeated for its samples. With ``embed``, ``<eos><emb>`` is then fed on the KV
+        cache and the ``<emb>`` hidden state is returned as that row's unit vector."""
         batch = len(prompts_ids) * samples_per_prompt
         if len(seeds) != batch:
             raise ValueError(f"{len(seeds)} seeds for {batch} rows")
+        limits = [max_new_tokens] * len(prompts_ids) if isinstance(max_new_tokens, int) else list(max_new_tokens)
+        row_limit = [limits[row // samples_per_prompt] for row in range(batch)]
         generators = [torch.Generator().manual_seed(s) for s in seeds]
-        ids, mask = self._left_pad(prompts_ids)
+        ids, mask = self.pad(prompts_ids)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
         hidden = self._forward(ids, mask, positions, cache).last_hidden_state[:, -1]
@@ -197,7 +229,7 @@ class CausalLM:
             feed, fed, reads_emb = [self.pad_id] * batch, [False] * batch, [False] * batch
             for row in range(batch):
                 if phase[row] == SAMPLING:
-                    token = int(sampled[row]) if len(thoughts[row]) < max_new_tokens else self.eos_id
+                    token = int(sampled[row]) if len(thoughts[row]) < row_limit[row] else self.eos_id
                     if token != self.eos_id:
                         thoughts[row].append(token)
                         feed[row], fed[row] = token, True
@@ -224,3 +256,6 @@ class CausalLM:
                 sampled = torch.full((batch,), self.pad_id, dtype=torch.long)
                 sampled[sampling_rows] = picked
         return Generated(thoughts, l2_normalize(vectors.numpy()) if embed else None)
+
+    def decode(self, token_ids: list[int]) -> str:
+        return self.tokenizer.decode(token_ids, skip_special_tokens=True).strip()

@@ -26,7 +26,7 @@ CONFIG_FILE = "o1_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens.safetensors"
 ADAPTER_DIR = "adapter"
 ENCODER_ADAPTER_DIR = "encoder_adapter"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one length per sequence kind (format 1 had encoder_max_tokens)
 
 
 def is_checkpoint(path: str | Path) -> bool:
@@ -85,9 +85,11 @@ def weights_fingerprint(module: torch.nn.Module, samples_per_tensor: int = 4096)
 
 
 def _reading(config: ModelConfig) -> str:
-    if config.mode == "split":
-        return f"the encoder reads up to {config.encoder_max_tokens} tokens of a document or a query + thought"
-    return f"documents are cut at {config.max_document_tokens} tokens"
+    reader = "the encoder" if config.mode == "split" else "the LM"
+    return (
+        f"{reader} reads up to {config.max_document_tokens} tokens of a document and "
+        f"{config.max_thought_sequence_tokens} of a query + thought, in training and in serving"
+    )
 
 
 def model_card(config: ModelConfig, extra: str = "") -> str:

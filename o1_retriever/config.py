@@ -1,4 +1,8 @@
-"""Configuration records. Plain dataclasses, serialised as JSON next to the weights."""
+"""Configuration records. Plain dataclasses, serialised as JSON next to the weights.
+
+``ModelConfig`` is the one description of a model: training builds the model from it and writes it, unchanged,
+into the checkpoint that serving loads, so the length limits a model was trained with are the ones it serves with.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 Mode = Literal["shared", "split"]
+LENGTH_FIELDS = ("max_query_tokens", "max_document_tokens", "max_thought_sequence_tokens")
 
 
 @dataclass(frozen=True)
@@ -31,25 +36,28 @@ class ThinkingConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """What a checkpoint is: its mode, the weights it builds on, and how it reads text."""
+    """What a checkpoint is: its mode, the weights it builds on, how it reads text and how it thinks.
+
+    Length limits are per sequence kind and hold for training and serving alike, in the tokens of whoever reads the
+    sequence (the LM in shared mode, the encoder in split mode; a trained split thinker reads query + thought too).
+    """
 
     mode: Mode = "shared"
     #: the thinking causal LM (shared mode: also the embedder); a built-in name, a local path or a hub id
     base: str = "smollm2-135m-instruct"
     #: split mode only: the separate mean-pooled encoder
     encoder: str | None = None
-    #: whether the thinker was trained with the special-token prompt (else it thinks through its chat template)
-    thinker_trained: bool = False
+    #: whether the thinker was trained with the special-token prompt (else it thinks through its chat template);
+    #: default: True in shared mode (one LM thinks and embeds), False in split mode
+    thinker_trained: bool | None = None
     #: include the thought-free query vector in the mean of the thought vectors
     include_query_vector: bool = True
-    #: LM tokens a query keeps in the thinking prompt
+    #: LM tokens a query keeps in the special-token thinking prompt ``<query>q</query><thought>``
     max_query_tokens: int = 32
-    #: shared mode: LM tokens a document keeps (with ``<emb>``); the training passage length
+    #: tokens a document keeps (shared mode: with ``<emb>``)
     max_document_tokens: int = 192
-    #: the training length of ``<query>q</query><thought>t<eos>`` (and of ``q t`` for a split encoder)
+    #: tokens of a query + thought sequence (shared: ``<query>q</query><thought>t<eos><emb>``; split: ``q t``)
     max_thought_sequence_tokens: int = 256
-    #: split mode: tokens the encoder reads of a document and of a query + thought (capped by its tokenizer)
-    encoder_max_tokens: int = 256
     thinking: ThinkingConfig = field(default_factory=ThinkingConfig)
 
     def __post_init__(self) -> None:
@@ -57,7 +65,11 @@ class ModelConfig:
             raise ValueError(f"mode must be 'shared' or 'split', got {self.mode!r}")
         if self.mode == "split" and not self.encoder:
             raise ValueError("split mode needs an encoder (e.g. encoder='all-minilm-l6-v2')")
-        for name in ("max_query_tokens", "max_document_tokens", "max_thought_sequence_tokens", "encoder_max_tokens"):
+        if self.thinker_trained is None:
+            object.__setattr__(self, "thinker_trained", self.mode == "shared")
+        elif self.mode == "shared" and not self.thinker_trained:
+            raise ValueError("thinker_trained=False needs split mode: in shared mode one LM thinks and embeds")
+        for name in LENGTH_FIELDS:
             if getattr(self, name) < 2:
                 raise ValueError(f"{name} must be >= 2, got {getattr(self, name)}")
 
@@ -66,11 +78,14 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        data = dict(data)
+        legacy = data.pop("encoder_max_tokens", None)  # format 1: split mode served every sequence at this length
+        if legacy is not None and data.get("mode") == "split":
+            data["max_document_tokens"] = data["max_thought_sequence_tokens"] = legacy
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown model config keys: {sorted(unknown)}")
-        data = dict(data)
         if isinstance(data.get("thinking"), dict):
             data["thinking"] = ThinkingConfig(**data["thinking"])
         return cls(**data)

@@ -1,4 +1,4 @@
-"""Evaluation on BEIR-format folders: bm25, dense, o1, hyde and hybrid systems on the same data in one run.
+"""Evaluation on BEIR-format folders: the systems of the ``SYSTEMS`` registry on the same data in one run.
 
 Dense systems search exactly (all document vectors, inner product of unit vectors), so the numbers measure the
 model, not an approximate index. Corpus vectors are cached on disk, keyed by the model's document fingerprint
@@ -11,13 +11,15 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from o1_retriever import embedders
 from o1_retriever.data import DataError, Document, load_corpus, load_qrels, load_queries
-from o1_retriever.metrics import mean_scores, paired_randomization_test, per_query_scores, reciprocal_rank_fusion
+from o1_retriever.metrics import reciprocal_rank_fusion
 from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.pooling import mean_of_unit_vectors
 from o1_retriever.prompts import document_text
@@ -25,7 +27,6 @@ from o1_retriever.weights import home_dir
 
 logger = logging.getLogger(__name__)
 
-SYSTEMS = ("bm25", "dense", "o1", "hyde", "hybrid")
 Run = dict[str, dict[str, float]]
 
 
@@ -125,15 +126,118 @@ def dense_run(
 
 
 def hyde_vectors(generator: ThinkThenEmbed, queries: list[str], **thinking) -> np.ndarray:
-    """HyDE: the generator writes passages; its encoder averages the query vector and the passage vectors."""
+    """HyDE: the generator writes passages; its embedder averages the query vector and the passage vectors."""
     entries = generator.think_with_vectors(queries, generator.thinking_config(**thinking))
-    passages = [generator.encoder.embed(e.thoughts) if any(t.strip() for t in e.thoughts) else None for e in entries]
     return np.stack(
         [
-            mean_of_unit_vectors(np.vstack([e.query_vector[None], p]) if p is not None else e.query_vector[None])
-            for e, p in zip(entries, passages)
+            mean_of_unit_vectors(
+                np.vstack([e.query_vector[None], embedders.embed_documents(generator.embedder, e.thoughts)])
+                if any(t.strip() for t in e.thoughts)
+                else e.query_vector[None]
+            )
+            for e in entries
         ]
     )
+
+
+@dataclass
+class Context:
+    """What a system runs on, and the results of the systems run before it."""
+
+    bench: Benchmark
+    model: ThinkThenEmbed
+    thinking: dict
+    hyde_generator: ThinkThenEmbed | None = None
+    include_query_vector: bool | None = None
+    depth: int = 1000
+    cache_corpus: bool = True
+    results: dict[str, SystemResult] = field(default_factory=dict)
+
+    @property
+    def texts(self) -> list[str]:
+        return list(self.bench.queries.values())
+
+    def dense(self, model: ThinkThenEmbed, vectors_of, settings: dict) -> SystemResult:
+        """Exact search with ``vectors_of(texts)`` as query vectors over ``model``'s document vectors."""
+        doc_vectors, corpus_seconds = corpus_vectors(model, self.bench.corpus, cache=self.cache_corpus)
+        start = time.perf_counter()
+        vectors = vectors_of(self.texts)
+        seconds = (time.perf_counter() - start) / len(self.texts)
+        run = dense_run(list(self.bench.queries), vectors, [d.id for d in self.bench.corpus], doc_vectors, self.depth)
+        return SystemResult(run, corpus_seconds, seconds, settings)
+
+
+def _bm25(ctx: Context) -> SystemResult:
+    from o1_retriever.bm25 import BM25
+
+    start = time.perf_counter()
+    index = BM25([document_text(d.text, d.title) for d in ctx.bench.corpus], [d.id for d in ctx.bench.corpus])
+    corpus_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    hits = index.search(ctx.texts, ctx.depth)
+    seconds = (time.perf_counter() - start) / len(ctx.texts)
+    return SystemResult(dict(zip(ctx.bench.queries, hits)), corpus_seconds, seconds)
+
+
+def _dense(ctx: Context) -> SystemResult:
+    settings = {"fingerprint": ctx.model.fingerprint, "mode": ctx.model.config.mode}
+    return ctx.dense(ctx.model, lambda texts: ctx.model.embed_queries(texts, think=False).vectors, settings)
+
+
+def _o1(ctx: Context) -> SystemResult:
+    model, with_query = ctx.model, ctx.include_query_vector
+    thoughts: list[list[str]] = []
+
+    def vectors_of(texts: list[str]) -> np.ndarray:
+        embedded = model.embed_queries(texts, include_query_vector=with_query, **ctx.thinking)
+        thoughts.extend(embedded.thoughts)
+        return embedded.vectors
+
+    settings = {"fingerprint": model.fingerprint, "mode": model.config.mode, "thinker": repr(model.thinker)}
+    result = ctx.dense(model, vectors_of, settings)
+    settings.update(asdict(model.thinking_config(**ctx.thinking)))
+    settings["include_query_vector"] = model.config.include_query_vector if with_query is None else with_query
+    settings["example_thoughts"] = dict(zip(list(ctx.bench.queries)[:3], thoughts[:3]))
+    return result
+
+
+def _hyde(ctx: Context) -> SystemResult:
+    generator = ctx.hyde_generator
+    if generator is None:
+        raise ValueError("hyde needs a generator model (hyde_generator)")
+    settings = {
+        "generator": generator.config.base,
+        "encoder": generator.config.encoder,
+        **asdict(generator.thinking_config(**ctx.thinking)),
+    }
+    return ctx.dense(generator, lambda texts: hyde_vectors(generator, texts, **ctx.thinking), settings)
+
+
+def _hybrid(ctx: Context) -> SystemResult:
+    o1, bm25 = ctx.results["o1"], ctx.results["bm25"]
+    return SystemResult(
+        reciprocal_rank_fusion([o1.run, bm25.run], depth=ctx.depth),
+        o1.corpus_seconds + bm25.corpus_seconds,
+        o1.query_seconds + bm25.query_seconds,
+        {"fusion": "RRF k=60 of o1 and bm25"},
+    )
+
+
+@dataclass(frozen=True)
+class System:
+    run: Callable[[Context], SystemResult]
+    needs: tuple[str, ...] = ()  # systems whose results it reads
+    help: str = ""
+
+
+#: every system ``evaluate`` knows, in the order they run and are reported; the CLI reads this registry
+SYSTEMS: dict[str, System] = {
+    "bm25": System(_bm25, help="BM25 (bm25s, stemmed, stop words)"),
+    "dense": System(_dense, help="the model's query vector without thinking"),
+    "o1": System(_o1, help="thinking: the mean of query + thought vectors"),
+    "hyde": System(_hyde, help="HyDE: a generator writes passages, their vectors are averaged with the query's"),
+    "hybrid": System(_hybrid, ("o1", "bm25"), help="reciprocal-rank fusion of o1 and bm25"),
+}
 
 
 def run_systems(
@@ -146,155 +250,14 @@ def run_systems(
     depth: int = 1000,
     cache_corpus: bool = True,
 ) -> dict[str, SystemResult]:
-    """Run ``systems`` on ``bench``. ``thinking``: ThinkingConfig overrides (n_thoughts, temperature, ...) for o1
-    and hyde."""
+    """Run ``systems`` on ``bench`` (and whatever they build on). ``thinking``: ThinkingConfig overrides
+    (n_thoughts, temperature, ...) for o1 and hyde."""
     unknown = set(systems) - set(SYSTEMS)
     if unknown:
         raise ValueError(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
-    query_ids = list(bench.queries)
-    texts = [bench.queries[q] for q in query_ids]
-    doc_ids = [d.id for d in bench.corpus]
-    results: dict[str, SystemResult] = {}
-    needs = set(systems) | ({"o1", "bm25"} if "hybrid" in systems else set())
-
-    if "bm25" in needs:
-        from o1_retriever.bm25 import BM25
-
-        start = time.perf_counter()
-        index = BM25([document_text(d.text, d.title) for d in bench.corpus], doc_ids)
-        corpus_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        hits = index.search(texts, depth)
-        results["bm25"] = SystemResult(
-            dict(zip(query_ids, hits)), corpus_seconds, (time.perf_counter() - start) / len(texts)
-        )
-    if needs & {"dense", "o1"}:
-        doc_vectors, corpus_seconds = corpus_vectors(model, bench.corpus, cache=cache_corpus)
-        for name in ("dense", "o1"):
-            if name not in needs:
-                continue
-            start = time.perf_counter()
-            if name == "o1":
-                embedded = model.embed_queries(texts, include_query_vector=include_query_vector, **thinking)
-            else:
-                embedded = model.embed_queries(texts, think=False)
-            seconds = (time.perf_counter() - start) / len(texts)
-            settings = {"fingerprint": model.fingerprint, "mode": model.config.mode}
-            if name == "o1":
-                settings.update(asdict(model.thinking_config(**thinking)))
-                settings["include_query_vector"] = (
-                    model.config.include_query_vector if include_query_vector is None else include_query_vector
-                )
-                settings["example_thoughts"] = {query_ids[i]: embedded.thoughts[i] for i in range(min(3, len(texts)))}
-            results[name] = SystemResult(
-                dense_run(query_ids, embedded.vectors, doc_ids, doc_vectors, depth), corpus_seconds, seconds, settings
-            )
-    if "hyde" in needs:
-        if hyde_generator is None or hyde_generator.encoder is None:
-            raise ValueError("hyde needs a generator with a separate encoder (split mode)")
-        doc_vectors, corpus_seconds = corpus_vectors(hyde_generator, bench.corpus)
-        start = time.perf_counter()
-        vectors = hyde_vectors(hyde_generator, texts, **thinking)
-        results["hyde"] = SystemResult(
-            dense_run(query_ids, vectors, doc_ids, doc_vectors, depth),
-            corpus_seconds,
-            (time.perf_counter() - start) / len(texts),
-            {
-                "generator": hyde_generator.config.base,
-                "encoder": hyde_generator.config.encoder,
-                **asdict(hyde_generator.thinking_config(**thinking)),
-            },
-        )
-    if "hybrid" in needs:
-        o1, bm25 = results["o1"], results["bm25"]
-        results["hybrid"] = SystemResult(
-            reciprocal_rank_fusion([o1.run, bm25.run], depth=depth),
-            o1.corpus_seconds + bm25.corpus_seconds,
-            o1.query_seconds + bm25.query_seconds,
-            {"fusion": "RRF k=60 of o1 and bm25"},
-        )
-    return {name: results[name] for name in systems}
-
-
-def summarise(bench: Benchmark, results: dict[str, SystemResult]) -> dict:
-    """Means, per-query values and paired randomisation p-values (nDCG@10) against bm25 and dense."""
-    per_query = {name: per_query_scores(bench.qrels, r.run) for name, r in results.items()}
-    summary: dict = {
-        "dataset": bench.name,
-        "queries": len(bench.qrels),
-        "documents": len(bench.corpus),
-        "notes": bench.notes,
-        "systems": {},
-    }
-    for name, result in results.items():
-        entry = {
-            "metrics": mean_scores(per_query[name]),
-            "corpus_seconds": result.corpus_seconds,
-            "query_ms": result.query_seconds * 1000,
-            "settings": result.settings,
-            "p_value_ndcg10": {},
-        }
-        for baseline in ("bm25", "dense"):
-            if baseline in per_query and baseline != name:
-                a = [per_query[name]["nDCG@10"][q] for q in bench.qrels]
-                b = [per_query[baseline]["nDCG@10"][q] for q in bench.qrels]
-                entry["p_value_ndcg10"][baseline] = paired_randomization_test(a, b)
-        summary["systems"][name] = entry
-    summary["per_query"] = per_query
-    return summary
-
-
-def markdown_table(summary: dict) -> str:
-    metrics = ["nDCG@10", "MRR@10", "Recall@100", "Recall@1000"]
-    lines = [
-        f"### {summary['dataset']} ({summary['queries']} queries, {summary['documents']} documents)",
-        "",
-        "| system | " + " | ".join(metrics) + " | p vs bm25 | p vs dense | corpus s | ms/query |",
-        "|---|" + "---:|" * (len(metrics) + 4),
-    ]
-    for name, entry in summary["systems"].items():
-        p = entry["p_value_ndcg10"]
-        lines.append(
-            f"| {name} | "
-            + " | ".join(f"{entry['metrics'][m]:.3f}" for m in metrics)
-            + f" | {p.get('bm25', float('nan')):.3g} | {p.get('dense', float('nan')):.3g}"
-            + f" | {entry['corpus_seconds']:.0f} | {entry['query_ms']:.0f} |"
-        )
-    lines += ["", "p: paired randomisation test on per-query nDCG@10 (10,000 trials)."]
-    lines += [f"Note: {n}" for n in summary["notes"]]
-    return "\n".join(lines) + "\n"
-
-
-def write_outputs(out: str | Path, summary: dict, results: dict[str, SystemResult]) -> Path:
-    out = Path(out)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    for name, result in results.items():
-        with (out / "runs" / f"{name}.trec").open("w") as handle:
-            for query, docs in result.run.items():
-                ranked = sorted(docs.items(), key=lambda item: (-item[1], item[0]))
-                for rank, (doc, score) in enumerate(ranked, start=1):
-                    handle.write(f"{query} Q0 {doc} {rank} {score:.6f} {name}\n")
-    (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "results.md").write_text(markdown_table(summary))
-    try:
-        _bar_chart(out / "results.png", summary)
-    except ImportError:
-        logger.info("matplotlib not installed: no chart (pip install 'o1-retriever[plot]')")
-    return out
-
-
-def _bar_chart(path: Path, summary: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(summary["systems"])
-    values = [summary["systems"][n]["metrics"]["nDCG@10"] for n in names]
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.bar(names, values, color="#4c72b0")
-    ax.set_ylabel("nDCG@10")
-    ax.set_title(summary["dataset"])
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ctx = Context(bench, model, thinking, hyde_generator, include_query_vector, depth, cache_corpus)
+    wanted = set(systems) | {need for name in systems for need in SYSTEMS[name].needs}
+    for name, system in SYSTEMS.items():
+        if name in wanted:
+            ctx.results[name] = system.run(ctx)
+    return {name: ctx.results[name] for name in systems}

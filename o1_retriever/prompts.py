@@ -31,20 +31,24 @@ def split_query_text(query: str, thought: str | None) -> str:
 
 
 EXPERT_INSTRUCTION = "Think about a plausible response to address the query."
+EXPERT_FORMAT = "Answer with a short passage, as it could appear in a relevant document."
 
-#: Used when an untrained instruct model thinks through its chat template (split mode, no special tokens).
+#: Zero-shot thinking through a chat model (an untrained instruct LM, an endpoint, a LangChain/LlamaIndex LLM).
 CHAT_THINKING_INSTRUCTION = (
     "Think about a plausible response to address the query. Write a short passage that answers it."
 )
 
 
-def expert_messages(query: str, examples: list[tuple[str, str]]) -> list[dict[str, str]]:
-    """Chat messages asking an expert LLM for one thought: the instruction, then the (query, positive passage)
-    few-shot examples as earlier turns of the conversation, then the query."""
+def thinking_messages(query: str, examples: tuple[tuple[str, str], ...] = ()) -> list[dict[str, str]]:
+    """The chat messages that ask any chat model for one thought about ``query``.
+
+    Zero-shot (query time): one user turn with the instruction and the query, which every chat template accepts.
+    Few-shot (synthesis, DESIGN.md §2): the instruction as a system turn, the (query, positive passage) examples as
+    earlier turns of the conversation, then the query.
+    """
+    if not examples:
+        return [{"role": "user", "content": f"{CHAT_THINKING_INSTRUCTION}\n\nQuery: {query}"}]
     messages = [{"role": "system", "content": f"{EXPERT_INSTRUCTION} {EXPERT_FORMAT}"}]
     for shot_query, passage in examples:
         messages += [{"role": "user", "content": shot_query}, {"role": "assistant", "content": passage}]
     return messages + [{"role": "user", "content": query}]
-
-
-EXPERT_FORMAT = "Answer with a short passage, as it could appear in a relevant document."

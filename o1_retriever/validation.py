@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 
@@ -29,3 +30,15 @@ def check_positive(value: int, argument: str) -> int:
     if value < 1:
         raise ValueError(f"{argument} must be >= 1, got {value}")
     return value
+
+
+_warned: set[str] = set()
+
+
+def warn_truncated(what: str, limit: int) -> None:
+    """Log once per process and kind of text that some were cut at ``limit`` tokens."""
+    if what not in _warned:
+        _warned.add(what)
+        logging.getLogger("o1_retriever").warning(
+            "some %s are longer than %d tokens and were truncated (warned once)", what, limit
+        )

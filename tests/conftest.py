@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from tests.tiny_models import make_causal_lm, make_encoder
+from tests.tiny_models import DOCS, make_causal_lm, make_encoder
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +54,13 @@ def split_model(tiny_lm, tiny_encoder, tmp_path):
     return ThinkThenEmbed.from_pretrained(
         tiny_lm, encoder=str(tiny_encoder), device="cpu", cache=tmp_path / "thoughts.sqlite"
     )
+
+
+@pytest.fixture
+def store(shared_model, tmp_path):
+    """A persistent Chroma index of DOCS built by the shared-mode tiny model."""
+    from o1_retriever.store import ChromaStore
+
+    chroma = ChromaStore(shared_model, tmp_path / "index")
+    chroma.add_documents(DOCS)
+    return chroma

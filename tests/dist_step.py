@@ -15,14 +15,14 @@ from o1_retriever.trainer.batches import Collator  # noqa: E402
 from o1_retriever.trainer.config import TrainConfig  # noqa: E402
 from o1_retriever.trainer.modeling import TrainableModel  # noqa: E402
 from o1_retriever.trainer.records import read_records  # noqa: E402
-from o1_retriever.trainer.train import _all_sum, _sum_gradients, local_batches, step_gradients, world  # noqa: E402
+from o1_retriever.trainer.train import all_sum, local_batches, step_gradients, sum_gradients, world  # noqa: E402
 
 
 def main(lm_dir: str, data: str, out: str) -> None:
     torch.use_deterministic_algorithms(True)
     rank, size = world()
     config = TrainConfig(
-        base=lm_dir,
+        model={"base": lm_dir},
         data=data,
         batch_size=8,
         group_size=3,
@@ -33,13 +33,13 @@ def main(lm_dir: str, data: str, out: str) -> None:
     )
     model = TrainableModel.build(config)
     records = read_records(data)
-    batches, queries, tokens = local_batches(0, records, config, Collator(model.tokenizer, config), rank, size)
+    batches, queries, tokens = local_batches(0, records, config, Collator(model), rank, size)
     loss_r, loss_g = step_gradients(model, batches, queries, tokens, config)
     params = model.named_trainable()
-    _sum_gradients(list(params.values()))
+    sum_gradients(list(params.values()))
     result = {
-        "loss_r": _all_sum(loss_r),
-        "loss_g": _all_sum(loss_g),
+        "loss_r": all_sum(loss_r),
+        "loss_g": all_sum(loss_g),
         "tokens": tokens,
         "grads": {n: p.grad.clone() for n, p in params.items() if p.grad is not None},
     }

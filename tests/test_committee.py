@@ -6,7 +6,6 @@ from typer.testing import CliRunner
 
 from o1_retriever.cli import app
 from o1_retriever.trainer.committee import BM25Member, DenseMember, training_corpus, vote
-from o1_retriever.trainer.experts import LocalExpert
 from o1_retriever.trainer.voting import soft_vote
 
 RECORDS = [
@@ -53,16 +52,6 @@ def test_vote_keeps_every_record_and_every_members_scores(tiny_encoder):
     assert hard[0]["thought"] == RECORDS[0]["thoughts"][1]  # BM25 alone prefers the on-topic thought
     with pytest.raises(ValueError, match="method"):
         vote(RECORDS, members, method="median", progress=False)
-
-
-def test_local_expert_is_seeded_and_batch_independent(tiny_lm):
-    expert = LocalExpert(str(tiny_lm), max_new_tokens=6, temperature=1.0, batch_rows=4, device="cpu")
-    prompts = [[{"role": "user", "content": f"question {i}"}] for i in range(3)]
-    keys = ["a", "b", "c"]
-    together = expert.complete(prompts, keys, n=2, seed=1)
-    alone = [expert.complete([p], [k], n=2, seed=1)[0] for p, k in zip(prompts, keys)]
-    assert [c.texts for c in together] == [c.texts for c in alone]
-    assert all(len(c.texts) + (1 if c.errors else 0) >= 1 for c in together)
 
 
 def test_synthesize_and_vote_commands(tmp_path, tiny_lm, tiny_encoder):

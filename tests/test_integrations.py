@@ -2,24 +2,9 @@ import asyncio
 
 import pytest
 
-from o1_retriever.data import Document
-from o1_retriever.store import ChromaStore
+from tests.tiny_models import DOCS
 
-DOCS = [
-    Document("d1", "cancer risk of the drug treatment"),
-    Document("d2", "microwave measurement of dielectric liquid"),
-    Document("d3", "gene expression in human cells"),
-    Document("d4", "memory storage system for computer data"),
-    Document("d5", "light wave energy field"),
-]
 THINKING = {"n_thoughts": 2, "max_new_tokens": 4}
-
-
-@pytest.fixture
-def store(shared_model, tmp_path):
-    chroma = ChromaStore(shared_model, tmp_path / "index")
-    chroma.add_documents(DOCS)
-    return chroma
 
 
 def test_llamaindex_retriever_sync_and_async(store):
@@ -75,6 +60,8 @@ def test_langchain_retriever_k_and_async(store):
     assert [d.id for d in asyncio.run(retriever.ainvoke("cancer risk"))] == [d.id for d in docs]
     with pytest.raises(ValueError):
         O1Retriever(store=store, k=0)
+    with pytest.raises(ValueError, match="k must be >= 1"):  # a per-call k of 0 is refused too, not replaced
+        retriever.invoke("cancer risk", k=0)
 
 
 def test_langchain_lcel_chain(store):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from o1_retriever import MissingWeightsError, ThinkThenEmbed
+from o1_retriever import MissingWeightsError, ThinkThenEmbed, embedders
+from o1_retriever.thinkers import ThinkRequest
 
 QUERIES = ["cancer risk", "the effect of drug treatment on blood pressure in human patients", "light"]
 DOCS = ["the cell expression of gene", "physics of microwave energy and light", "a"]
@@ -15,18 +16,23 @@ DOCS = ["the cell expression of gene", "physics of microwave energy and light", 
 
 def reencode(model, queries, generated_ids):
     """The reference path the fused path replaces: a fresh forward over prompt + thought + <eos><emb>."""
-    lm = model.lm
-    sequences = [model._thinking_prompt(q) + ids + [lm.eos_id, lm.emb_id] for q, ids in zip(queries, generated_ids)]
-    return np.vstack([lm.embed_ids([s]) for s in sequences])
+    lm = model.thinker.lm
+    sequences = [prompt(model, q) + ids + [lm.eos_id, lm.emb_id] for q, ids in zip(queries, generated_ids)]
+    batches = [dict(zip(("input_ids", "attention_mask"), lm.pad([s]))) for s in sequences]
+    return np.vstack([embedders.embed(model.embedder, b) for b in batches])
+
+
+def prompt(model, query):
+    return model.thinker.prompt(ThinkRequest(query))
 
 
 @pytest.mark.parametrize("fixture", ["tiny_lm", "tiny_qwen"])
 def test_fused_embedding_matches_reencoding(fixture, request):
     model = ThinkThenEmbed.from_pretrained(request.getfixturevalue(fixture), device="cpu", cache=False)
-    prompts = [model._thinking_prompt(q) for q in QUERIES]
+    prompts = [prompt(model, q) for q in QUERIES]
     assert len({len(p) for p in prompts}) == 3  # left padding is exercised
     for first_seed in range(0, 60, 3):  # seeds under which the random model ends some thoughts early
-        generated = model.lm.generate(
+        generated = model.thinker.lm.generate(
             prompts,
             [first_seed, first_seed + 1, first_seed + 2],
             max_new_tokens=12,
@@ -41,7 +47,7 @@ def test_fused_embedding_matches_reencoding(fixture, request):
     cosines = (generated.vectors * expected).sum(-1)
     assert cosines.min() >= 0.999, cosines
     # k samples per prompt share one prefill (the KV cache is repeated): same agreement
-    shared = model.lm.generate(
+    shared = model.thinker.lm.generate(
         prompts, list(range(6)), max_new_tokens=12, temperature=1.5, top_p=1.0, embed=True, samples_per_prompt=2
     )
     expected = reencode(model, [q for q in QUERIES for _ in range(2)], shared.token_ids)
@@ -91,7 +97,7 @@ def test_cache_hit_skips_generation_and_is_identical(shared_model, monkeypatch):
     def no_generation(*args, **kwargs):
         raise AssertionError("generation ran on a cache hit")
 
-    monkeypatch.setattr(shared_model.lm, "generate", no_generation)
+    monkeypatch.setattr(shared_model.thinker.lm, "generate", no_generation)
     second = shared_model.embed_queries(QUERIES, n_thoughts=2, max_new_tokens=6, temperature=1.0)
     assert second.thoughts == first.thoughts and np.array_equal(second.vectors, first.vectors)
     with pytest.raises(AssertionError, match="cache hit"):  # other settings are another key
@@ -110,8 +116,8 @@ def test_split_mode_reuses_thoughts_across_encoders(split_model, tiny_lm, tmp_pa
     other = ThinkThenEmbed.from_pretrained(
         tiny_lm, encoder=str(other_encoder), device="cpu", cache=split_model.cache.path
     )
-    assert other.thinker_fingerprint == split_model.thinker_fingerprint and other.fingerprint != split_model.fingerprint
-    monkeypatch.setattr(other.lm, "generate", lambda *a, **k: pytest.fail("generation ran for cached thoughts"))
+    assert other.thinker.identity == split_model.thinker.identity and other.fingerprint != split_model.fingerprint
+    monkeypatch.setattr(other.thinker.lm, "generate", lambda *a, **k: pytest.fail("generation ran for cached thoughts"))
     reused = other.embed_queries(QUERIES, **settings)
     assert reused.thoughts == first.thoughts
     fresh = ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(other_encoder), device="cpu", cache=False)
@@ -179,9 +185,20 @@ def test_titles_change_document_vectors(shared_model):
 
 
 def test_split_mode_embeds_query_plus_thought(split_model):
+    """The query vector is the renormalised mean of the encoder's vectors of ``query thought`` (one per thought)
+    and of the query alone, as text: computed here with the encoder directly."""
+    from o1_retriever.pooling import mean_of_unit_vectors, mean_pool
+
     result = split_model.embed_queries(["cancer risk"], n_thoughts=2, max_new_tokens=5, temperature=1.0)
-    assert result.vectors.shape == (1, split_model.encoder.dimension)
-    assert len(result.thoughts[0]) == 2
+    [thoughts] = result.thoughts
+    assert len(thoughts) == 2
+    encoder = split_model.embedder
+    texts = [f"cancer risk {t}" if t else "cancer risk" for t in thoughts] + ["cancer risk"]
+    with torch.no_grad():
+        tokens = encoder.tokenizer(texts, padding=True, return_tensors="pt")
+        hidden = encoder.model(**tokens).last_hidden_state
+        vectors = torch.nn.functional.normalize(mean_pool(hidden, tokens["attention_mask"]), dim=-1).numpy()
+    assert np.allclose(result.vectors[0], mean_of_unit_vectors(vectors), atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -214,45 +231,30 @@ def test_bad_documents_and_counts(shared_model):
 
 def test_long_texts_are_truncated_with_one_warning(shared_model, caplog):
     huge = " ".join(["cell"] * 5000)
-    with caplog.at_level(logging.WARNING, logger="o1_retriever.model"):
+    from o1_retriever import validation
+
+    validation._warned.clear()
+    with caplog.at_level(logging.WARNING, logger="o1_retriever"):
         vectors = shared_model.embed_documents([huge, huge + " gene"])
         shared_model.embed_queries([huge], think=False)
     assert vectors.shape[0] == 2
     assert sum("truncated" in r.message for r in caplog.records) == 1
 
 
-def test_split_encoder_reads_as_many_tokens_as_its_config_says(split_model, tmp_path):
-    import dataclasses
-
-    from o1_retriever.checkpoint import write_config
-
-    folder = split_model.save_pretrained(tmp_path / "ckpt")
-    write_config(folder, dataclasses.replace(split_model.config, encoder_max_tokens=6))
-    short = ThinkThenEmbed.from_pretrained(folder, device="cpu", cache=False)
-    assert short.encoder.max_tokens == 6 and split_model.encoder.max_tokens > 6
-    assert short.document_fingerprint != split_model.document_fingerprint  # an index knows how its text was cut
-    words = "cell gene light wave blood sugar energy"
-    assert np.allclose(short.embed_documents([words]), short.embed_documents([words + " cancer risk"]), atol=1e-6)
-    assert not np.allclose(split_model.embed_documents([words]), split_model.embed_documents([words + " cancer risk"]))
-    with pytest.raises(ValueError, match="encoder_max_tokens must be >= 2"):
-        dataclasses.replace(split_model.config, encoder_max_tokens=1)
-
-
 def test_save_and_reload_gives_identical_vectors(shared_model, tmp_path):
     from peft import LoraConfig, get_peft_model
 
     lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "gate_proj"], init_lora_weights=False)
-    peft_model = get_peft_model(shared_model.lm.model, lora)
+    lm = shared_model.thinker.lm
+    lm.model = get_peft_model(lm.model, lora)  # LoRA layers go into the model in place, as in training
     with torch.no_grad():  # a "trained" special-token row
-        shared_model.lm.model.get_input_embeddings().weight[shared_model.lm.emb_id] += 0.5
-    from o1_retriever.causal_lm import CausalLM
-
-    trained = ThinkThenEmbed(shared_model.config, CausalLM(peft_model, shared_model.lm.tokenizer))
+        lm.model.get_input_embeddings().weight[lm.emb_id] += 0.5
+    trained = ThinkThenEmbed(shared_model.config, shared_model.thinker, shared_model.embedder)
     folder = trained.save_pretrained(tmp_path / "ckpt")
     assert (folder / "adapter" / "adapter_model.safetensors").exists()
     assert (folder / "README.md").exists()
     reloaded = ThinkThenEmbed.from_pretrained(folder, device="cpu", cache=False)  # the adapter merged
-    assert not hasattr(reloaded.lm.model, "peft_config")
+    assert not hasattr(reloaded.thinker.lm.model, "peft_config")
     assert np.allclose(reloaded.embed_documents(DOCS), trained.embed_documents(DOCS), atol=1e-6)
     # a loaded checkpoint saved again keeps its adapter files: same weights, same fingerprint
     again = ThinkThenEmbed.from_pretrained(reloaded.save_pretrained(tmp_path / "again"), device="cpu", cache=False)
@@ -311,7 +313,7 @@ def test_unknown_name_with_the_hub_unreachable(monkeypatch):
 
 
 def test_default_names_the_shipped_checkpoint_unless_a_folder_has_that_name(shared_model, split_model, tmp_path):
-    import o1_retriever.model as model_module
+    import o1_retriever.loading as model_module
 
     shared_model.save_pretrained(tmp_path / "shipped")
     split_model.save_pretrained(tmp_path / "default")

@@ -78,58 +78,48 @@ def test_usable_records_counts():
     assert (counts.records, counts.skipped, counts.without_thought, counts.without_negatives) == (10, 2, 2, 1)
 
 
-def test_collator_labels_only_thought_and_eos(tiny_lm):
-    from o1_retriever.trainer.modeling import load_trainable_lm
+def build(tiny_lm, **model):
+    from o1_retriever.trainer.modeling import TrainableModel
 
-    config = TrainConfig(base=str(tiny_lm), group_size=2, thought_dropout=0.0)
-    model, tokenizer = load_trainable_lm(config, "cpu")
-    collate = Collator(tokenizer, config)
+    config = TrainConfig(model={"base": str(tiny_lm), **model}, group_size=2, thought_dropout=0.0, lora_r=2)
+    return config, TrainableModel.build(config, "cpu")
+
+
+def test_collator_labels_only_thought_and_eos(tiny_lm):
+    config, model = build(tiny_lm)
+    tokenizer = model.lm.tokenizer
     examples = [make_example(r, i, 0, config) for i, r in enumerate(voted_records(3))]
-    batch = collate(examples)
-    ids, labels = batch["thinker_ids"], batch["labels"]
+    batch = Collator(model)(examples)
+    queries = batch["queries"]
+    ids, labels, mask = queries["input_ids"], queries["labels"], queries["attention_mask"]
     thought_ids = tokenizer(examples[1].thought, add_special_tokens=False)["input_ids"]
     assert labels[1][labels[1] != -100].tolist() == thought_ids + [tokenizer.eos_token_id]
-    emb = tokenizer.convert_tokens_to_ids("<emb>")
-    last = batch["thinker_mask"].sum(1) - 1
-    assert all(ids[r, last[r]] == emb for r in range(3))
-    assert batch["positive"].tolist() == [0, 2, 4] and batch["passage_ids"].shape[0] == 6
+    assert (ids[:, -1] == model.lm.emb_id).all() and (mask[:, -1] == 1).all()  # left padded, <emb> last
+    assert batch["positive"].tolist() == [0, 2, 4] and batch["passages"]["input_ids"].shape[0] == 6
     assert (labels[0] == -100).all()  # record 0 has no thought: thought-free path
 
 
 def test_collator_leaves_a_frozen_thinker_out(tiny_lm, tiny_encoder):
-    from o1_retriever.trainer.modeling import TrainableModel
-
-    examples = lambda config: [make_example(r, i, 0, config) for i, r in enumerate(voted_records(3))]  # noqa: E731
-    for train_thinker in (True, False):
-        config = TrainConfig(
-            base=str(tiny_lm),
-            mode="split",
-            encoder=str(tiny_encoder),
-            encoder_lora_targets=["query"],
-            group_size=2,
-            train_thinker=train_thinker,
-        )
-        model = TrainableModel.build(config, "cpu")
-        batch = Collator(model.tokenizer, config, model.encoder_tokenizer)(examples(config))
-        assert ("thinker_ids" in batch) == ("labels" in batch) == train_thinker
+    for thinker_trained in (True, False):
+        config, model = build(tiny_lm, mode="split", encoder=str(tiny_encoder), thinker_trained=thinker_trained)
+        examples = [make_example(r, i, 0, config) for i, r in enumerate(voted_records(3))]
+        batch = Collator(model)(examples)
+        assert ("thinker" in batch) == thinker_trained and "labels" not in batch["queries"]
         queries, passages, token_losses = model.forward(batch)
         assert queries.shape[0] == 3 and passages.shape[0] == 6
-        assert (token_losses.numel() > 0) == train_thinker
+        assert (token_losses.numel() > 0) == thinker_trained
 
 
 def test_collator_marks_shared_positives(tiny_lm):
     """Two queries that share a judged positive: each one's positive, in the other's group, is left out of its
     softmax; hard negatives and the own positive are kept."""
-    from o1_retriever.trainer.modeling import load_trainable_lm
-
-    config = TrainConfig(base=str(tiny_lm), group_size=2, thought_dropout=0.0)
-    _, tokenizer = load_trainable_lm(config, "cpu")
+    config, model = build(tiny_lm)
     records = [
         {"query": "a", "pos": ["shared doc"], "neg": ["neg a"]},
         {"query": "b", "pos": ["doc b", "shared doc"], "neg": ["neg b"]},
     ]
     examples = [make_example(r, i, 0, config) for i, r in enumerate(records)]
-    batch = Collator(tokenizer, config)(examples)
+    batch = Collator(model)(examples)
     ignore = false_negatives(batch["positive_keys"], batch["passage_keys"], batch["positive"])
     passages = [p for e in examples for p in e.passages]
     for row, example in enumerate(examples):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from o1_retriever.data import Document
+
 WORDS = (
     "the a of and to in is are was for on with by as at from that this it be or which cell cells protein gene "
     "cancer risk patients study results effect effects increase decrease high low blood brain drug treatment "
@@ -13,6 +15,14 @@ WORDS = (
     "light measurement dielectric liquid microwave computer data system storage memory retrieval search query "
     "document answer question thought plausible response because therefore evidence shows not no yes"
 ).split()
+
+#: a small corpus over WORDS, with metadata of several kinds (nested values, None)
+DOCS = [
+    Document("d1", "cancer risk of the drug treatment", "Drug", {"year": 2020, "tags": ["a", "b"]}),
+    Document("d2", "microwave measurement of dielectric liquid", "", {"year": 2021}),
+    Document("d3", "gene expression in human cells", "Genes", {"year": 2020, "note": None}),
+    Document("d4", "memory storage system for computer data", "", {}),
+]
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|user|> {{ m['content'] }} {% endfor %}{% if add_generation_prompt %}<|bot|>{% endif %}"

@@ -15,12 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from o1_retriever import prompts
-from o1_retriever.causal_lm import special_token_ids
 from o1_retriever.sampling import row_seed
 from o1_retriever.trainer.config import TrainConfig
-
-IGNORE = -100
 
 
 @dataclass(frozen=True)
@@ -86,84 +82,51 @@ def batch_indices(step: int, n_records: int, config: TrainConfig) -> tuple[int, 
     return epoch, order[within * config.batch_size : (within + 1) * config.batch_size].tolist()
 
 
-def _pad_right(sequences: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
-    return ids, mask
-
-
 class Collator:
-    """Token tensors for a list of examples. Shared mode: the query side ``<query>q</query><thought>t<eos><emb>``
-    with labels on ``t<eos>`` (one forward gives both losses); passages ``p<emb>``. Split mode: the thinker reads
-    ``<query>q</query><thought>t<eos>`` (unless it is frozen: ``train_thinker=False``); the encoder reads ``q t``
-    and passages."""
+    """Tensors for a list of examples, built by the model's own embedder (and thinker), so training reads exactly
+    the sequences serving reads: the embedder's query + thought and document batches (in shared mode the query batch
+    also carries the LM labels on ``t<eos>``); a split-mode thinker that is trained reads
+    ``<query>q</query><thought>t<eos>`` where there is a thought."""
 
-    def __init__(self, tokenizer, config: TrainConfig, encoder_tokenizer=None) -> None:
-        self.tokenizer = tokenizer
-        self.config = config
-        self.encoder_tokenizer = encoder_tokenizer
-        self.special_ids = special_token_ids(tokenizer)
-        self.emb_id = self.special_ids[-1]
-        self.eos = tokenizer.eos_token_id
-        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos
+    def __init__(self, model) -> None:  # a TrainableModel
+        self.embedder = model.retriever.embedder
+        self.lm = model.lm
+        self.config = model.config
+        self.thinker_batch = model.config.train_thinker and self.embedder.module is not model.lm.model
 
-    def _ids(self, text: str, limit: int) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"][: max(0, limit)]
-
-    def _thinking_sequence(self, example: Example, with_emb: bool) -> tuple[list[int], list[int]]:
-        prefix = prompts.thinking_prompt_ids(self._ids(example.query, self.config.max_query_tokens), self.special_ids)
-        tail = [self.emb_id] if with_emb else []
-        if example.thought is None:
-            ids = prefix + tail
-            return ids, [IGNORE] * len(ids)
-        room = self.config.max_thought_sequence_tokens - len(prefix) - 1 - len(tail)
-        thought = self._ids(example.thought, room) + [self.eos]
-        ids = prefix + thought + tail
-        return ids, [IGNORE] * len(prefix) + thought + [IGNORE] * len(tail)
-
-    def __call__(self, examples: list[Example]) -> dict[str, torch.Tensor]:
+    def __call__(self, examples: list[Example]) -> dict:
         positive = torch.tensor(np.cumsum([0] + [len(e.passages) for e in examples[:-1]]), dtype=torch.long)
         passages = [p for e in examples for p in e.passages]
-        shared = self.config.mode == "shared"
         keys = [sorted({passage_key(p) for p in (*e.known_positives, e.passages[0])}) for e in examples]
         positive_keys = torch.full((len(examples), max(map(len, keys))), -1, dtype=torch.long)
         for row, row_keys in enumerate(keys):
             positive_keys[row, : len(row_keys)] = torch.tensor(row_keys, dtype=torch.long)
+        device = self.lm.device
         batch = {
-            "positive": positive,
-            "positive_keys": positive_keys,  # (B, P): to leave known positives out of the negatives
-            "passage_keys": torch.tensor([passage_key(p) for p in passages], dtype=torch.long),  # (N,)
+            "positive": positive.to(device),
+            "positive_keys": positive_keys.to(device),  # (B, P): to leave known positives out of the negatives
+            "passage_keys": torch.tensor([passage_key(p) for p in passages], dtype=torch.long, device=device),  # (N,)
+            "queries": self.embedder.query_batch([e.query for e in examples], [e.thought for e in examples]),
+            "passages": self.embedder.document_batch(passages),
         }
-        if self.config.train_thinker:  # always in shared mode; a frozen split thinker reads nothing
-            sequences = [self._thinking_sequence(e, with_emb=shared) for e in examples]
-            if not shared:  # the thinker only learns where there is a thought
-                sequences = [s for s, e in zip(sequences, examples) if e.thought is not None] or [sequences[0]]
-            ids, mask = _pad_right([s for s, _ in sequences], self.pad)
-            labels, _ = _pad_right([lab for _, lab in sequences], IGNORE)
-            labels[mask == 0] = IGNORE
-            batch.update(thinker_ids=ids, thinker_mask=mask, labels=labels)
-        if shared:
-            p_ids, p_mask = _pad_right(
-                [self._ids(p, self.config.max_passage_tokens - 1) + [self.emb_id] for p in passages], self.pad
-            )
-            batch.update(passage_ids=p_ids, passage_mask=p_mask)
-        else:
-            encode = lambda texts, limit: self.encoder_tokenizer(  # noqa: E731
-                texts, padding=True, truncation=True, max_length=limit, return_tensors="pt"
-            )
-            q = encode(
-                [prompts.split_query_text(e.query, e.thought) for e in examples],
-                self.config.max_thought_sequence_tokens,
-            )
-            p = encode(passages, self.config.max_passage_tokens)
-            batch.update(
-                query_ids=q["input_ids"],
-                query_mask=q["attention_mask"],
-                passage_ids=p["input_ids"],
-                passage_mask=p["attention_mask"],
-            )
+        if self.thinker_batch:  # the thinker only learns where there is a thought
+            c = self.config.model
+            sequences = [
+                self.lm.thought_sequence(
+                    e.query, e.thought, c.max_query_tokens, c.max_thought_sequence_tokens, with_emb=False
+                )
+                for e in examples
+                if e.thought is not None
+            ]
+            if sequences:
+                ids, mask = self.lm.pad([s for s, _ in sequences])
+                labels, _ = self.lm.pad([lab for _, lab in sequences], value=-100)
+                batch["thinker"] = {"input_ids": ids, "attention_mask": mask, "labels": labels}
         return batch
+
+
+def lm_labels(batch: dict) -> torch.Tensor | None:
+    """The LM labels of a collated batch (on the query sequences or the thinker's), or None."""
+    if "labels" in batch["queries"]:
+        return batch["queries"]["labels"]
+    return batch["thinker"]["labels"] if "thinker" in batch else None

@@ -28,21 +28,21 @@ class Member(Protocol):
 class DenseMember:
     """Cosine similarity under a mean-pooled encoder; all texts of a batch of records are embedded together."""
 
-    def __init__(self, name_or_path: str, batch_size: int = 64, device: str = "cpu") -> None:
-        from o1_retriever.encoder import MeanPoolEncoder
+    def __init__(self, name_or_path: str, batch_size: int = 64, device: str = "cpu", max_tokens: int = 256) -> None:
+        from o1_retriever.config import ModelConfig
+        from o1_retriever.embedders import EncoderEmbedder
         from o1_retriever.weights import resolve_weights
 
         self.name = f"dense:{name_or_path}"
-        self.encoder = MeanPoolEncoder.load(resolve_weights(name_or_path), device=device)
+        reads = ModelConfig(mode="split", encoder=name_or_path, max_document_tokens=max_tokens)
+        self.embedder = EncoderEmbedder.load(resolve_weights(name_or_path), reads, device=device)
         self.batch_size = batch_size
 
     def _embed(self, texts: list[str]) -> dict[str, np.ndarray]:
-        unique = sorted(set(texts), key=len)  # length-sorted batches, each text embedded once
-        vectors = {}
-        for start in range(0, len(unique), self.batch_size):
-            chunk = unique[start : start + self.batch_size]
-            vectors.update(zip(chunk, self.encoder.embed(chunk)))
-        return vectors
+        from o1_retriever.embedders import embed_documents
+
+        unique = list(dict.fromkeys(texts))  # each text embedded once, in length-sorted batches
+        return dict(zip(unique, embed_documents(self.embedder, unique, self.batch_size)))
 
     def score(self, candidates: list[list[str]], positives: list[list[str]]) -> list[np.ndarray]:
         vectors = self._embed([t for group in candidates + positives for t in group])
@@ -126,3 +126,9 @@ def vote(
 def training_corpus(records: list[dict[str, Any]]) -> list[str]:
     """Every positive and negative passage of the records, once each: BM25's statistics."""
     return list(dict.fromkeys(p for r in records for key in ("pos", "neg") for p in r.get(key) or []))
+
+
+def build_members(names: list[str], records: list[dict[str, Any]], corpus: list[str] = ()) -> list[Member]:
+    """Committee members by name: ``bm25`` (statistics from ``corpus`` plus the records' passages) or a dense
+    encoder (a built-in name or a folder)."""
+    return [BM25Member([*corpus, *training_corpus(records)]) if n == "bm25" else DenseMember(n) for n in names]

@@ -1,4 +1,10 @@
-"""Training configuration: one dataclass, reference values of DESIGN.md §2 as defaults, loadable from YAML/JSON."""
+"""Training configuration: one dataclass, reference values of DESIGN.md §2 as defaults, loadable from YAML/JSON and
+overridable key by key (``--set model.max_document_tokens=256``).
+
+``model`` is the ModelConfig of the model being trained: the trainer builds the model from it and writes it,
+unchanged, as the checkpoint's ``o1_config.json`` (lengths and thinking settings included), so what serves is what
+was trained.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,16 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from o1_retriever.config import ModelConfig
+
 
 @dataclass
 class TrainConfig:
     data: str = ""  # voted JSONL (query, pos, neg, thought)
-    base: str = "smollm2-135m-instruct"  # the causal LM (thinker; in shared mode also the embedder)
     out: str = "o1-checkpoint"
-    mode: str = "shared"  # "shared" (the paper) or "split" (thinker + separate encoder)
-    encoder: str | None = None  # split mode: the encoder to fine-tune (e.g. all-minilm-l6-v2)
-    train_thinker: bool = True  # split mode: False fine-tunes the encoder alone; the base thinks via its chat template
+    #: the model trained (mode, base, encoder, lengths, thinking settings); ``model.thinker_trained``: behaviour-clone
+    #: the thinker (always in shared mode; False in split mode fine-tunes the encoder alone)
+    model: ModelConfig = field(default_factory=ModelConfig)
 
     # losses
     lambda_contrastive: float = 0.8  # loss = λ·InfoNCE + (1−λ)·LM
@@ -24,11 +31,6 @@ class TrainConfig:
     thought_dropout: float = 0.1  # probability that a query is trained without its thought
     cross_device_negatives: bool = True
     mask_known_positives: bool = True  # a record's other positives are never its negatives (in-batch or hard)
-
-    # lengths (tokens)
-    max_query_tokens: int = 32
-    max_passage_tokens: int = 192
-    max_thought_sequence_tokens: int = 256
 
     # LoRA
     lora_r: int = 32
@@ -63,12 +65,8 @@ class TrainConfig:
     eval_max_queries: int = 50
 
     def __post_init__(self) -> None:
-        if self.mode not in ("shared", "split"):
-            raise ValueError(f"mode must be 'shared' or 'split', got {self.mode!r}")
-        if self.mode == "split" and not self.encoder:
-            raise ValueError("split mode needs an encoder (e.g. --encoder all-minilm-l6-v2)")
-        if not self.train_thinker and self.mode != "split":
-            raise ValueError("train_thinker=False needs split mode: in shared mode one model thinks and embeds")
+        if isinstance(self.model, dict):
+            self.model = ModelConfig.from_dict(self.model)
         if not 0 <= self.lambda_contrastive <= 1:
             raise ValueError("lambda_contrastive must be in [0, 1]")
         if not 0 <= self.thought_dropout <= 1:
@@ -78,11 +76,23 @@ class TrainConfig:
         if self.batch_size % self.gradient_accumulation:
             raise ValueError("batch_size must be divisible by gradient_accumulation")
 
+    @property
+    def train_thinker(self) -> bool:
+        return self.model.thinker_trained
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:
+    def from_dict(cls, data: dict[str, Any], where: str = "config") -> TrainConfig:
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"{where}: unknown settings {sorted(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+        """Settings from a YAML or JSON file, then ``overrides`` (dotted keys: ``model.encoder``)."""
         text = Path(path).read_text()
         if str(path).endswith((".yaml", ".yml")):
             import yaml
@@ -90,8 +100,30 @@ class TrainConfig:
             data = yaml.safe_load(text) or {}
         else:
             data = json.loads(text)
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"{path}: unknown settings {sorted(unknown)}")
-        return cls(**{**data, **{k: v for k, v in overrides.items() if v is not None}})
+        return cls.from_dict(with_overrides(data, overrides or {}), str(path))
+
+
+def with_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with each dotted key of ``overrides`` set (``{"model.thinking.seed": 1}``); None values are skipped."""
+    data = json.loads(json.dumps(data))  # a deep copy of plain data
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        node = data
+        for name in parents:
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {dotted}: {name!r} is not a section")
+        node[leaf] = value
+    return data
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``key=value`` from the command line; the value is read as YAML (``3``, ``0.1``, ``true``, ``[a, b]``, text)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--set takes key=value (e.g. model.max_document_tokens=256), got {text!r}")
+    return key.strip(), yaml.safe_load(value)

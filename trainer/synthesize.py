@@ -14,10 +14,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from o1_retriever import prompts
+from o1_retriever.config import ThinkingConfig
 from o1_retriever.data import DataError
 from o1_retriever.sampling import row_seed
-from o1_retriever.trainer.experts import Expert
+from o1_retriever.thinkers import Thinker, ThinkRequest
 from o1_retriever.trainer.records import append_jsonl, read_finished, write_jsonl_atomic
 
 MAX_SHOT_CHARS = 300  # keeps few-shot prompts short for small local experts
@@ -29,6 +29,13 @@ class SynthesisConfig:
     shots: int = 3  # few-shot examples, from other queries only
     seed: int = 0
     batch_size: int = 8  # records per expert call (and per durable append)
+    max_new_tokens: int = 96
+    temperature: float = 0.8
+    top_p: float = 0.95
+
+    @property
+    def sampling(self) -> ThinkingConfig:
+        return ThinkingConfig(self.m, self.max_new_tokens, self.temperature, self.top_p, self.seed)
 
 
 @dataclass
@@ -73,37 +80,36 @@ def _check_resumable(records: list[dict[str, Any]], finished: list[dict[str, Any
 
 
 def _synthesize_batch(
-    records: list[dict[str, Any]], indices: list[int], expert: Expert, config: SynthesisConfig
+    records: list[dict[str, Any]], indices: list[int], expert: Thinker, config: SynthesisConfig
 ) -> list[dict[str, Any]]:
     valid = [i for i in indices if "error" not in records[i]]
-    messages = [
-        prompts.expert_messages(records[i]["query"], few_shot_examples(records, i, config.shots, config.seed))
+    requests = [
+        ThinkRequest(records[i]["query"], tuple(few_shot_examples(records, i, config.shots, config.seed)))
         for i in valid
     ]
-    completions = (
-        expert.complete(messages, [records[i]["query"] for i in valid], config.m, config.seed) if valid else []
-    )
-    by_index = dict(zip(valid, completions))
+    by_index = dict(zip(valid, expert.think(requests, config.sampling) if valid else []))
     out = []
     for i in indices:
         record = {k: v for k, v in records[i].items() if k not in ("thoughts", "thought", "error")}
         if "error" in records[i]:
             out.append({**record, "thoughts": [], "error": records[i]["error"]})
             continue
-        completion = by_index[i]
-        record["thoughts"] = completion.texts
-        record["expert"] = expert.name
-        if not completion.texts:
-            record["error"] = "; ".join(dict.fromkeys(completion.errors)) or "the expert wrote nothing"
-        elif completion.errors:
-            record["warnings"] = list(dict.fromkeys(completion.errors))
+        written = by_index[i]
+        texts = [t for t in written.texts if t.strip()]
+        errors = written.errors + (["the expert returned empty text"] if len(texts) < len(written.texts) else [])
+        record["thoughts"] = texts
+        record["expert"] = expert.identity
+        if not texts:
+            record["error"] = "; ".join(dict.fromkeys(errors)) or "the expert wrote nothing"
+        elif errors:
+            record["warnings"] = list(dict.fromkeys(errors))
         out.append(record)
     return out
 
 
 def synthesize(
     records: list[dict[str, Any]],
-    expert: Expert,
+    expert: Thinker,
     out: str | Path,
     config: SynthesisConfig = SynthesisConfig(),
     *,

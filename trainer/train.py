@@ -26,6 +26,7 @@ from o1_retriever.trainer.batches import (
     Collator,
     DataCounts,
     batch_indices,
+    lm_labels,
     make_example,
     steps_per_epoch,
     usable_records,
@@ -54,7 +55,7 @@ def world() -> tuple[int, int]:
     return (torch.distributed.get_rank(), size) if size > 1 else (0, 1)
 
 
-def _all_sum(value: float) -> float:
+def all_sum(value: float) -> float:
     if torch.distributed.is_initialized():
         tensor = torch.tensor([value], dtype=torch.float64)
         torch.distributed.all_reduce(tensor)
@@ -90,7 +91,6 @@ def step_gradients(
     """Forward and backward over this process's micro-batches; returns this process's share of (loss_r, loss_g)."""
     loss_r = loss_g = 0.0
     for batch in batches:
-        batch = model.to_device(batch)
         queries, passages, token_losses = model.forward(batch, full_logits=full_logits)
         offset, keys = 0, batch["passage_keys"]
         if config.cross_device_negatives:
@@ -107,7 +107,7 @@ def step_gradients(
     return loss_r, loss_g
 
 
-def _sum_gradients(params: list[torch.nn.Parameter]) -> None:
+def sum_gradients(params: list[torch.nn.Parameter]) -> None:
     if torch.distributed.is_initialized():
         for p in params:
             if p.grad is None:
@@ -117,7 +117,7 @@ def _sum_gradients(params: list[torch.nn.Parameter]) -> None:
 
 def batch_tokens(batches: list[dict]) -> int:
     """Tokens read in these micro-batches (every attention mask: thinker, queries, passages)."""
-    return sum(int(v.sum()) for b in batches for k, v in b.items() if k.endswith("_mask"))
+    return sum(int(part["attention_mask"].sum()) for b in batches for part in b.values() if isinstance(part, dict))
 
 
 def local_batches(step: int, records: list[dict], config: TrainConfig, collate: Collator, rank: int, size: int):
@@ -132,7 +132,8 @@ def local_batches(step: int, records: list[dict], config: TrainConfig, collate: 
         collate([make_example(records[i], i, epoch, config) for i in mine[s : s + chunk]])
         for s in range(0, len(mine), chunk)
     ]
-    tokens = _all_sum(sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches if "labels" in b))
+    labels = [lm_labels(b) for b in batches]
+    tokens = all_sum(sum(int((lab[:, 1:] != -100).sum()) for lab in labels if lab is not None))
     return batches, config.batch_size, int(tokens)
 
 
@@ -210,20 +211,14 @@ def train(
     _report_counts(counts, config, rank)
 
     model = TrainableModel.build(config, device)
-    collate = Collator(model.tokenizer, config, model.encoder_tokenizer)
+    collate = Collator(model)
     params = model.named_trainable()
     trainable = list(params.values())
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": [p for n, p in params.items() if n != "special.delta"], "lr_scale": 1.0},
-            {
-                "params": [params["special.delta"]],
-                "lr_scale": config.special_token_learning_rate / config.learning_rate,
-            },
-        ],
-        lr=config.learning_rate,
-        weight_decay=config.weight_decay,
-    )
+    groups = [{"params": [p for n, p in params.items() if n != "special.delta"], "lr_scale": 1.0}]
+    if "special.delta" in params:
+        scale = config.special_token_learning_rate / config.learning_rate
+        groups.append({"params": [params["special.delta"]], "lr_scale": scale})
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
     total = config.max_steps or max(1, int(config.epochs * steps_per_epoch(len(records), config.batch_size)))
     warmup = int(config.warmup_ratio * total)
     start = load_state(out, model, optimizer, config) if resume and (out / STATE_FILE).exists() else 0
@@ -243,12 +238,12 @@ def train(
             group["lr"] = lr * group["lr_scale"]
         batches, queries_global, tokens_global = local_batches(step, records, config, collate, rank, size)
         loss_r, loss_g = step_gradients(model, batches, queries_global, tokens_global, config)
-        _sum_gradients(trainable)
+        sum_gradients(trainable)
         torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         tokens_seen += batch_tokens(batches)
-        last = {"step": step + 1, "lr": lr, "loss_r": _all_sum(loss_r), "loss_g": _all_sum(loss_g)}
+        last = {"step": step + 1, "lr": lr, "loss_r": all_sum(loss_r), "loss_g": all_sum(loss_g)}
         bar.update(1)
         bar.set_postfix(loss_r=f"{last['loss_r']:.3f}", loss_g=f"{last['loss_g']:.3f}")
         if rank == 0 and (step + 1) % config.log_every == 0:
@@ -294,32 +289,19 @@ def _report_counts(counts: DataCounts, config: TrainConfig, rank: int) -> None:
         logger.warning("%d records have no negatives: in-batch negatives only for them", counts.without_negatives)
 
 
-def as_retriever(model: TrainableModel):
-    """A ThinkThenEmbed over the model being trained (shares its weights; no thought cache)."""
-    from o1_retriever.causal_lm import CausalLM
-    from o1_retriever.encoder import MeanPoolEncoder
-    from o1_retriever.model import ThinkThenEmbed
-
-    model.tokenizer.padding_side = "left"
-    config = model.model_config()
-    encoder = None
-    if model.encoder is not None:
-        encoder = MeanPoolEncoder(model.encoder, model.encoder_tokenizer, config.encoder_max_tokens)
-    return ThinkThenEmbed(config, CausalLM(model.lm, model.tokenizer), encoder, cache=None)
-
-
 def evaluate_now(model: TrainableModel, config: TrainConfig) -> float:
     """nDCG@10 of the o1 system on the evaluation folder, with the weights as they are now."""
-    from o1_retriever.evaluate import load_benchmark, run_systems, summarise
+    from o1_retriever.evaluate import load_benchmark, run_systems
+    from o1_retriever.reports import summarise
 
     bench = load_benchmark(config.eval_data, config.eval_split, max_queries=config.eval_max_queries)
-    retriever = as_retriever(model)
-    results = run_systems(bench, retriever, ("o1",), {"n_thoughts": 1, "max_new_tokens": 32}, cache_corpus=False)
+    model.train(False)
+    results = run_systems(bench, model.retriever, ("o1",), {"n_thoughts": 1, "max_new_tokens": 32}, cache_corpus=False)
     return summarise(bench, results)["systems"]["o1"]["metrics"]["nDCG@10"]
 
 
 def save_checkpoint(model: TrainableModel, out: Path) -> Path:
-    """Fold the trained special-token rows into the embeddings and write a ThinkThenEmbed checkpoint."""
+    """Fold the trained special-token rows into the embeddings and write the model as a checkpoint: its config is
+    ``config.model``, the one the model was built and trained with."""
     model.special.fold_into_embeddings()
-    retriever = as_retriever(model)
-    return retriever.save_pretrained(out)
+    return model.retriever.save_pretrained(out)

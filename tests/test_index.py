@@ -6,22 +6,11 @@ import textwrap
 import pytest
 
 from o1_retriever import ThinkThenEmbed
-from o1_retriever.data import Document
 from o1_retriever.store import ChromaStore, EmptyIndexError, IndexMismatchError
 
-DOCS = [
-    Document("d1", "cancer risk of the drug treatment", "Drug", {"year": 2020, "tags": ["a", "b"]}),
-    Document("d2", "microwave measurement of dielectric liquid", "", {"year": 2021}),
-    Document("d3", "gene expression in human cells", "Genes", {"year": 2020, "note": None}),
-    Document("d4", "memory storage system for computer data", "", {}),
-]
-
-
-@pytest.fixture
-def store(shared_model, tmp_path):
-    chroma = ChromaStore(shared_model, tmp_path / "index")
-    chroma.add_documents(DOCS)
-    return chroma
+from o1_retriever.index import Index
+from o1_retriever.stores import StoredHit
+from tests.tiny_models import DOCS
 
 
 def test_search_returns_hits_with_thoughts_and_scores(store):
@@ -102,14 +91,14 @@ def test_killed_ingest_resumes_exactly_once(tiny_lm, tmp_path):
         from o1_retriever.store import ChromaStore
         model = ThinkThenEmbed.from_pretrained({str(tiny_lm)!r}, device="cpu", cache=False)
         store = ChromaStore(model, {str(tmp_path / "idx")!r})
-        original = store.collection.upsert
+        original = store.store.upsert
         calls = []
-        def upsert(**kw):
+        def upsert(*args):
             calls.append(1)
-            original(**kw)
+            original(*args)
             if sys.argv[1] == "crash" and len(calls) == 2:
                 os._exit(9)  # killed mid-ingest, after two batches were stored
-        store.collection.upsert = upsert
+        store.store.upsert = upsert
         report = store.add_documents(load_corpus({str(corpus)!r}), batch_size=8)
         print(report.added, report.skipped, store.count())
         """
@@ -119,3 +108,52 @@ def test_killed_ingest_resumes_exactly_once(tiny_lm, tmp_path):
     resumed = subprocess.run([sys.executable, "-c", script, "resume"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.split() == ["24", "16", "40"]
+
+
+class DictStore:
+    """A second VectorStore, in memory: exact cosine search over a dict. The Index must work with it unchanged."""
+
+    description = "a dict"
+
+    def __init__(self):
+        self.rows, self.guard = {}, None
+
+    def upsert(self, ids, vectors, texts, metadatas):
+        self.rows.update({i: (v, t, m) for i, v, t, m in zip(ids, vectors, texts, metadatas)})
+
+    def delete(self, ids):
+        for i in ids:
+            self.rows.pop(i, None)
+
+    def existing(self, ids):
+        return set(ids) & set(self.rows)
+
+    def query(self, vectors, k, where=None):
+        keep = [(i, r) for i, r in self.rows.items() if all(r[2].get(f) == v for f, v in (where or {}).items())]
+        return [
+            sorted((StoredHit(i, float(v @ q), t, m) for i, (v, t, m) in keep), key=lambda h: -h.score)[:k]
+            for q in vectors
+        ]
+
+    def count(self):
+        return len(self.rows)
+
+    def read_guard(self):
+        return self.guard
+
+    def write_guard(self, guard):
+        self.guard = dict(guard)
+
+
+def test_any_vector_store_behind_the_index(store, shared_model, tiny_qwen):
+    in_memory = Index(shared_model, DictStore())
+    in_memory.add_documents(DOCS)
+    for query in ("gene expression", "cancer risk"):
+        chroma_hits = store.query(query, k=4, think=False)
+        dict_hits = in_memory.query(query, k=4, think=False)
+        assert [h.id for h in dict_hits] == [h.id for h in chroma_hits]
+        assert [h.score for h in dict_hits] == pytest.approx([h.score for h in chroma_hits], abs=1e-4)
+    assert [h.id for h in in_memory.query("data", k=4, think=False, where={"year": 2021})] == ["d2"]
+    other = ThinkThenEmbed.from_pretrained(tiny_qwen, device="cpu", cache=False)
+    with pytest.raises(IndexMismatchError):
+        Index(other, in_memory.store)

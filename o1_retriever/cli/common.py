@@ -1,0 +1,81 @@
+"""What every command shares: option declarations, the error exit, and loading a model with its thinker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn, Optional
+
+import typer
+
+ModelOption = typer.Option(
+    None,
+    "--model",
+    "-m",
+    help="Checkpoint folder, built-in name or hub id [default: the shipped model, also 'default']",
+)
+StoreOption = typer.Option(Path("o1-index"), "--store", "-s", help="Folder of the embedded Chroma database")
+CollectionOption = typer.Option("o1-retriever", "--collection", "-c", help="Chroma collection name")
+HostOption = typer.Option(None, "--host", help="Chroma server host (instead of --store); see README")
+PortOption = typer.Option(8000, "--port", help="Chroma server port")
+ThinkerOption = typer.Option(
+    None, "--thinker", help="Who thinks: 'local' (--thinker-model LM) or 'openai' [default: the model's own LM]"
+)
+ThinkerModelOption = typer.Option(
+    None, "--thinker-model", help="The thinker's model: a local LM or the endpoint's name"
+)
+BaseUrlOption = typer.Option(None, "--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+ApiKeyEnvOption = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key")
+ConcurrencyOption = typer.Option(8, "--concurrency", min=1, help="Parallel requests to an endpoint")
+TimeoutOption = typer.Option(60.0, "--timeout", min=0.1, help="Seconds per request to an endpoint")
+
+
+def fail(message: str) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+@dataclass(frozen=True)
+class ThinkerChoice:
+    """The ``--thinker`` options of a command; ``backend`` None keeps the model's own thinker."""
+
+    backend: Optional[str] = None
+    model: Optional[str] = None
+    base_url: Optional[str] = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+    timeout: float = 60.0
+
+    def build(self):
+        from o1_retriever.thinkers import build_thinker
+        from o1_retriever.weights import MissingWeightsError
+
+        if self.backend is None:
+            if self.model or self.base_url:
+                fail("--thinker-model and --base-url need --thinker local or --thinker openai")
+            return None
+        if not self.model:
+            fail(f"--thinker {self.backend} needs --thinker-model (the LM, or the endpoint's model name)")
+        try:
+            return build_thinker(
+                self.backend,
+                self.model,
+                base_url=self.base_url,
+                api_key_env=self.api_key_env,
+                concurrency=self.concurrency,
+                timeout=self.timeout,
+            )
+        except (ValueError, MissingWeightsError) as error:
+            fail(str(error))
+
+
+def load_model(model: Optional[str], encoder: Optional[str] = None, thinker: ThinkerChoice = ThinkerChoice()):
+    """The model named on the command line, with the chosen thinker; missing weights are an error, not a traceback."""
+    from o1_retriever import ThinkThenEmbed
+    from o1_retriever.weights import MissingWeightsError
+
+    chosen = thinker.build()
+    try:
+        return ThinkThenEmbed.from_pretrained(model, encoder=encoder, thinker=chosen)
+    except (MissingWeightsError, ValueError) as error:
+        fail(str(error))

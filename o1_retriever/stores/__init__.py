@@ -1,0 +1,53 @@
+"""Vector stores: vectors, texts and metadata in, scored ids out. A store knows no model.
+
+``VectorStore`` is the whole contract; ``o1_retriever.index.Index`` puts a model in front of any store and owns
+ingest, search and the model guard. ``stores/chroma.py`` implements it for embedded Chroma and a Chroma server;
+another store (Qdrant, pgvector, ...) is one more file like it (README: "Adding a store").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+
+class StoredHit(NamedTuple):
+    id: str
+    score: float  # cosine similarity of unit vectors, higher is better
+    text: str
+    metadata: dict[str, Any]
+
+
+class StoreNotFoundError(LookupError):
+    """A store opened read-only that does not exist; the message says where it was looked for."""
+
+
+class VectorStore(Protocol):
+    #: where the store lives, for messages ("o1-index/ collection 'x'", "server 127.0.0.1:8000 ...")
+    description: str
+
+    def upsert(
+        self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str], metadatas: Sequence[dict[str, Any]]
+    ) -> None:
+        """Store (or replace) rows by id; metadata values are str/int/float/bool."""
+        ...
+
+    def delete(self, ids: Sequence[str]) -> None: ...
+
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are stored."""
+        ...
+
+    def query(self, vectors: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[list[StoredHit]]:
+        """The ``k`` nearest rows of each query vector (n, dim), best first, optionally filtered by metadata."""
+        ...
+
+    def count(self) -> int: ...
+
+    def read_guard(self) -> dict[str, Any] | None:
+        """What the store records about the model that filled it (None: nothing recorded yet)."""
+        ...
+
+    def write_guard(self, guard: dict[str, Any]) -> None: ...

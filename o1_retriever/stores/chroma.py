@@ -1,0 +1,113 @@
+"""Chroma as a VectorStore: an embedded persistent Chroma (a folder) or a Chroma server (``chroma run``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from o1_retriever.stores import StoredHit, StoreNotFoundError
+
+DEFAULT_COLLECTION = "o1-retriever"
+_GUARD_PREFIX = "o1:"
+
+
+def chroma_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Chroma keeps str/int/float/bool values: drop None, store anything else as JSON text."""
+    if not metadata:
+        return None
+    clean = {
+        str(k): v if isinstance(v, (str, int, float, bool)) else json.dumps(v)
+        for k, v in metadata.items()
+        if v is not None
+    }
+    return clean or None
+
+
+class ChromaVectorStore:
+    """One Chroma collection with cosine distance. ``path``: an embedded persistent Chroma folder; ``host``/``port``:
+    a Chroma server instead; ``client``: any Chroma client. ``create=False`` opens an existing collection only and
+    never creates a folder or a collection."""
+
+    def __init__(
+        self,
+        path: str | Path | None = "o1-index",
+        *,
+        collection: str = DEFAULT_COLLECTION,
+        host: str | None = None,
+        port: int = 8000,
+        create: bool = True,
+        client: Any = None,
+    ) -> None:
+        import chromadb
+
+        self.description = f"Chroma server {host}:{port}" if host else f"Chroma folder {path}"
+        self.description += f", collection {collection!r}"
+        if client is None and not host and not create and not Path(str(path)).is_dir():
+            raise StoreNotFoundError(f"no Chroma folder at {path}: build it first with `o1-retriever index`")
+        if client is None:
+            try:
+                client = (
+                    chromadb.HttpClient(host=host, port=port) if host else chromadb.PersistentClient(path=str(path))
+                )
+            except Exception as error:  # chromadb raises ValueError/ConnectionError variants for a server that is down
+                raise StoreNotFoundError(f"cannot open {self.description}: {error}") from error
+        self.client = client
+        self.name = collection
+        if create:
+            self.collection = client.get_or_create_collection(
+                collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+            )
+        else:
+            try:
+                self.collection = client.get_collection(collection, embedding_function=None)
+            except Exception as error:  # NotFoundError (a ValueError in older chromadb versions)
+                raise StoreNotFoundError(
+                    f"no collection {collection!r} in {self.description}: build it first with `o1-retriever index`"
+                ) from error
+
+    def upsert(self, ids, vectors, texts, metadatas) -> None:
+        self.collection.upsert(
+            ids=list(ids),
+            embeddings=np.asarray(vectors, dtype=np.float32),
+            documents=list(texts),
+            metadatas=[chroma_metadata(m) for m in metadatas],
+        )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        self.collection.delete(ids=list(ids))
+
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        return set(self.collection.get(ids=list(ids), include=[])["ids"])
+
+    def query(self, vectors: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[list[StoredHit]]:
+        result = self.collection.query(
+            query_embeddings=np.asarray(vectors, dtype=np.float32),
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            [
+                StoredHit(doc_id, 1.0 - float(distance), text or "", dict(metadata or {}))
+                for doc_id, distance, text, metadata in zip(ids, distances, texts, metadatas)
+            ]
+            for ids, distances, texts, metadatas in zip(
+                result["ids"], result["distances"], result["documents"], result["metadatas"]
+            )
+        ]
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def read_guard(self) -> dict[str, Any] | None:
+        meta = self.collection.metadata or {}
+        guard = {k[len(_GUARD_PREFIX) :]: v for k, v in meta.items() if k.startswith(_GUARD_PREFIX)}
+        return guard or None
+
+    def write_guard(self, guard: dict[str, Any]) -> None:
+        meta = {k: v for k, v in (self.collection.metadata or {}).items() if k != "hnsw:space"}
+        self.collection.modify(metadata={**meta, **{_GUARD_PREFIX + k: v for k, v in guard.items()}})

@@ -1,0 +1,116 @@
+"""A local transformers causal LM as the thinker: batched, every sample seeded by (seed, query, sample)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from o1_retriever import prompts
+from o1_retriever.causal_lm import CausalLM, add_special_tokens, default_device, load_causal_lm
+from o1_retriever.checkpoint import weights_fingerprint
+from o1_retriever.config import ModelConfig, ThinkingConfig
+from o1_retriever.sampling import row_seed
+from o1_retriever.thinkers import ThinkRequest, Thoughts
+
+
+class LocalThinker:
+    """Thinks through the chat template (an untrained instruct LM), or through ``<query>q</query><thought>`` once
+    trained (``trained``); with ``embeds`` (shared mode) it also reads each thought's ``<emb>`` vector from the
+    generation's own KV cache. Sequence limits are the model's: a trained prompt is cut at ``max_query_tokens``
+    and its thought fits ``max_thought_sequence_tokens``, as in training."""
+
+    def __init__(
+        self,
+        lm: CausalLM,
+        *,
+        name: str = "",
+        trained: bool = False,
+        embeds: bool = False,
+        max_query_tokens: int = 32,
+        max_thought_sequence_tokens: int = 256,
+        batch_rows: int = 24,
+    ) -> None:
+        if embeds and not trained:
+            raise ValueError("a thinker that embeds its thoughts thinks through the trained special-token prompt")
+        self.lm = lm
+        self.name = name
+        self.trained = trained
+        self.embeds = embeds
+        self.max_query_tokens = max_query_tokens
+        self.max_thought_sequence_tokens = max_thought_sequence_tokens
+        self.batch_rows = batch_rows
+        self._identity: str | None = None
+
+    @classmethod
+    def from_config(cls, lm: CausalLM, config: ModelConfig, *, embeds: bool) -> LocalThinker:
+        """The thinker of a model: its prompt style and limits are the model's (as trained)."""
+        return cls(
+            lm,
+            name=config.base,
+            trained=config.thinker_trained,
+            embeds=embeds,
+            max_query_tokens=config.max_query_tokens,
+            max_thought_sequence_tokens=config.max_thought_sequence_tokens,
+        )
+
+    @classmethod
+    def load(cls, name_or_path: str, *, device: str | None = None) -> LocalThinker:
+        """An untrained instruct LM thinking through its chat template (a built-in name, a folder or a hub id)."""
+        from o1_retriever.weights import resolve_weights
+
+        model, tokenizer = load_causal_lm(resolve_weights(name_or_path), device or default_device())
+        add_special_tokens(model, tokenizer)
+        return cls(CausalLM(model, tokenizer), name=name_or_path)
+
+    def __repr__(self) -> str:
+        return f"LocalThinker({self.name!r}, trained={self.trained}, embeds={self.embeds})"
+
+    @property
+    def identity(self) -> str:
+        if self._identity is None:
+            payload = {
+                "backend": "local",
+                "prompt_version": prompts.PROMPT_VERSION,
+                "thinker_trained": self.trained,
+                "max_query_tokens": self.max_query_tokens,
+                "weights": weights_fingerprint(self.lm.model),
+            }
+            digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+            self._identity = f"local:{self.name}:{digest}"
+        return self._identity
+
+    def prompt(self, request: ThinkRequest) -> list[int]:
+        if not self.trained:
+            return self.lm.chat_prompt(prompts.thinking_messages(request.query, request.examples))
+        if request.examples:
+            raise ValueError("a trained thinker reads <query>q</query><thought> only: it takes no few-shot examples")
+        return self.lm.thinking_prompt(request.query, self.max_query_tokens)
+
+    def _limit(self, prompt: list[int], max_new_tokens: int) -> int:
+        if not self.trained:  # an untrained chat model was never trained on any length
+            return max_new_tokens
+        room = self.lm.thought_budget(len(prompt), self.max_thought_sequence_tokens, with_emb=self.embeds)
+        return max(1, min(max_new_tokens, room))
+
+    def think(self, requests: list[ThinkRequest], settings: ThinkingConfig) -> list[Thoughts]:
+        k = settings.n_thoughts
+        per_call = max(1, self.batch_rows // k)  # prompts per generation call; each prompt is read once
+        out: list[Thoughts] = []
+        for start in range(0, len(requests), per_call):
+            chunk = requests[start : start + per_call]
+            prompt_ids = [self.prompt(r) for r in chunk]
+            generated = self.lm.generate(
+                prompt_ids,
+                [row_seed(settings.seed, r.query, i) for r in chunk for i in range(k)],
+                max_new_tokens=[self._limit(p, settings.max_new_tokens) for p in prompt_ids],
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                embed=self.embeds,
+                samples_per_prompt=k,
+            )
+            texts = [self.lm.decode(ids) for ids in generated.token_ids]
+            for j in range(len(chunk)):
+                rows = slice(j * k, (j + 1) * k)
+                vectors = generated.vectors[rows] if self.embeds else None
+                out.append(Thoughts(texts[rows], [], vectors))
+        return out

@@ -1,0 +1,179 @@
+"""Thinkers: the local LM (seeded, batch-independent), an OpenAI-compatible endpoint on loopback (retries, a 500, a
+hang bounded by the timeout, a malformed body), LangChain and LlamaIndex LLMs; and that a model built with any of
+them embeds each query with exactly the thoughts the thinker wrote."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from o1_retriever import ThinkThenEmbed, embedders
+from o1_retriever.config import ThinkingConfig
+from o1_retriever.pooling import mean_of_unit_vectors
+from o1_retriever.thinkers import ThinkerError, ThinkRequest
+from o1_retriever.thinkers.local import LocalThinker
+from o1_retriever.thinkers.openai import OpenAIThinker
+
+SETTINGS = ThinkingConfig(n_thoughts=2, max_new_tokens=6, temperature=1.0, seed=1)
+
+
+def expected_vector(model: ThinkThenEmbed, query: str, thoughts: list[str]) -> np.ndarray:
+    """The query vector a model must produce from these thoughts: the mean of its query+thought vectors and the
+    thought-free vector."""
+    with_thoughts = embedders.embed_queries(model.embedder, [query] * len(thoughts), thoughts)
+    plain = embedders.embed_queries(model.embedder, [query], [None])
+    return mean_of_unit_vectors(np.vstack([with_thoughts, plain]))
+
+
+def test_local_thinker_is_seeded_and_batch_independent(tiny_lm):
+    thinker = LocalThinker.load(str(tiny_lm), device="cpu")
+    thinker.batch_rows = 4  # two prompts per generation call
+    requests = [ThinkRequest(f"question {w}") for w in ("cell", "gene", "brain")]
+    together = thinker.think(requests, SETTINGS)
+    alone = [thinker.think([r], SETTINGS)[0] for r in requests]
+    assert [t.texts for t in together] == [t.texts for t in alone]
+    assert all(len(t.texts) == 2 and not t.errors for t in together)
+    other_seed = thinker.think(requests, ThinkingConfig(n_thoughts=2, max_new_tokens=6, temperature=1.0, seed=2))
+    assert [t.texts for t in other_seed] != [t.texts for t in together]
+    with_shots = thinker.prompt(ThinkRequest("q", (("shot query", "shot passage"),)))
+    assert len(with_shots) > len(thinker.prompt(ThinkRequest("q")))  # few-shot turns reach the chat template
+
+
+class _Endpoint(BaseHTTPRequestHandler):
+    script: list = []  # statuses to answer before succeeding
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append((self.headers.get("Authorization"), body))
+        status = type(self).script.pop(0) if type(self).script else 200
+        if status != 200:
+            self.send_response(status)
+            self.send_header("Retry-After", "0")
+            self.end_headers()
+            return
+        query = body["messages"][-1]["content"]
+        if "hang" in query:
+            time.sleep(3)
+        text = "" if "empty" in query else f"evidence shows {body['seed'] % 7} cells"
+        payload = b"{not json" if "malformed" in query else json.dumps({"choices": [{"message": {"content": text}}]})
+        payload = payload if isinstance(payload, bytes) else payload.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def endpoint():
+    _Endpoint.script, _Endpoint.seen = [], []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    server.shutdown()
+
+
+def test_openai_thinker_retries_and_never_shows_the_key(endpoint, monkeypatch):
+    monkeypatch.setenv("MY_KEY", "sk-secret")
+    _Endpoint.script = [429, 500]  # two transient failures, then success
+    thinker = OpenAIThinker(endpoint, "tiny", api_key_env="MY_KEY", concurrency=1, backoff=0.01)
+    [written] = thinker.think([ThinkRequest("why do cells die")], SETTINGS)
+    assert len(written.texts) == 2 and written.texts[0].startswith("evidence shows") and not written.errors
+    assert _Endpoint.seen[0][0] == "Bearer sk-secret" and "sk-secret" not in repr(thinker)
+    sent = _Endpoint.seen[-1][1]
+    assert (
+        sent["max_tokens"] == 6 and sent["temperature"] == 1.0 and "why do cells die" in sent["messages"][0]["content"]
+    )
+    [empty] = thinker.think([ThinkRequest("empty")], SETTINGS)
+    assert empty.texts == [] and "empty answer" in empty.errors[0]
+
+
+def test_openai_thinker_failures_are_errors_naming_the_endpoint(endpoint):
+    thinker = OpenAIThinker(endpoint, "tiny", max_retries=2, backoff=0.01, timeout=0.5)
+    _Endpoint.script = [500] * 10
+    [failed] = thinker.think([ThinkRequest("q")], ThinkingConfig(n_thoughts=1))
+    assert failed.texts == [] and "HTTP 500" in failed.errors[0] and "after 3 attempts" in failed.errors[0]
+    assert endpoint in failed.errors[0]
+    _Endpoint.script = []
+    began = time.perf_counter()
+    [hung] = OpenAIThinker(endpoint, "tiny", max_retries=0, timeout=0.5).think([ThinkRequest("hang")], SETTINGS)
+    assert time.perf_counter() - began < 2.5 and "cannot reach" in hung.errors[0]  # bounded by the timeout
+    [malformed] = thinker.think([ThinkRequest("malformed")], ThinkingConfig(n_thoughts=1))
+    assert "malformed response" in malformed.errors[0]
+    down = OpenAIThinker("http://127.0.0.1:9/v1", "tiny", max_retries=1, backoff=0.01, timeout=2)
+    assert "cannot reach" in down.think([ThinkRequest("q")], ThinkingConfig(n_thoughts=1))[0].errors[0]
+
+
+def test_a_model_with_an_endpoint_thinker_embeds_its_thoughts(endpoint, tiny_lm, tiny_encoder, tmp_path):
+    thinker = OpenAIThinker(endpoint, "tiny", backoff=0.01)
+    model = ThinkThenEmbed.from_pretrained(
+        tiny_lm, encoder=str(tiny_encoder), thinker=thinker, device="cpu", cache=tmp_path / "cache.sqlite"
+    )
+    assert model.thinker is thinker  # the checkpoint's own LM is not loaded
+    query = "why do cells die"
+    embedded = model.embed_queries([query], n_thoughts=2, temperature=1.0, max_new_tokens=6, seed=1)
+    [thoughts] = embedded.thoughts
+    assert thoughts == [t for t in thinker.think([ThinkRequest(query)], SETTINGS)[0].texts]
+    assert np.allclose(embedded.vectors[0], expected_vector(model, query, thoughts), atol=1e-6)
+    requests = len(_Endpoint.seen)
+    again = model.embed_queries([query], n_thoughts=2, temperature=1.0, max_new_tokens=6, seed=1)
+    assert len(_Endpoint.seen) == requests and np.array_equal(again.vectors, embedded.vectors)  # cached
+
+
+def test_a_failing_thinker_raises_unless_asked_to_fall_back(endpoint, tiny_lm, tiny_encoder, tmp_path):
+    thinker = OpenAIThinker(endpoint, "tiny", max_retries=0)
+    options = dict(encoder=str(tiny_encoder), thinker=thinker, device="cpu", cache=tmp_path / "cache.sqlite")
+    model = ThinkThenEmbed.from_pretrained(tiny_lm, **options)
+    _Endpoint.script = [500] * 3
+    with pytest.raises(ThinkerError, match=r"OpenAIThinker\(url='http://127.0.0.1:\d+/v1/chat/completions'.*HTTP 500"):
+        model.embed_queries(["cell death"])
+    fallback = ThinkThenEmbed.from_pretrained(tiny_lm, on_thinker_error="no-think", **options)
+    _Endpoint.script = [500] * 3
+    embedded = fallback.embed_queries(["cell death"])
+    assert embedded.thoughts == [[]]
+    assert np.allclose(embedded.vectors, fallback.embed_queries(["cell death"], think=False).vectors, atol=1e-6)
+    again = fallback.embed_queries(["cell death"])  # the failure was not cached: the endpoint is asked again
+    assert len(again.thoughts[0]) == 3
+
+
+def test_langchain_chat_model_as_thinker(tiny_lm, tiny_encoder, tmp_path):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from o1_retriever.integrations.langchain import LangChainThinker
+
+    replies = ["cancer risk is high", "smoking raises cancer risk"]
+    thinker = LangChainThinker(FakeListChatModel(responses=replies), max_concurrency=1)
+    model = ThinkThenEmbed.from_pretrained(
+        tiny_lm, encoder=str(tiny_encoder), thinker=thinker, device="cpu", cache=tmp_path / "c.sqlite"
+    )
+    embedded = model.embed_queries(["what raises cancer risk"], n_thoughts=2)
+    assert sorted(embedded.thoughts[0]) == sorted(replies)
+    expected = expected_vector(model, "what raises cancer risk", embedded.thoughts[0])
+    assert np.allclose(embedded.vectors[0], expected, atol=1e-6)
+
+
+def test_llamaindex_llm_as_thinker(tiny_lm, tiny_encoder, tmp_path):
+    from llama_index.core.llms import MockLLM
+
+    from o1_retriever.integrations.llamaindex import LlamaIndexThinker
+
+    thinker = LlamaIndexThinker(MockLLM(max_tokens=4))  # MockLLM answers "text text text text"
+    model = ThinkThenEmbed.from_pretrained(
+        tiny_lm, encoder=str(tiny_encoder), thinker=thinker, device="cpu", cache=tmp_path / "c.sqlite"
+    )
+    embedded = model.embed_queries(["gene expression in brain cells"], n_thoughts=2)
+    assert embedded.thoughts == [["text text text text"] * 2]
+    expected = expected_vector(model, "gene expression in brain cells", embedded.thoughts[0])
+    assert np.allclose(embedded.vectors[0], expected, atol=1e-6)
+
+
+def test_shared_mode_refuses_another_thinker(tiny_lm):
+    with pytest.raises(ValueError, match="shared mode"):
+        ThinkThenEmbed.from_pretrained(tiny_lm, thinker=OpenAIThinker("http://127.0.0.1:9/v1", "x"), cache=False)
