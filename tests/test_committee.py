@@ -41,15 +41,15 @@ def test_vote_keeps_every_record_and_every_members_scores(tiny_encoder):
     members = [BM25Member(training_corpus(RECORDS)), DenseMember(str(tiny_encoder))]
     voted, summary = vote(RECORDS, members, progress=False)
     assert (summary.voted, summary.skipped) == (2, 1) and len(voted) == 3
-    assert "thought" not in voted[1] and voted[1]["error"]
-    committee = voted[0]["committee"]
+    assert voted[1].thought is None and voted[1].error
+    committee = voted[0].extra["committee"]
     assert set(committee["scores"]) == {"bm25", f"dense:{tiny_encoder}"}
     assert all(len(s) == 3 for s in committee["scores"].values())
     expected, _ = soft_vote(np.array(list(committee["scores"].values())))
-    assert committee["winner"] == expected and voted[0]["thought"] == RECORDS[0]["thoughts"][expected]
-    assert voted[2]["thought"] == RECORDS[2]["thoughts"][0]
+    assert committee["winner"] == expected and voted[0].thought == RECORDS[0]["thoughts"][expected]
+    assert voted[2].thought == RECORDS[2]["thoughts"][0]
     hard, _ = vote(RECORDS, members[:1], method="hard", progress=False)
-    assert hard[0]["thought"] == RECORDS[0]["thoughts"][1]  # BM25 alone prefers the on-topic thought
+    assert hard[0].thought == RECORDS[0]["thoughts"][1]  # BM25 alone prefers the on-topic thought
     with pytest.raises(ValueError, match="method"):
         vote(RECORDS, members, method="median", progress=False)
 

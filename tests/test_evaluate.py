@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -103,24 +104,24 @@ def test_positives_by_relevance_level(beir, tmp_path):
 
     every = beir_records(beir, "test", negatives=3)
     direct = beir_records(beir, "test", negatives=3, min_relevance=2)
-    assert [len(r["pos"]) for r in every] == [2] * 6 and [len(r["pos"]) for r in direct] == [1] * 6
-    assert all(r["pos"][0] not in r["neg"] for r in direct)
+    assert [len(r.pos) for r in every] == [2] * 6 and [len(r.pos) for r in direct] == [1] * 6
+    assert all(r.pos[0] not in r.neg for r in direct)
     restricted, dropped = restrict_positives(every, beir, "test", min_relevance=2)
-    assert dropped == 0 and [r["pos"] for r in restricted] == [r["pos"] for r in direct]
+    assert dropped == 0 and [r.pos for r in restricted] == [r.pos for r in direct]
     assert restrict_positives(every, beir, "test", min_relevance=3) == ([], 6)
     with pytest.raises(DataError, match="not judged"):
-        restrict_positives([{**every[0], "query_id": "nope"}], beir, "test")
+        restrict_positives([dataclasses.replace(every[0], query_id="nope")], beir, "test")
 
     (beir / "qrels" / "train.tsv").write_text((beir / "qrels" / "test.tsv").read_text())
     source = tmp_path / "synth.jsonl"
-    source.write_text("".join(json.dumps({**r, "thoughts": ["cell", "wave"]}) + "\n" for r in every))
+    source.write_text("".join(json.dumps({**r.to_dict(), "thoughts": ["cell", "wave"]}) + "\n" for r in every))
     out = tmp_path / "voted.jsonl"
     result = CliRunner().invoke(
         app, ["vote", str(source), "--out", str(out), "--member", "bm25", "--judged", str(beir), "--min-relevance", "2"]
     )
     assert result.exit_code == 0, result.output
     voted = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["pos"] for r in voted] == [r["pos"] for r in direct] and all("thought" in r for r in voted)
+    assert [r["pos"] for r in voted] == [r.pos for r in direct] and all("thought" in r for r in voted)
 
 
 def test_records_command_writes_thought_free_records_for_the_rest(beir, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from o1_retriever.data import DataError
 from tests.fakes import FakeThinker
-from o1_retriever.trainer.records import read_records
+from o1_retriever.trainer.records import as_records, read_records
 from o1_retriever.trainer.synthesize import SynthesisConfig, few_shot_examples, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,11 +20,11 @@ def make_records(n=10):
 
 
 def test_few_shot_examples_never_leak_labels():
-    records = make_records(12)
+    records = as_records(make_records(12))
     for i in range(12):
         shots = few_shot_examples(records, i, 3, seed=0)
         assert len(shots) == 3
-        assert all(q != records[i]["query"] for q, _ in shots)
+        assert all(q != records[i].query for q, _ in shots)
         # records i and j share "shared {i % 3}": no example may come from one of them
         assert all(int(q.split()[1]) % 3 != i % 3 for q, _ in shots)
     assert few_shot_examples(records, 4, 3, seed=0) == few_shot_examples(records, 4, 3, seed=0)
@@ -78,7 +78,7 @@ def test_killed_synthesis_resumes_exactly_once(tmp_path):
     script = textwrap.dedent(
         f"""
         from tests.fakes import FakeThinker
-        from o1_retriever.trainer.records import read_records
+        from o1_retriever.trainer.records import as_records, read_records
         from o1_retriever.trainer.synthesize import SynthesisConfig, synthesize
         synthesize(read_records({str(source)!r}), FakeThinker(delay=0.05), {str(out)!r},
                    SynthesisConfig(batch_size=2), progress=False)
@@ -111,7 +111,7 @@ def test_bad_input_files(tmp_path):
     bad.write_text('{"query": "q", "pos": ["p"]}\n{"query": "q2", "pos": []}\n')
     with pytest.raises(DataError, match=r"bad.jsonl:2: 'pos' must hold at least one"):
         read_records(bad)
-    assert read_records(bad, strict=False)[1]["error"].startswith(f"{bad}:2")
+    assert read_records(bad, strict=False)[1].error.startswith(f"{bad}:2")
     bad.write_text('{"query": "q", "pos": ["p"]}\nnot json\n')
     with pytest.raises(DataError, match=r"bad.jsonl:2: malformed JSON"):
         read_records(bad, strict=False)
@@ -123,4 +123,4 @@ def test_gzipped_records_are_read(tmp_path):
     path = tmp_path / "voted.jsonl.gz"
     with gzip.open(path, "wt") as handle:
         handle.write(json.dumps({"query": "q", "pos": ["p"]}) + "\n")
-    assert read_records(path)[0]["query"] == "q"
+    assert read_records(path)[0].query == "q"

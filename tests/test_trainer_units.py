@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -5,6 +7,7 @@ from o1_retriever.trainer.batches import Collator, batch_indices, make_example, 
 from o1_retriever.trainer.config import TrainConfig
 from o1_retriever.trainer.losses import false_negatives, full_logits_nll, info_nce, thought_token_nll
 from o1_retriever.trainer.schedule import lr_at
+from o1_retriever.trainer.records import as_records
 from tests.train_helpers import voted_records
 
 
@@ -54,13 +57,13 @@ def test_schedule():
 
 def test_examples_are_seeded_and_dropout_rate_holds():
     config = TrainConfig(group_size=3, thought_dropout=0.5, seed=1)
-    record = voted_records(2)[1]
+    record = as_records(voted_records(2))[1]
     assert make_example(record, 1, 0, config) == make_example(record, 1, 0, config)
     examples = [make_example(record, i, 0, config) for i in range(400)]
     dropped = sum(e.thought is None for e in examples) / 400
     assert 0.4 < dropped < 0.6
-    assert all(len(e.passages) == 3 and e.passages[0] in record["pos"] for e in examples)
-    no_negs = make_example({**record, "neg": []}, 0, 0, config)
+    assert all(len(e.passages) == 3 and e.passages[0] in record.pos for e in examples)
+    no_negs = make_example(dataclasses.replace(record, neg=[]), 0, 0, config)
     assert len(no_negs.passages) == 1
 
 
@@ -88,7 +91,7 @@ def build(tiny_lm, **model):
 def test_collator_labels_only_thought_and_eos(tiny_lm):
     config, model = build(tiny_lm)
     tokenizer = model.lm.tokenizer
-    examples = [make_example(r, i, 0, config) for i, r in enumerate(voted_records(3))]
+    examples = [make_example(r, i, 0, config) for i, r in enumerate(as_records(voted_records(3)))]
     batch = Collator(model)(examples)
     queries = batch["queries"]
     ids, labels, mask = queries["input_ids"], queries["labels"], queries["attention_mask"]
@@ -102,7 +105,7 @@ def test_collator_labels_only_thought_and_eos(tiny_lm):
 def test_collator_leaves_a_frozen_thinker_out(tiny_lm, tiny_encoder):
     for thinker_trained in (True, False):
         config, model = build(tiny_lm, mode="split", encoder=str(tiny_encoder), thinker_trained=thinker_trained)
-        examples = [make_example(r, i, 0, config) for i, r in enumerate(voted_records(3))]
+        examples = [make_example(r, i, 0, config) for i, r in enumerate(as_records(voted_records(3)))]
         batch = Collator(model)(examples)
         assert ("thinker" in batch) == thinker_trained and "labels" not in batch["queries"]
         queries, passages, token_losses = model.forward(batch)
@@ -118,7 +121,7 @@ def test_collator_marks_shared_positives(tiny_lm):
         {"query": "a", "pos": ["shared doc"], "neg": ["neg a"]},
         {"query": "b", "pos": ["doc b", "shared doc"], "neg": ["neg b"]},
     ]
-    examples = [make_example(r, i, 0, config) for i, r in enumerate(records)]
+    examples = [make_example(r, i, 0, config) for i, r in enumerate(as_records(records))]
     batch = Collator(model)(examples)
     ignore = false_negatives(batch["positive_keys"], batch["passage_keys"], batch["positive"])
     passages = [p for e in examples for p in e.passages]

@@ -9,6 +9,7 @@ from tests.tiny_models import WORDS
 
 
 def voted_records(n: int = 16) -> list[dict]:
+    """Voted records as they are written to JSONL (plain dicts); ``as_records`` types them."""
     rows = []
     for i in range(n):
         a, b, c = WORDS[i % 40], WORDS[(i * 7) % 40], WORDS[(i * 11) % 40]

@@ -17,6 +17,7 @@ import torch
 
 from o1_retriever.sampling import row_seed
 from o1_retriever.trainer.config import TrainConfig
+from o1_retriever.trainer.records import TrainingRecord, as_records
 
 
 @dataclass(frozen=True)
@@ -35,33 +36,29 @@ class DataCounts:
     skipped: int = 0  # no query or positive, or an error from synthesis
 
 
-def usable_records(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], DataCounts]:
+def usable_records(records: list[TrainingRecord | dict[str, Any]]) -> tuple[list[TrainingRecord], DataCounts]:
     counts = DataCounts()
-    kept = []
-    for record in records:
-        if record.get("error") or not record.get("query") or not record.get("pos"):
-            counts.skipped += 1
-            continue
-        kept.append(record)
-        counts.without_thought += not (record.get("thought") or "").strip()
-        counts.without_negatives += not record.get("neg")
+    kept = [r for r in as_records(records) if r.usable]
+    counts.skipped = len(records) - len(kept)
     counts.records = len(kept)
+    counts.without_thought = sum(r.voted_thought is None for r in kept)
+    counts.without_negatives = sum(not r.neg for r in kept)
     return kept, counts
 
 
-def make_example(record: dict[str, Any], index: int, epoch: int, config: TrainConfig) -> Example:
+def make_example(record: TrainingRecord, index: int, epoch: int, config: TrainConfig) -> Example:
     rng = random.Random(row_seed(config.seed, f"example:{epoch}:{index}", 0))
-    positive = rng.choice(record["pos"])
-    negatives = list(record.get("neg") or [])
+    positive = rng.choice(record.pos)
+    negatives = record.neg
     wanted = config.group_size - 1
     if negatives and wanted:
         chosen = rng.sample(negatives, wanted) if len(negatives) >= wanted else rng.choices(negatives, k=wanted)
     else:
         chosen = []
-    thought = (record.get("thought") or "").strip() or None
+    thought = record.voted_thought
     if thought is not None and rng.random() < config.thought_dropout:
         thought = None
-    return Example(record["query"], thought, (positive, *chosen), tuple(record["pos"]))
+    return Example(record.query, thought, (positive, *chosen), tuple(record.pos))
 
 
 def passage_key(text: str) -> int:

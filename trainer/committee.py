@@ -8,12 +8,13 @@ A candidate's score from one member is its mean score over the positives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from o1_retriever.trainer.records import TrainingRecord, as_records
 from o1_retriever.trainer.voting import hard_vote, soft_vote
 
 
@@ -83,7 +84,7 @@ class VoteSummary:
 
 
 def vote(
-    records: list[dict[str, Any]],
+    records: list[TrainingRecord | dict[str, Any]],
     members: list[Member],
     *,
     method: str = "soft",
@@ -91,44 +92,47 @@ def vote(
     batch_size: int = 32,
     progress: bool = True,
 ) -> tuple[list[dict[str, Any]], VoteSummary]:
-    """Records with ``thought`` (the winner) and ``committee`` (method, each member's candidate scores, totals).
-    Records without candidates pass through unchanged and are counted."""
+    """Records with ``thought`` (the winner) and ``extra["committee"]`` (method, each member's candidate scores,
+    totals). Records without candidates pass through unchanged and are counted."""
     if method not in ("soft", "hard"):
         raise ValueError(f"method must be 'soft' or 'hard', got {method!r}")
     if not members:
         raise ValueError("the committee needs at least one member")
     if weights is not None and len(weights) != len(members):
         raise ValueError(f"{len(weights)} weights for {len(members)} members")
+    records = as_records(records)
     summary = VoteSummary(total=len(records))
-    out = [dict(r) for r in records]
-    usable = [i for i, r in enumerate(records) if r.get("thoughts") and r.get("pos") and not r.get("error")]
+    out = list(records)
+    usable = [i for i, r in enumerate(records) if r.usable and r.thoughts]
     summary.skipped = len(records) - len(usable)
     for start in tqdm(range(0, len(usable), batch_size), desc="voting", unit="batch", disable=not progress):
         batch = usable[start : start + batch_size]
-        candidates = [records[i]["thoughts"] for i in batch]
-        positives = [records[i]["pos"] for i in batch]
+        candidates = [records[i].thoughts for i in batch]
+        positives = [records[i].pos for i in batch]
         per_member = [member.score(candidates, positives) for member in members]
         for row, i in enumerate(batch):
             # (members, candidates): each member's score of each candidate, averaged over all positives
             scores = np.stack([member_scores[row].mean(axis=1) for member_scores in per_member])
             winner, totals = (soft_vote if method == "soft" else hard_vote)(scores, weights)
-            out[i]["thought"] = records[i]["thoughts"][winner]
-            out[i]["committee"] = {
+            committee = {
                 "method": method,
                 "winner": winner,
                 "totals": totals.round(6).tolist(),
                 "scores": {m.name: s.round(6).tolist() for m, s in zip(members, scores)},
             }
+            out[i] = replace(
+                records[i], thought=records[i].thoughts[winner], extra={**records[i].extra, "committee": committee}
+            )
             summary.voted += 1
     return out, summary
 
 
-def training_corpus(records: list[dict[str, Any]]) -> list[str]:
+def training_corpus(records: list[TrainingRecord | dict[str, Any]]) -> list[str]:
     """Every positive and negative passage of the records, once each: BM25's statistics."""
-    return list(dict.fromkeys(p for r in records for key in ("pos", "neg") for p in r.get(key) or []))
+    return list(dict.fromkeys(p for r in as_records(records) for p in (*r.pos, *r.neg)))
 
 
-def build_members(names: list[str], records: list[dict[str, Any]], corpus: list[str] = ()) -> list[Member]:
+def build_members(names: list[str], records: list[TrainingRecord], corpus: list[str] = ()) -> list[Member]:
     """Committee members by name: ``bm25`` (statistics from ``corpus`` plus the records' passages) or a dense
     encoder (a built-in name or a folder)."""
     return [BM25Member([*corpus, *training_corpus(records)]) if n == "bm25" else DenseMember(n) for n in names]

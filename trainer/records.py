@@ -1,7 +1,8 @@
 """Training records: the common (FlagEmbedding) JSONL format, or built from a BEIR folder and split.
 
 A record is ``{"query", "pos": [...], "neg": [...]}`` with optional ``pos_scores``/``neg_scores``; synthesis adds
-``thoughts`` (the candidates), voting adds ``thought`` and each committee member's scores.
+``thoughts`` (the candidates), voting adds ``thought`` and each committee member's scores. In code a record is a
+``TrainingRecord``; keys it does not name ride along in ``extra`` and are written back unchanged.
 """
 
 from __future__ import annotations
@@ -9,48 +10,120 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from o1_retriever import prompts
 from o1_retriever.data import DataError, load_corpus, load_qrels, load_queries, read_jsonl
 
-
-def validate_record(record: dict[str, Any], where: str) -> dict[str, Any]:
-    """The record if it has a non-empty ``query`` and at least one non-empty positive; else a DataError."""
-    query = record.get("query")
-    if not isinstance(query, str) or not query.strip():
-        raise DataError(f"{where}: missing or empty 'query'")
-    pos = record.get("pos")
-    if isinstance(pos, str):
-        pos = [pos]
-    if not isinstance(pos, list) or not [p for p in pos if isinstance(p, str) and p.strip()]:
-        raise DataError(f"{where}: 'pos' must hold at least one non-empty passage")
-    neg = record.get("neg") or []
-    if isinstance(neg, str):
-        neg = [neg]
-    if not isinstance(neg, list):
-        raise DataError(f"{where}: 'neg' must be a list of passages")
-    return {**record, "pos": [p for p in pos if isinstance(p, str) and p.strip()], "neg": [n for n in neg if n]}
+_NAMED = ("query_id", "query", "pos", "neg", "thoughts", "thought", "error")
 
 
-def read_records(path: str | Path, strict: bool = True) -> list[dict[str, Any]]:
-    """Validated records of a training JSONL file; errors name the file and line. With ``strict=False`` an invalid
-    record is kept, with the reason in its ``error`` field, so a run can go on and count it."""
-    records = []
-    for number, record in read_jsonl(path):
+@dataclass
+class TrainingRecord:
+    query: str
+    pos: list[str]  # relevant passages
+    neg: list[str] = field(default_factory=list)  # hard negatives
+    thoughts: list[str] = field(default_factory=list)  # synthesis: the expert's candidates
+    thought: str | None = None  # voting: the committee's choice (None or blank: trained on the thought-free path)
+    query_id: str | None = None  # BEIR records: the query's id, to look its judgments up again
+    error: str | None = None  # why the record cannot be used (kept in place, counted, never trained on)
+    extra: dict[str, Any] = field(default_factory=dict)  # every other key, kept as it came
+
+    @property
+    def usable(self) -> bool:
+        """The one rule for a record that can be trained on (and voted on, once it has candidates)."""
+        return self.error is None and bool(self.query.strip()) and bool(self.pos)
+
+    @property
+    def voted_thought(self) -> str | None:
+        return (self.thought or "").strip() or None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "record") -> TrainingRecord:
+        """A record from its JSON object; a DataError naming ``where`` if it has no query or no positive."""
+        query = data.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise DataError(f"{where}: missing or empty 'query'")
+        pos = _passages(data.get("pos"))
+        if not pos:
+            raise DataError(f"{where}: 'pos' must hold at least one non-empty passage")
+        neg = data.get("neg") or []
+        if not isinstance(neg, (list, str)):
+            raise DataError(f"{where}: 'neg' must be a list of passages")
+        return cls._build(data, query, pos, _passages(neg), data.get("error"))
+
+    @classmethod
+    def invalid(cls, data: dict[str, Any], reason: str) -> TrainingRecord:
+        """An unusable record kept in its place, with the reason."""
+        query = data.get("query") if isinstance(data.get("query"), str) else ""
+        reason = data.get("error") or reason  # an error found earlier (synthesis, a first read) says it first
+        return cls._build(data, query, _passages(data.get("pos")), _passages(data.get("neg")), reason)
+
+    @classmethod
+    def _build(cls, data, query, pos, neg, error) -> TrainingRecord:
+        thoughts = data.get("thoughts") if isinstance(data.get("thoughts"), list) else []
+        query_id = data.get("query_id")
+        return cls(
+            query,
+            pos,
+            neg,
+            [t for t in thoughts if isinstance(t, str)],
+            data.get("thought") if isinstance(data.get("thought"), str) else None,
+            None if query_id is None else str(query_id),
+            error or None,
+            {k: v for k, v in data.items() if k not in _NAMED},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {} if self.query_id is None else {"query_id": self.query_id}
+        out.update(query=self.query, pos=self.pos, neg=self.neg)
+        if self.thoughts or self.error is not None:
+            out["thoughts"] = self.thoughts
+        if self.thought is not None:
+            out["thought"] = self.thought
+        if self.error is not None:
+            out["error"] = self.error
+        return {**out, **self.extra}
+
+
+def _passages(value: Any) -> list[str]:
+    values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return [p for p in values if isinstance(p, str) and p.strip()]
+
+
+def as_records(rows: Iterable[TrainingRecord | dict[str, Any]]) -> list[TrainingRecord]:
+    """Records from records or plain dicts (a dict that is not a valid record is kept as an invalid one)."""
+    out = []
+    for number, row in enumerate(rows, start=1):
+        if isinstance(row, TrainingRecord):
+            out.append(row)
+            continue
         try:
-            records.append(validate_record(record, f"{path}:{number}"))
+            out.append(TrainingRecord.from_dict(row, f"record {number}"))
+        except DataError as error:
+            out.append(TrainingRecord.invalid(row, str(error)))
+    return out
+
+
+def read_records(path: str | Path, strict: bool = True) -> list[TrainingRecord]:
+    """The records of a training JSONL file; errors name the file and line. With ``strict=False`` an invalid record
+    is kept, with the reason in its ``error``, so a run can go on and count it."""
+    records = []
+    for number, data in read_jsonl(path):
+        try:
+            records.append(TrainingRecord.from_dict(data, f"{path}:{number}"))
         except DataError as error:
             if strict:
                 raise
-            records.append({**record, "error": str(error)})
+            records.append(TrainingRecord.invalid(data, str(error)))
     return records
 
 
 def beir_records(
     folder: str | Path, split: str = "train", negatives: int = 15, min_relevance: int = 1
-) -> list[dict[str, Any]]:
+) -> list[TrainingRecord]:
     """Records from a BEIR split: positives from qrels (relevance >= ``min_relevance``), hard negatives mined with
     BM25 (the best ranked documents not judged at all). Query order follows qrels."""
     from o1_retriever.bm25 import BM25
@@ -69,12 +142,12 @@ def beir_records(
         judged = set(qrels[query_id])
         negs = [d for d in ranked if d not in judged][:negatives]
         records.append(
-            {
-                "query_id": query_id,
-                "query": queries[query_id],
-                "pos": [_passage(corpus[d]) for d in positives],
-                "neg": [_passage(corpus[d]) for d in negs],
-            }
+            TrainingRecord(
+                queries[query_id],
+                [_passage(corpus[d]) for d in positives],
+                [_passage(corpus[d]) for d in negs],
+                query_id=query_id,
+            )
         )
     return records
 
@@ -84,8 +157,8 @@ def judged_positives(judged: dict[str, int], corpus: dict, min_relevance: int = 
 
 
 def restrict_positives(
-    records: list[dict[str, Any]], folder: str | Path, split: str = "train", min_relevance: int = 2
-) -> tuple[list[dict[str, Any]], int]:
+    records: list[TrainingRecord], folder: str | Path, split: str = "train", min_relevance: int = 2
+) -> tuple[list[TrainingRecord], int]:
     """Each record's positives replaced by the passages ``folder``'s qrels judge >= ``min_relevance`` for its
     ``query_id`` (on NFCorpus most judged documents are only indirectly related, relevance 1, while relevance 2 is
     a direct citation). Records left without a positive are dropped; returns (kept records, number dropped)."""
@@ -93,13 +166,13 @@ def restrict_positives(
     qrels = load_qrels(folder, split)
     kept = []
     for number, record in enumerate(records, 1):
-        if "query_id" not in record:
+        if record.query_id is None:
             raise DataError(f"record {number} has no 'query_id': positives can only be restricted by judged query")
-        if str(record["query_id"]) not in qrels:
-            raise DataError(f"record {number}: query {record['query_id']!r} is not judged in {folder} ({split})")
-        positives = judged_positives(qrels[str(record["query_id"])], corpus, min_relevance)
+        if record.query_id not in qrels:
+            raise DataError(f"record {number}: query {record.query_id!r} is not judged in {folder} ({split})")
+        positives = judged_positives(qrels[record.query_id], corpus, min_relevance)
         if positives:
-            kept.append({**record, "pos": [_passage(corpus[d]) for d in positives]})
+            kept.append(replace(record, pos=[_passage(corpus[d]) for d in positives]))
     return kept, len(records) - len(kept)
 
 
@@ -109,7 +182,7 @@ def _passage(document) -> str:
 
 def load_records(
     source: str | Path, split: str = "train", negatives: int = 15, strict: bool = True, min_relevance: int = 1
-) -> list[dict[str, Any]]:
+) -> list[TrainingRecord]:
     """Records from a JSONL file, or from a BEIR folder's ``split``."""
     source = Path(source)
     if source.is_dir():

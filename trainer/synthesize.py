@@ -8,7 +8,7 @@ with the reason in ``error``; ``retry_failed`` redoes those.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from o1_retriever.config import ThinkingConfig
 from o1_retriever.data import DataError
 from o1_retriever.sampling import row_seed
 from o1_retriever.thinkers import Thinker, ThinkRequest
-from o1_retriever.trainer.records import append_jsonl, read_finished, write_jsonl_atomic
+from o1_retriever.trainer.records import TrainingRecord, append_jsonl, as_records, read_finished, write_jsonl_atomic
 
 MAX_SHOT_CHARS = 300  # keeps few-shot prompts short for small local experts
 
@@ -47,12 +47,12 @@ class SynthesisSummary:
     errors: dict[str, int] = field(default_factory=dict)
 
 
-def few_shot_examples(records: list[dict[str, Any]], index: int, shots: int, seed: int) -> list[tuple[str, str]]:
+def few_shot_examples(records: list[TrainingRecord], index: int, shots: int, seed: int) -> list[tuple[str, str]]:
     """``shots`` (query, positive) pairs from *other* records, none sharing a positive with this one (no label
     leakage); chosen by a generator seeded with the query, so the choice is reproducible."""
     own = records[index]
-    own_positives = set(own.get("pos", []))
-    rng = random.Random(row_seed(seed, own.get("query", ""), -1))
+    own_positives = set(own.pos)
+    rng = random.Random(row_seed(seed, own.query, -1))
     order = list(range(len(records)))
     rng.shuffle(order)
     chosen: list[tuple[str, str]] = []
@@ -60,55 +60,49 @@ def few_shot_examples(records: list[dict[str, Any]], index: int, shots: int, see
         if len(chosen) == shots:
             break
         other = records[j]
-        if j == index or "error" in other or other["query"] == own.get("query"):
+        if j == index or not other.usable or other.query == own.query or own_positives & set(other.pos):
             continue
-        if own_positives & set(other["pos"]):
-            continue
-        chosen.append((other["query"], other["pos"][0][:MAX_SHOT_CHARS]))
+        chosen.append((other.query, other.pos[0][:MAX_SHOT_CHARS]))
     return chosen
 
 
-def _check_resumable(records: list[dict[str, Any]], finished: list[dict[str, Any]], out: Path) -> None:
+def _check_resumable(records: list[TrainingRecord], finished: list[dict[str, Any]], out: Path) -> None:
     if len(finished) > len(records):
         raise DataError(f"{out} holds {len(finished)} records but the input has {len(records)}: another input's output")
     for i, done in enumerate(finished):
-        if done.get("query") != records[i].get("query"):
+        if done.get("query") != records[i].query:
             raise DataError(
                 f"{out}:{i + 1} is for query {done.get('query')!r}, but input record {i + 1} is "
-                f"{records[i].get('query')!r}: the output belongs to another input. Use another --out."
+                f"{records[i].query!r}: the output belongs to another input. Use another --out."
             )
 
 
 def _synthesize_batch(
-    records: list[dict[str, Any]], indices: list[int], expert: Thinker, config: SynthesisConfig
+    records: list[TrainingRecord], indices: list[int], expert: Thinker, config: SynthesisConfig
 ) -> list[dict[str, Any]]:
-    valid = [i for i in indices if "error" not in records[i]]
+    valid = [i for i in indices if records[i].usable]
     requests = [
-        ThinkRequest(records[i]["query"], tuple(few_shot_examples(records, i, config.shots, config.seed)))
-        for i in valid
+        ThinkRequest(records[i].query, tuple(few_shot_examples(records, i, config.shots, config.seed))) for i in valid
     ]
     by_index = dict(zip(valid, expert.think(requests, config.sampling) if valid else []))
     out = []
     for i in indices:
-        record = {k: v for k, v in records[i].items() if k not in ("thoughts", "thought", "error")}
-        if "error" in records[i]:
-            out.append({**record, "thoughts": [], "error": records[i]["error"]})
-            continue
-        written = by_index[i]
-        texts = [t for t in written.texts if t.strip()]
-        errors = written.errors + (["the expert returned empty text"] if len(texts) < len(written.texts) else [])
-        record["thoughts"] = texts
-        record["expert"] = expert.identity
-        if not texts:
-            record["error"] = "; ".join(dict.fromkeys(errors)) or "the expert wrote nothing"
-        elif errors:
-            record["warnings"] = list(dict.fromkeys(errors))
-        out.append(record)
+        record = replace(records[i], thoughts=[], thought=None)
+        if i in by_index:
+            written = by_index[i]
+            texts = [t for t in written.texts if t.strip()]
+            errors = written.errors + (["the expert returned empty text"] if len(texts) < len(written.texts) else [])
+            extra = {**record.extra, "expert": expert.identity}
+            if errors and texts:
+                extra["warnings"] = list(dict.fromkeys(errors))
+            failed = None if texts else "; ".join(dict.fromkeys(errors)) or "the expert wrote nothing"
+            record = replace(record, thoughts=texts, error=failed, extra=extra)
+        out.append(record.to_dict())
     return out
 
 
 def synthesize(
-    records: list[dict[str, Any]],
+    records: list[TrainingRecord | dict[str, Any]],
     expert: Thinker,
     out: str | Path,
     config: SynthesisConfig = SynthesisConfig(),
@@ -117,6 +111,7 @@ def synthesize(
     progress: bool = True,
 ) -> SynthesisSummary:
     """Write ``records`` with ``thoughts`` to ``out`` (JSONL), resuming whatever a previous run finished."""
+    records = as_records(records)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     finished = read_finished(out)

@@ -90,13 +90,13 @@ def records(
     from o1_retriever.trainer.records import beir_records, read_records, write_jsonl_atomic
 
     try:
-        seen = {r.get("query") for path in exclude for r in read_records(path, strict=False)}
+        seen = {r.query for path in exclude for r in read_records(path, strict=False)}
         every = beir_records(source, split, negatives, min_relevance)
-        made = [r for r in every if r["query"] not in seen]
+        made = [r for r in every if r.query not in seen]
     except DataError as error:
         fail(str(error))
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_jsonl_atomic(out, [{**r, "source": f"{source.name}/{split}"} for r in made])
+    write_jsonl_atomic(out, [{**r.to_dict(), "source": f"{source.name}/{split}"} for r in made])
     typer.echo(f"{len(made)} records written to {out}; {len(every) - len(made)} queries left out (--exclude)")
 
 
@@ -146,7 +146,7 @@ def vote(
     except (MissingWeightsError, ValueError) as error:
         fail(str(error))
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_jsonl_atomic(out, voted)
+    write_jsonl_atomic(out, [r.to_dict() for r in voted])
     typer.echo(
         f"{summary.total} records: {summary.voted} voted, {summary.skipped} without candidates (kept, not voted)"
     )
