@@ -23,20 +23,12 @@ class ChromaStore(Index):
     ``chroma run --path ./chroma-data --port 8000``). ``create=False`` refuses to create a missing store (for
     read-only use)."""
 
-    def __init__(
-        self,
-        model: ThinkThenEmbed,
-        path: str | Path | None = "o1-index",
-        *,
-        collection: str = DEFAULT_COLLECTION,
-        host: str | None = None,
-        port: int = 8000,
-        create: bool = True,
-        client: Any = None,
-    ) -> None:
+    def __init__(self, model: ThinkThenEmbed, path: str | Path | None = "o1-index", **chroma: Any) -> None:
+        """``chroma``: the options of ``ChromaVectorStore`` (``collection``, ``host``, ``port``, ``create``,
+        ``client``)."""
         try:
-            store = ChromaVectorStore(path, collection=collection, host=host, port=port, create=create, client=client)
+            store = ChromaVectorStore(path, **chroma)
         except StoreNotFoundError as error:
             raise EmptyIndexError(str(error)) from error
-        super().__init__(model, store, create=create)
-        self.name = collection
+        super().__init__(model, store, create=chroma.get("create", True))
+        self.name = store.name

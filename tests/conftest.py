@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import socket
+import threading
+from http.server import ThreadingHTTPServer
 
 import pytest
 
+from tests.fakes import FakeEndpoint
 from tests.tiny_models import DOCS, make_causal_lm, make_encoder
 
 
@@ -64,3 +67,13 @@ def store(shared_model, tmp_path):
     chroma = ChromaStore(shared_model, tmp_path / "index")
     chroma.add_documents(DOCS)
     return chroma
+
+
+@pytest.fixture
+def endpoint():
+    """The base URL of a FakeEndpoint served on loopback for one test."""
+    FakeEndpoint.script, FakeEndpoint.seen = [], []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    server.shutdown()

@@ -3,7 +3,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from o1_retriever import ThinkThenEmbed
 from o1_retriever.cli import app
+from tests.fakes import FakeEndpoint
 
 runner = CliRunner()
 
@@ -77,3 +79,26 @@ def test_think_command_is_deterministic(tiny_lm):
     lines = [json.loads(line) for line in first.stdout.splitlines()]
     assert [row["query"] for row in lines] == ["cancer risk", "light"] and len(lines[0]["thoughts"]) == 2
     assert first.stdout == second.stdout
+
+
+def test_search_and_evaluate_with_an_endpoint_as_the_thinker(corpus, tiny_lm, tiny_encoder, tmp_path, endpoint):
+    """Split mode with --thinker openai: the thoughts shown are the endpoint's; a failing endpoint is an error that
+    names it, never a silent thought-free search."""
+    checkpoint = tmp_path / "split"
+    ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(tiny_encoder), cache=False).save_pretrained(checkpoint)
+    store = tmp_path / "idx"
+    assert invoke("index", corpus, "--model", checkpoint, "--store", store).exit_code == 0
+    remote = ("--thinker", "openai", "--base-url", endpoint, "--thinker-model", "tiny")
+    result = invoke(
+        "search", "gene cells", "--model", checkpoint, "--store", store, "--json", "--n-thoughts", 2, *remote
+    )
+    assert result.exit_code == 0, result.output
+    thoughts = json.loads(result.stdout)["thoughts"]
+    assert len(thoughts) == 2 and all(t.startswith("evidence shows") for t in thoughts)
+    assert {body["model"] for _, body in FakeEndpoint.seen} == {"tiny"}
+    FakeEndpoint.script = [500] * 20
+    failed = invoke("search", "light", "--model", checkpoint, "--store", store, *remote, "--timeout", 1)
+    assert failed.exit_code == 2 and "error:" in failed.output and "HTTP 500" in failed.output
+    assert endpoint in failed.output
+    missing = invoke("search", "light", "--model", checkpoint, "--store", store, "--thinker", "openai")
+    assert missing.exit_code == 2 and "--thinker-model" in missing.output

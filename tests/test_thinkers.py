@@ -2,10 +2,7 @@
 hang bounded by the timeout, a malformed body), LangChain and LlamaIndex LLMs; and that a model built with any of
 them embeds each query with exactly the thoughts the thinker wrote."""
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -16,6 +13,7 @@ from o1_retriever.pooling import mean_of_unit_vectors
 from o1_retriever.thinkers import ThinkerError, ThinkRequest
 from o1_retriever.thinkers.local import LocalThinker
 from o1_retriever.thinkers.openai import OpenAIThinker
+from tests.fakes import FakeEndpoint
 
 SETTINGS = ThinkingConfig(n_thoughts=2, max_new_tokens=6, temperature=1.0, seed=1)
 
@@ -42,52 +40,14 @@ def test_local_thinker_is_seeded_and_batch_independent(tiny_lm):
     assert len(with_shots) > len(thinker.prompt(ThinkRequest("q")))  # few-shot turns reach the chat template
 
 
-class _Endpoint(BaseHTTPRequestHandler):
-    script: list = []  # statuses to answer before succeeding
-    seen: list = []
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append((self.headers.get("Authorization"), body))
-        status = type(self).script.pop(0) if type(self).script else 200
-        if status != 200:
-            self.send_response(status)
-            self.send_header("Retry-After", "0")
-            self.end_headers()
-            return
-        query = body["messages"][-1]["content"]
-        if "hang" in query:
-            time.sleep(3)
-        text = "" if "empty" in query else f"evidence shows {body['seed'] % 7} cells"
-        payload = b"{not json" if "malformed" in query else json.dumps({"choices": [{"message": {"content": text}}]})
-        payload = payload if isinstance(payload, bytes) else payload.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def endpoint():
-    _Endpoint.script, _Endpoint.seen = [], []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
-
-
 def test_openai_thinker_retries_and_never_shows_the_key(endpoint, monkeypatch):
     monkeypatch.setenv("MY_KEY", "sk-secret")
-    _Endpoint.script = [429, 500]  # two transient failures, then success
+    FakeEndpoint.script = [429, 500]  # two transient failures, then success
     thinker = OpenAIThinker(endpoint, "tiny", api_key_env="MY_KEY", concurrency=1, backoff=0.01)
     [written] = thinker.think([ThinkRequest("why do cells die")], SETTINGS)
     assert len(written.texts) == 2 and written.texts[0].startswith("evidence shows") and not written.errors
-    assert _Endpoint.seen[0][0] == "Bearer sk-secret" and "sk-secret" not in repr(thinker)
-    sent = _Endpoint.seen[-1][1]
+    assert FakeEndpoint.seen[0][0] == "Bearer sk-secret" and "sk-secret" not in repr(thinker)
+    sent = FakeEndpoint.seen[-1][1]
     assert (
         sent["max_tokens"] == 6 and sent["temperature"] == 1.0 and "why do cells die" in sent["messages"][0]["content"]
     )
@@ -97,11 +57,11 @@ def test_openai_thinker_retries_and_never_shows_the_key(endpoint, monkeypatch):
 
 def test_openai_thinker_failures_are_errors_naming_the_endpoint(endpoint):
     thinker = OpenAIThinker(endpoint, "tiny", max_retries=2, backoff=0.01, timeout=0.5)
-    _Endpoint.script = [500] * 10
+    FakeEndpoint.script = [500] * 10
     [failed] = thinker.think([ThinkRequest("q")], ThinkingConfig(n_thoughts=1))
     assert failed.texts == [] and "HTTP 500" in failed.errors[0] and "after 3 attempts" in failed.errors[0]
     assert endpoint in failed.errors[0]
-    _Endpoint.script = []
+    FakeEndpoint.script = []
     began = time.perf_counter()
     [hung] = OpenAIThinker(endpoint, "tiny", max_retries=0, timeout=0.5).think([ThinkRequest("hang")], SETTINGS)
     assert time.perf_counter() - began < 2.5 and "cannot reach" in hung.errors[0]  # bounded by the timeout
@@ -122,20 +82,20 @@ def test_a_model_with_an_endpoint_thinker_embeds_its_thoughts(endpoint, tiny_lm,
     [thoughts] = embedded.thoughts
     assert thoughts == [t for t in thinker.think([ThinkRequest(query)], SETTINGS)[0].texts]
     assert np.allclose(embedded.vectors[0], expected_vector(model, query, thoughts), atol=1e-6)
-    requests = len(_Endpoint.seen)
+    requests = len(FakeEndpoint.seen)
     again = model.embed_queries([query], n_thoughts=2, temperature=1.0, max_new_tokens=6, seed=1)
-    assert len(_Endpoint.seen) == requests and np.array_equal(again.vectors, embedded.vectors)  # cached
+    assert len(FakeEndpoint.seen) == requests and np.array_equal(again.vectors, embedded.vectors)  # cached
 
 
 def test_a_failing_thinker_raises_unless_asked_to_fall_back(endpoint, tiny_lm, tiny_encoder, tmp_path):
     thinker = OpenAIThinker(endpoint, "tiny", max_retries=0)
     options = dict(encoder=str(tiny_encoder), thinker=thinker, device="cpu", cache=tmp_path / "cache.sqlite")
     model = ThinkThenEmbed.from_pretrained(tiny_lm, **options)
-    _Endpoint.script = [500] * 3
+    FakeEndpoint.script = [500] * 3
     with pytest.raises(ThinkerError, match=r"OpenAIThinker\(url='http://127.0.0.1:\d+/v1/chat/completions'.*HTTP 500"):
         model.embed_queries(["cell death"])
     fallback = ThinkThenEmbed.from_pretrained(tiny_lm, on_thinker_error="no-think", **options)
-    _Endpoint.script = [500] * 3
+    FakeEndpoint.script = [500] * 3
     embedded = fallback.embed_queries(["cell death"])
     assert embedded.thoughts == [[]]
     assert np.allclose(embedded.vectors, fallback.embed_queries(["cell death"], think=False).vectors, atol=1e-6)

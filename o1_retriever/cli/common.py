@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, Optional
@@ -18,12 +20,6 @@ StoreOption = typer.Option(Path("o1-index"), "--store", "-s", help="Folder of th
 CollectionOption = typer.Option("o1-retriever", "--collection", "-c", help="Chroma collection name")
 HostOption = typer.Option(None, "--host", help="Chroma server host (instead of --store); see README")
 PortOption = typer.Option(8000, "--port", help="Chroma server port")
-ThinkerOption = typer.Option(
-    None, "--thinker", help="Who thinks: 'local' (--thinker-model LM) or 'openai' [default: the model's own LM]"
-)
-ThinkerModelOption = typer.Option(
-    None, "--thinker-model", help="The thinker's model: a local LM or the endpoint's name"
-)
 BaseUrlOption = typer.Option(None, "--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
 ApiKeyEnvOption = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key")
 ConcurrencyOption = typer.Option(8, "--concurrency", min=1, help="Parallel requests to an endpoint")
@@ -67,6 +63,45 @@ class ThinkerChoice:
             )
         except (ValueError, MissingWeightsError) as error:
             fail(str(error))
+
+
+#: the options ``thinker_options`` adds, one per ThinkerChoice field, in its order
+_THINKER_OPTIONS = {
+    "backend": (
+        Optional[str],
+        typer.Option(None, "--thinker", help="Who thinks: 'local' or 'openai' [default: the model's own LM]"),
+    ),
+    "model": (
+        Optional[str],
+        typer.Option(None, "--thinker-model", help="The thinker's model: a local LM or the endpoint's model name"),
+    ),
+    "base_url": (Optional[str], BaseUrlOption),
+    "api_key_env": (str, ApiKeyEnvOption),
+    "concurrency": (int, ConcurrencyOption),
+    "timeout": (float, TimeoutOption),
+}
+
+
+def thinker_options(command):
+    """Give a command the ``--thinker`` options; it receives them as one ``thinker: ThinkerChoice`` argument."""
+    signature = inspect.signature(command)
+    added = [
+        inspect.Parameter(f"thinker_{name}", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+        for name, (kind, option) in _THINKER_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def with_thinker(*args, **kwargs):
+        choice = ThinkerChoice(*(kwargs.pop(f"thinker_{name}") for name in _THINKER_OPTIONS))
+        return command(*args, thinker=choice, **kwargs)
+
+    kept = [p for p in signature.parameters.values() if p.name != "thinker"]
+    with_thinker.__signature__ = signature.replace(parameters=kept + added)
+    with_thinker.__annotations__ = {
+        **{k: v for k, v in command.__annotations__.items() if k != "thinker"},
+        **{p.name: p.annotation for p in added},
+    }
+    return with_thinker
 
 
 def load_model(model: Optional[str], encoder: Optional[str] = None, thinker: ThinkerChoice = ThinkerChoice()):

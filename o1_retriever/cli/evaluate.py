@@ -9,21 +9,17 @@ import typer
 
 from o1_retriever.cli import app
 from o1_retriever.cli.common import (
-    ApiKeyEnvOption,
-    BaseUrlOption,
-    ConcurrencyOption,
     ModelOption,
     ThinkerChoice,
-    ThinkerModelOption,
-    ThinkerOption,
-    TimeoutOption,
     fail,
     load_model,
+    thinker_options,
 )
 from o1_retriever.evaluate import SYSTEMS
 
 
 @app.command()
+@thinker_options
 def evaluate(
     data: Path = typer.Option(..., "--data", "-d", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)"),
     split: str = typer.Option("test", help="qrels split"),
@@ -47,12 +43,7 @@ def evaluate(
     max_docs: Optional[int] = typer.Option(None, min=1, help="Keep judged documents plus the first N documents"),
     hyde_generator: str = typer.Option("smollm2-135m-instruct", help="HyDE passage writer"),
     hyde_encoder: str = typer.Option("all-minilm-l6-v2", help="HyDE encoder"),
-    thinker: Optional[str] = ThinkerOption,
-    thinker_model: Optional[str] = ThinkerModelOption,
-    base_url: Optional[str] = BaseUrlOption,
-    api_key_env: str = ApiKeyEnvOption,
-    concurrency: int = ConcurrencyOption,
-    timeout: float = TimeoutOption,
+    thinker: ThinkerChoice = ThinkerChoice(),
 ) -> None:
     """Evaluate systems on a BEIR folder: Markdown table, JSON, TREC runs, significance tests."""
     from o1_retriever.data import DataError
@@ -68,13 +59,12 @@ def evaluate(
         bench = load_benchmark(data, split, max_queries=max_queries, max_docs=max_docs)
     except DataError as error:
         fail(str(error))
-    choice = ThinkerChoice(thinker, thinker_model, base_url, api_key_env, concurrency, timeout)
-    retriever_model = load_model(model, encoder, choice)
+    retriever_model = load_model(model, encoder, thinker)
     hyde = None
     if "hyde" in chosen:
         config = retriever_model.config
         same = (
-            thinker is None
+            thinker.backend is None
             and config.mode == "split"
             and not config.thinker_trained
             and (config.base, config.encoder) == (hyde_generator, hyde_encoder)

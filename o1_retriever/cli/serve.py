@@ -11,20 +11,15 @@ import typer
 
 from o1_retriever.cli import app
 from o1_retriever.cli.common import (
-    ApiKeyEnvOption,
-    BaseUrlOption,
     CollectionOption,
-    ConcurrencyOption,
     HostOption,
     ModelOption,
     PortOption,
     StoreOption,
     ThinkerChoice,
-    ThinkerModelOption,
-    ThinkerOption,
-    TimeoutOption,
     fail,
     load_model,
+    thinker_options,
 )
 
 
@@ -52,6 +47,7 @@ def _open_store(model, store: Path, collection: str, host: Optional[str], port: 
 
 
 @app.command()
+@thinker_options
 def index(
     source: Path = typer.Argument(
         ..., help="BEIR folder, JSONL file (id, text, title, metadata) or folder of .txt/.md"
@@ -64,10 +60,7 @@ def index(
     batch_size: int = typer.Option(64, min=1, help="Documents per embedding batch"),
     max_docs: Optional[int] = typer.Option(None, min=1, help="Index only the first N documents"),
     overwrite: bool = typer.Option(False, help="Re-embed documents whose ids are already stored"),
-    thinker: Optional[str] = ThinkerOption,
-    thinker_model: Optional[str] = ThinkerModelOption,
-    base_url: Optional[str] = BaseUrlOption,
-    api_key_env: str = ApiKeyEnvOption,
+    thinker: ThinkerChoice = ThinkerChoice(),
 ) -> None:
     """Embed a corpus into Chroma. Rerunning resumes: stored ids are skipped."""
     from o1_retriever.data import DataError, load_corpus
@@ -76,7 +69,7 @@ def index(
         documents = load_corpus(source)[:max_docs]
     except DataError as error:
         fail(str(error))
-    retriever_model = load_model(model, thinker=ThinkerChoice(thinker, thinker_model, base_url, api_key_env))
+    retriever_model = load_model(model, thinker=thinker)
     chroma = _open_store(retriever_model, store, collection, host, port, create=True)
     try:
         report = chroma.add_documents(documents, batch_size=batch_size, overwrite=overwrite, progress=True)
@@ -89,6 +82,7 @@ def index(
 
 
 @app.command()
+@thinker_options
 def search(
     query: str = typer.Argument(..., help="The query"),
     k: int = typer.Option(5, "--k", "-k", min=1, help="Number of documents"),
@@ -101,12 +95,7 @@ def search(
     n_thoughts: Optional[int] = typer.Option(None, min=1, help="Thoughts per query [default: the model's]"),
     seed: Optional[int] = typer.Option(None, help="Sampling seed [default: the model's]"),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
-    thinker: Optional[str] = ThinkerOption,
-    thinker_model: Optional[str] = ThinkerModelOption,
-    base_url: Optional[str] = BaseUrlOption,
-    api_key_env: str = ApiKeyEnvOption,
-    concurrency: int = ConcurrencyOption,
-    timeout: float = TimeoutOption,
+    thinker: ThinkerChoice = ThinkerChoice(),
 ) -> None:
     """Search an index: shows the thoughts, then the hits with scores and snippets."""
     from o1_retriever.index import EmptyIndexError
@@ -114,8 +103,7 @@ def search(
 
     if not query.strip():
         fail("the query is empty")
-    choice = ThinkerChoice(thinker, thinker_model, base_url, api_key_env, concurrency, timeout)
-    chroma = _open_store(load_model(model, thinker=choice), store, collection, host, port, create=False)
+    chroma = _open_store(load_model(model, thinker=thinker), store, collection, host, port, create=False)
     try:
         hits = chroma.query(query, k, think=think, n_thoughts=n_thoughts, seed=seed)
     except (EmptyIndexError, ThinkerError) as error:
@@ -153,6 +141,7 @@ def _print_hits(query: str, hits) -> None:
 
 
 @app.command()
+@thinker_options
 def think(
     queries: list[str] = typer.Argument(..., help="One or more queries"),
     model: Optional[str] = ModelOption,
@@ -160,15 +149,12 @@ def think(
     max_new_tokens: Optional[int] = typer.Option(None, min=1),
     temperature: Optional[float] = typer.Option(None, min=0.0),
     seed: Optional[int] = typer.Option(None),
-    thinker: Optional[str] = ThinkerOption,
-    thinker_model: Optional[str] = ThinkerModelOption,
-    base_url: Optional[str] = BaseUrlOption,
-    api_key_env: str = ApiKeyEnvOption,
+    thinker: ThinkerChoice = ThinkerChoice(),
 ) -> None:
     """Print the thoughts the model writes for queries (JSON lines)."""
     from o1_retriever.thinkers import ThinkerError
 
-    retriever_model = load_model(model, thinker=ThinkerChoice(thinker, thinker_model, base_url, api_key_env))
+    retriever_model = load_model(model, thinker=thinker)
     try:
         written = retriever_model.think(queries, n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     except (ValueError, TypeError, ThinkerError) as error:
