@@ -24,3 +24,14 @@ def test_example_runs(name, tiny_lm, tmp_path):
     assert result["answer"]
     again = module.main(["--model", str(tiny_lm), "--store", str(tmp_path / "store")])  # rerun reuses the store
     assert again["sources"] == result["sources"]
+
+
+def test_own_llm_example_embeds_the_thinkers_thought(tiny_lm, tiny_encoder, tmp_path):
+    from o1_retriever import ThinkThenEmbed
+
+    checkpoint = tmp_path / "split"
+    ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(tiny_encoder), cache=False).save_pretrained(checkpoint)
+    module = load("own_llm_thinker")
+    result = module.main(["--model", str(checkpoint), "--store", str(tmp_path / "store")])
+    assert result["thoughts"] == [module.make_thinker(None, None).chat_model.responses[0]]
+    assert len(result["sources"]) == 2 and set(result["sources"]) <= set(module.CORPUS)
