@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -78,7 +80,7 @@ def evaluate(
         results = run_systems(bench, retriever_model, chosen, thinking, hyde, include_query_vector=include_query_vector)
     except ThinkerError as error:
         fail(str(error))
-    summary = summarise(bench, results)
+    summary = {"command": shlex.join(["o1-retriever", *sys.argv[1:]]), **summarise(bench, results)}
     write_outputs(out, summary, results)
     typer.echo(markdown_table(summary))
     typer.echo(f"wrote {out}/results.md, results.json, runs/*.trec")
