@@ -32,13 +32,14 @@ def check_positive(value: int, argument: str) -> int:
     return value
 
 
-_warned: set[str] = set()
+#: the kinds of text already reported as truncated in this process (clear it to hear again)
+truncation_warned: set[str] = set()
 
 
 def warn_truncated(what: str, limit: int) -> None:
     """Log once per process and kind of text that some were cut at ``limit`` tokens."""
-    if what not in _warned:
-        _warned.add(what)
+    if what not in truncation_warned:
+        truncation_warned.add(what)
         logging.getLogger("o1_retriever").warning(
             "some %s are longer than %d tokens and were truncated (warned once)", what, limit
         )

@@ -233,7 +233,7 @@ def test_long_texts_are_truncated_with_one_warning(shared_model, caplog):
     huge = " ".join(["cell"] * 5000)
     from o1_retriever import validation
 
-    validation._warned.clear()
+    validation.truncation_warned.clear()
     with caplog.at_level(logging.WARNING, logger="o1_retriever"):
         vectors = shared_model.embed_documents([huge, huge + " gene"])
         shared_model.embed_queries([huge], think=False)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from o1_retriever import embedders
 from o1_retriever.causal_lm import CausalLM
 from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.trainer.config import TrainConfig
@@ -116,8 +117,7 @@ class TrainableModel:
         embedder = self.retriever.embedder
         q_hidden = embedder.hidden_states(batch["queries"])
         queries = F.normalize(embedder.pool(q_hidden, batch["queries"]).float(), dim=-1)
-        p_batch = batch["passages"]
-        passages = F.normalize(embedder.pool(embedder.hidden_states(p_batch), p_batch).float(), dim=-1)
+        passages = embedders.forward(embedder, batch["passages"])
         if "labels" in batch["queries"]:
             hidden, labels = q_hidden, batch["queries"]["labels"]
         elif "thinker" in batch:
