@@ -102,3 +102,19 @@ def test_search_and_evaluate_with_an_endpoint_as_the_thinker(corpus, tiny_lm, ti
     assert endpoint in failed.output
     missing = invoke("search", "light", "--model", checkpoint, "--store", store, "--thinker", "openai")
     assert missing.exit_code == 2 and "--thinker-model" in missing.output
+
+
+def test_every_option_has_help_and_brackets_survive():
+    import click
+    import typer
+
+    command = typer.main.get_command(app)
+    missing = [
+        (name, p.name)
+        for name, sub in command.commands.items()
+        for p in sub.params
+        if isinstance(p, click.Option) and not p.help
+    ]
+    assert missing == []
+    shown = invoke("search", "--help")
+    assert "[default: the shipped model, also 'default']" in " ".join(shown.output.split())

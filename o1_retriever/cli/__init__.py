@@ -5,7 +5,36 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="A retriever that thinks before it embeds.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="A retriever that thinks before it embeds.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,  # help text is plain: "[default: ...]" in it stays visible
+)
+
+
+@app.callback()
+def main_options(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show third-party warnings and load progress bars"),
+) -> None:
+    """A retriever that thinks before it embeds."""
+    if not verbose:
+        quiet_third_parties()
+
+
+def quiet_third_parties() -> None:
+    """No transformers/hub progress bars, advisory logs or deprecation warnings: our own messages stay."""
+    import warnings
+
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as transformers_logging
+
+    disable_progress_bars()
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"(transformers|peft|torch|huggingface_hub)\.")
+
 
 from o1_retriever.cli import data, evaluate, serve, train  # noqa: E402  (each registers its commands on ``app``)
 

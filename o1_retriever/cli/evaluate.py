@@ -33,13 +33,13 @@ def evaluate(
         ",".join(SYSTEMS), help="Comma-separated: " + "; ".join(f"{n}: {s.help}" for n, s in SYSTEMS.items())
     ),
     out: Path = typer.Option(Path("eval-results"), "--out", "-o", help="Output folder"),
-    n_thoughts: Optional[int] = typer.Option(None, min=1),
-    max_new_tokens: Optional[int] = typer.Option(None, min=1),
-    temperature: Optional[float] = typer.Option(None, min=0.0),
-    top_p: Optional[float] = typer.Option(None, min=0.0, max=1.0),
-    seed: Optional[int] = typer.Option(None),
+    n_thoughts: Optional[int] = typer.Option(None, min=1, help="Thoughts per query [default: the model's]"),
+    max_new_tokens: Optional[int] = typer.Option(None, min=1, help="Tokens per thought at most [default: the model's]"),
+    temperature: Optional[float] = typer.Option(None, min=0.0, help="Sampling temperature [default: the model's]"),
+    top_p: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Nucleus sampling mass [default: the model's]"),
+    seed: Optional[int] = typer.Option(None, help="Sampling seed [default: the model's]"),
     include_query_vector: Optional[bool] = typer.Option(
-        None, help="Mean the thought-free vector in [default: model's]"
+        None, help="Include the thought-free query vector in the mean [default: the model's]"
     ),
     max_queries: Optional[int] = typer.Option(None, min=1, help="Evaluate only the first N queries"),
     max_docs: Optional[int] = typer.Option(None, min=1, help="Keep judged documents plus the first N documents"),

@@ -145,10 +145,12 @@ def _print_hits(query: str, hits) -> None:
 def think(
     queries: list[str] = typer.Argument(..., help="One or more queries"),
     model: Optional[str] = ModelOption,
-    n: Optional[int] = typer.Option(None, min=1, help="Thoughts per query"),
-    max_new_tokens: Optional[int] = typer.Option(None, min=1),
-    temperature: Optional[float] = typer.Option(None, min=0.0),
-    seed: Optional[int] = typer.Option(None),
+    n: Optional[int] = typer.Option(None, min=1, help="Thoughts per query [default: the model's]"),
+    max_new_tokens: Optional[int] = typer.Option(None, min=1, help="Tokens per thought at most [default: the model's]"),
+    temperature: Optional[float] = typer.Option(
+        None, min=0.0, help="Sampling temperature, 0 greedy [default: model's]"
+    ),
+    seed: Optional[int] = typer.Option(None, help="Sampling seed [default: the model's]"),
     thinker: ThinkerChoice = ThinkerChoice(),
 ) -> None:
     """Print the thoughts the model writes for queries (JSON lines)."""
