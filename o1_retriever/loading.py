@@ -3,6 +3,7 @@ mode a model is in and which implementations it therefore needs."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -23,6 +24,9 @@ from o1_retriever.thinkers.local import LocalThinker
 from o1_retriever.thought_cache import ThoughtCache
 from o1_retriever.weights import home_dir, resolve_weights
 
+#: Environment variable naming the CPU threads torch may use (``threads=`` and ``--threads`` set it too).
+THREADS_ENV = "O1_RETRIEVER_THREADS"
+
 #: The checkpoint that ``from_pretrained()`` loads with no argument: it ships inside the package.
 DEFAULT_MODEL = Path(__file__).parent / "default_model"
 DEFAULT_NAME = "default"
@@ -38,12 +42,15 @@ def load(
     cache: str | Path | bool = True,
     trust_remote_code: bool = False,
     on_thinker_error: OnThinkerError = "raise",
+    threads: int | None = None,
 ) -> ThinkThenEmbed:
     """A checkpoint folder (has ``o1_config.json``), or an untrained model on base weights: ``name_or_path`` is then
     the causal LM (a folder, a built-in name, a hub id while online) and ``encoder`` (split mode) the encoder.
     ``None`` or ``"default"`` (unless a folder of that name exists) is the shipped checkpoint. ``thinker``: another
     thinker than the checkpoint's LM (split mode only). ``cache``: True for the default thought cache, a path for
-    another, False for none."""
+    another, False for none. ``threads``: CPU threads for torch (default: ``$O1_RETRIEVER_THREADS``, else half the
+    cores this process may use, at least 1: torch's default of all cores collapses when other processes are busy)."""
+    set_threads(threads)
     if name_or_path is None or (str(name_or_path) == DEFAULT_NAME and not Path(DEFAULT_NAME).exists()):
         name_or_path = DEFAULT_MODEL
     source = Path(name_or_path)
@@ -130,3 +137,21 @@ def _merge_adapter(model, adapter_dir: Path):
     from peft import PeftModel
 
     return PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload().eval()
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads once: ``threads``, else ``$O1_RETRIEVER_THREADS``, else half the usable cores."""
+    if threads is None:
+        value = os.environ.get(THREADS_ENV, "").strip()
+        if value:
+            try:
+                threads = int(value)
+            except ValueError:
+                raise ValueError(f"{THREADS_ENV} must be a whole number of threads, got {value!r}") from None
+        else:
+            threads = max(1, len(os.sched_getaffinity(0)) // 2) if hasattr(os, "sched_getaffinity") else 1
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads

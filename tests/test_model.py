@@ -1,4 +1,5 @@
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -330,3 +331,21 @@ def test_builtin_weights_load_and_think():
     model = ThinkThenEmbed.from_pretrained(device="cpu", cache=False)
     result = model.embed_queries(["What causes tides?"], n_thoughts=1, max_new_tokens=16)
     assert result.vectors.shape == (1, 384) and result.thoughts[0][0]
+
+
+def test_threads_are_set_once_at_load(tiny_lm, monkeypatch):
+    from o1_retriever.loading import THREADS_ENV, set_threads
+
+    before = torch.get_num_threads()
+    try:
+        ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False, threads=1)
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv(THREADS_ENV, "2")
+        assert set_threads() == 2 and torch.get_num_threads() == 2
+        monkeypatch.setenv(THREADS_ENV, "many")
+        with pytest.raises(ValueError, match="O1_RETRIEVER_THREADS must be a whole number"):
+            set_threads()
+        monkeypatch.delenv(THREADS_ENV)
+        assert set_threads() == max(1, len(os.sched_getaffinity(0)) // 2)
+    finally:
+        torch.set_num_threads(before)

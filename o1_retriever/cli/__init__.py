@@ -3,7 +3,12 @@ it runs (``serve``: weights, index, search, think; ``evaluate``; ``data``: synth
 
 from __future__ import annotations
 
+import os
+from typing import Optional
+
 import typer
+
+from o1_retriever.loading import THREADS_ENV
 
 app = typer.Typer(
     help="A retriever that thinks before it embeds.",
@@ -16,8 +21,13 @@ app = typer.Typer(
 @app.callback()
 def main_options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show third-party warnings and load progress bars"),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", min=1, help="CPU threads for torch [default: $O1_RETRIEVER_THREADS, else half the cores]"
+    ),
 ) -> None:
     """A retriever that thinks before it embeds."""
+    if threads is not None:
+        os.environ[THREADS_ENV] = str(threads)
     if not verbose:
         quiet_third_parties()
 
