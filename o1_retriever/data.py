@@ -6,14 +6,17 @@ Every reader names the file and line of a bad record. Nothing here knows about m
 from __future__ import annotations
 
 import csv
+from collections import Counter
 import gzip
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 TEXT_SUFFIXES = (".txt", ".md")
+logger = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
@@ -34,8 +37,12 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
+    with opener(path, "rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(f"{path}:{number}: not valid UTF-8 (byte {error.start + 1} of the line)") from None
             if not line.strip():
                 continue
             try:
@@ -53,20 +60,46 @@ def content_id(text: str) -> str:
 
 
 def _document_from_record(path: Path, number: int, record: dict[str, Any]) -> Document:
-    text = record.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise DataError(f"{path}:{number}: missing or empty 'text'")
+    text, title = record.get("text"), record.get("title") or ""
+    if text is not None and not isinstance(text, str):
+        raise DataError(f"{path}:{number}: 'text' must be a string, got {type(text).__name__}")
+    if not isinstance(title, str):
+        raise DataError(f"{path}:{number}: 'title' must be a string, got {type(title).__name__}")
+    text = text or ""
     doc_id = record.get("_id", record.get("id"))
     metadata = record.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise DataError(f"{path}:{number}: 'metadata' must be an object")
-    title = record.get("title") or ""
     return Document(str(doc_id) if doc_id is not None else content_id(title + text), text, title, metadata)
 
 
-def load_corpus(source: str | Path) -> list[Document]:
+def readable(document: Document) -> Document | None:
+    """The document as it is embedded: itself; its title as its text when it has no text; None when it has
+    neither (nothing to embed)."""
+    if document.text.strip():
+        return document
+    if document.title.strip():
+        return document._replace(text=document.title, title="")
+    return None
+
+
+def skip_empty(documents: list[Document], where: str) -> list[Document]:
+    """The readable documents; one warning counts and names the empty ones."""
+    kept = [readable(d) for d in documents]
+    empty = [d.id for d, k in zip(documents, kept) if k is None]
+    if empty:
+        named = ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else "")
+        logger.warning("%s: skipped %d empty document(s) (no text, no title): %s", where, len(empty), named)
+    return [k for k in kept if k is not None]
+
+
+def load_corpus(source: str | Path, strict: bool = False) -> list[Document]:
     """Documents from a BEIR folder (corpus.jsonl), a JSONL file (``_id``/``id``, ``text``, optional ``title``,
-    ``metadata``) or a folder of .txt/.md files (id = relative path)."""
+    ``metadata``) or a folder of .txt/.md files (id = relative path).
+
+    Real corpora hold empty rows: a document with neither text nor title is skipped, with one warning that counts
+    them and names the first (``strict=True`` refuses the file instead); one with a title and no text is its title.
+    """
     source = Path(source)
     if not source.exists():
         raise DataError(f"{source}: no such file or folder")
@@ -81,11 +114,20 @@ def load_corpus(source: str | Path) -> list[Document]:
                 text = file.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as error:
                 raise DataError(f"{file}: cannot read ({error})") from None
-            if text.strip():
-                relative = str(file.relative_to(source))
-                documents.append(Document(relative, text, "", {"source": relative}))
+            relative = str(file.relative_to(source))
+            documents.append(Document(relative, text, "", {"source": relative}))
+    if strict:
+        empty = [d.id for d in documents if readable(d) is None]
+        if empty:
+            raise DataError(f"{source}: {len(empty)} empty document(s) (no text, no title), the first {empty[0]!r}")
+    documents = skip_empty(documents, str(source))
     if not documents:
         raise DataError(f"{source}: the corpus is empty")
+    repeated = [i for i, n in Counter(d.id for d in documents).items() if n > 1]
+    if repeated:
+        raise DataError(
+            f"{source}: duplicate ids {repeated[:5]}{' ...' if len(repeated) > 5 else ''}: ids must be unique"
+        )
     return documents
 
 

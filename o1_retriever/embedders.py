@@ -34,6 +34,8 @@ class Embedder(Protocol):
 
     #: the module whose weights make the vectors (wrapped with LoRA for training)
     module: torch.nn.Module
+    #: the tokenizer its limits count in (a fast one: character offsets)
+    tokenizer: object
     dimension: int
     #: what document vectors depend on (weights, template, limits): stored with indexes
     fingerprint: str
@@ -93,6 +95,10 @@ class LMEmbedder:
     @property
     def module(self) -> torch.nn.Module:
         return self.lm.model
+
+    @property
+    def tokenizer(self):
+        return self.lm.tokenizer
 
     @property
     def dimension(self) -> int:

@@ -48,7 +48,11 @@ class SystemResult:
 
 
 def load_benchmark(
-    folder: str | Path, split: str = "test", max_queries: int | None = None, max_docs: int | None = None
+    folder: str | Path,
+    split: str = "test",
+    max_queries: int | None = None,
+    max_docs: int | None = None,
+    strict: bool = False,
 ) -> Benchmark:
     """A BEIR folder's corpus, queries and every graded judgement of ``split``; judgements naming unknown queries
     or documents are dropped with a warning. ``max_docs`` keeps every judged document of the kept queries plus the
@@ -57,7 +61,7 @@ def load_benchmark(
     for required in ("corpus.jsonl", "queries.jsonl"):
         if not (folder / required).is_file():
             raise DataError(f"{folder}: missing {required} (a BEIR folder has corpus.jsonl, queries.jsonl, qrels/)")
-    corpus, queries, qrels = load_corpus(folder), load_queries(folder), load_qrels(folder, split)
+    corpus, queries, qrels = load_corpus(folder, strict), load_queries(folder), load_qrels(folder, split)
     notes: list[str] = []
     doc_ids = {d.id for d in corpus}
     unknown_queries = [q for q in qrels if q not in queries]

@@ -12,7 +12,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from o1_retriever.data import Document, content_id
+from o1_retriever.data import Document, content_id, skip_empty
 from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.stores import VectorStore
 from o1_retriever.validation import check_positive, check_texts
@@ -89,12 +89,12 @@ class Index:
         """Embed and store documents in batches. Ids already stored are skipped (``overwrite`` re-embeds them),
         so an interrupted ingest resumes where it stopped."""
         check_positive(batch_size, "batch_size")
+        documents = skip_empty(list(documents), self.store.description)
         if not documents:
             raise ValueError("documents is empty: nothing to index")
         duplicates = [i for i, n in Counter(d.id for d in documents).items() if n > 1]
         if duplicates:
             raise ValueError(f"duplicate ids in one batch: {duplicates[:5]}{' ...' if len(duplicates) > 5 else ''}")
-        check_texts([d.text for d in documents], "documents.text")
         report = IngestReport()
         bar = tqdm(total=len(documents), unit="doc", desc="indexing", disable=not progress)
         for start in range(0, len(documents), batch_size):

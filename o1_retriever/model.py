@@ -26,7 +26,7 @@ from o1_retriever.embedders import Embedder
 from o1_retriever.pooling import mean_of_unit_vectors
 from o1_retriever.thinkers import Thinker, ThinkerError, ThinkRequest, Thoughts
 from o1_retriever.thought_cache import CachedThoughts, ThoughtCache, cache_key
-from o1_retriever.validation import check_positive, check_texts
+from o1_retriever.validation import check_positive, check_texts, cut_to_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class ThinkThenEmbed:
         per_batch = max(1, batch_rows // settings.n_thoughts)
         for start in range(0, len(missing), per_batch):
             batch = missing[start : start + per_batch]
-            written = self.thinker.think([ThinkRequest(q) for q in batch], settings)
+            written = self.thinker.think([ThinkRequest(self._thinkable(q)) for q in batch], settings)
             thought_free = [self._failed(q, t) for q, t in zip(batch, written)]
             entries = self._entries(batch, [Thoughts() if f else t for t, f in zip(written, thought_free)])
             kept = [(q, e) for q, e, f in zip(batch, entries, thought_free) if not f]  # failures are not cached
@@ -181,6 +181,13 @@ class ThinkThenEmbed:
                 self.cache.put_many({**new, **{thinker_keys[q]: e for q, e in kept if q in thinker_keys}})
             found.update({key(self.fingerprint, q): e for q, e in zip(batch, entries)})
         return [found[k] for k in keys]
+
+    def _thinkable(self, query: str) -> str:
+        """The query as every thinker reads it: cut to the longest query + thought sequence the model embeds
+        (``max_thought_sequence_tokens`` of its tokenizer), before any prompt template, with a one-time warning. A
+        longer query could only slow thinking down (or overflow the thinker's positions) and leave no room for the
+        thought."""
+        return cut_to_tokens(self.embedder.tokenizer, query, self.config.max_thought_sequence_tokens, "queries")
 
     def _failed(self, query: str, thoughts: Thoughts) -> bool:
         """Whether ``query`` goes thought-free because the thinker failed (``on_thinker_error="no-think"``)."""

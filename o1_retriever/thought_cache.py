@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -35,6 +36,7 @@ class CachedThoughts:
 
 
 _BUSY_TIMEOUT_S = 60.0
+logger = logging.getLogger(__name__)
 
 
 def _retry_while_locked(statement, timeout_s: float = _BUSY_TIMEOUT_S):
@@ -56,22 +58,61 @@ def _retry_while_locked(statement, timeout_s: float = _BUSY_TIMEOUT_S):
             delay = min(delay * 2, 0.5)
 
 
+def _decoded(thoughts, dim, thought_vectors, query_vector) -> CachedThoughts | None:
+    """A row as an entry, or None when it cannot be read (bad JSON, vectors of the wrong size)."""
+    try:
+        texts = json.loads(thoughts)
+        vectors = np.frombuffer(thought_vectors, dtype=np.float32).reshape(-1, dim).copy()
+        query = np.frombuffer(query_vector, dtype=np.float32).copy()
+    except (ValueError, TypeError):  # JSONDecodeError is a ValueError, as is a reshape that does not fit
+        return None
+    if not isinstance(texts, list) or len(texts) != len(vectors) or query.shape != (dim,):
+        return None
+    return CachedThoughts(texts, vectors, query)
+
+
 def cache_key(fingerprint: str, query: str, settings: dict) -> str:
     payload = json.dumps({"model": fingerprint, "query": query, **settings}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 class ThoughtCache:
+    """A file that is not a readable cache (truncated, overwritten) is moved aside with a warning naming where, and a
+    fresh cache is started; a row that cannot be read is a miss, and is rewritten by the next thoughts for it."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-        _retry_while_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
-        _retry_while_locked(lambda: self._db.execute(_SCHEMA))
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as error:
+            if "locked" in str(error):
+                raise
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            for suffix in ("", "-wal", "-shm"):
+                part = self.path.with_name(self.path.name + suffix)
+                if part.exists():
+                    part.replace(aside.with_name(aside.name + suffix))
+            logger.warning(
+                "thought cache %s could not be read (%s): moved to %s; starting a new one", path, error, aside
+            )
+            self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+        try:
+            _retry_while_locked(lambda: db.execute("PRAGMA journal_mode=WAL"))
+            _retry_while_locked(lambda: db.execute(_SCHEMA))
+            db.execute("SELECT COUNT(*) FROM thoughts").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     def get_many(self, keys: list[str]) -> dict[str, CachedThoughts]:
         found: dict[str, CachedThoughts] = {}
+        bad: list[str] = []
         with self._lock:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
@@ -80,12 +121,15 @@ class ThoughtCache:
                     f"WHERE key IN ({','.join('?' * len(chunk))})",
                     chunk,
                 ).fetchall()
-                for key, thoughts, dim, thought_vectors, query_vector in rows:
-                    found[key] = CachedThoughts(
-                        json.loads(thoughts),
-                        np.frombuffer(thought_vectors, dtype=np.float32).reshape(-1, dim).copy(),
-                        np.frombuffer(query_vector, dtype=np.float32).copy(),
-                    )
+                for key, *columns in rows:
+                    entry = _decoded(*columns)
+                    if entry is None:
+                        bad.append(key)
+                    else:
+                        found[key] = entry
+            if bad:  # a miss now; deleted so that the next thoughts for it are written
+                logger.warning("thought cache %s: %d unreadable row(s) treated as misses", self.path, len(bad))
+                self._db.executemany("DELETE FROM thoughts WHERE key = ?", [(k,) for k in bad])
         return found
 
     def put_many(self, entries: dict[str, CachedThoughts]) -> None:

@@ -43,3 +43,21 @@ def warn_truncated(what: str, limit: int) -> None:
         logging.getLogger("o1_retriever").warning(
             "some %s are longer than %d tokens and were truncated (warned once)", what, limit
         )
+
+
+#: no token of any tokenizer we use is longer than this many characters: text is cut here before tokenizing
+_MAX_CHARS_PER_TOKEN = 64
+
+
+def cut_to_tokens(tokenizer, text: str, max_tokens: int, what: str) -> str:
+    """``text`` cut after its first ``max_tokens`` tokens (a fast tokenizer's character offsets; the text itself is
+    kept, never decoded again), with a one-time warning when it was cut."""
+    head = text[: max_tokens * _MAX_CHARS_PER_TOKEN]
+    offsets = tokenizer(head, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    if len(offsets) <= max_tokens and len(head) == len(text):
+        return text
+    if len(offsets) <= max_tokens:
+        warn_truncated(what, max_tokens)
+        return head
+    warn_truncated(what, max_tokens)
+    return text[: offsets[max_tokens - 1][1]]

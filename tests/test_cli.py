@@ -60,14 +60,21 @@ def test_bad_inputs_are_clear(tmp_path, tiny_lm, corpus):
     assert missing.exit_code == 2 and "no such file" in missing.output
     no_text = tmp_path / "no_text.jsonl"
     no_text.write_text('{"_id": "a"}\n')
-    assert "no_text.jsonl:1: missing or empty 'text'" in invoke("index", no_text, "--model", tiny_lm).output
+    assert "no_text.jsonl: the corpus is empty" in invoke("index", no_text, "--model", tiny_lm).output
     dup = tmp_path / "dup.jsonl"
     dup.write_text('{"_id": "a", "text": "x"}\n{"_id": "a", "text": "y"}\n')
-    assert "duplicate ids" in invoke("index", dup, "--model", tiny_lm, "--store", tmp_path / "idx").output
+    result = invoke("index", dup, "--model", tiny_lm, "--store", tmp_path / "dup-idx")
+    assert result.exit_code == 2 and "duplicate ids" in result.output and not (tmp_path / "dup-idx").exists()
+    undecodable = tmp_path / "latin1.jsonl"
+    undecodable.write_bytes(b'{"_id": "a", "text": "ok"}\n{"_id": "b", "text": "caf\xe9"}\n')
+    result = invoke("index", undecodable, "--model", tiny_lm, "--store", tmp_path / "u-idx")
+    assert result.exit_code == 2 and f"{undecodable}:2: not valid UTF-8" in result.output
     result = invoke("search", "q", "--model", tiny_lm, "--store", tmp_path / "never")
     assert result.exit_code == 2 and "o1-retriever index" in result.output
     assert invoke("search", "q", "-k", 0, "--model", tiny_lm).exit_code == 2
     assert "query is empty" in invoke("search", "  ", "--model", tiny_lm).output
+    down = invoke("search", "q", "--model", tiny_lm, "--host", "127.0.0.1", "--port", 9)  # nobody listens on 9
+    assert down.exit_code == 2 and down.output.startswith("error: cannot open Chroma server 127.0.0.1:9")
     unknown = invoke("search", "q", "--model", "no-such-model", "--store", tmp_path / "idx")
     assert unknown.exit_code == 2 and "'no-such-model' is not an existing folder" in unknown.output
 
@@ -118,3 +125,40 @@ def test_every_option_has_help_and_brackets_survive():
     assert missing == []
     shown = invoke("search", "--help")
     assert "[default: the shipped model, also 'default']" in " ".join(shown.output.split())
+
+
+def test_empty_documents_are_skipped_with_one_warning_unless_strict(tmp_path, tiny_lm, caplog):
+    rows = [
+        {"_id": "a", "text": "gene expression in cells"},
+        {"_id": "b", "title": "", "text": ""},
+        {"_id": "c", "title": "Light wave energy"},
+        {"_id": "d", "text": "   "},
+    ]
+    corpus = tmp_path / "holes.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with caplog.at_level("WARNING", logger="o1_retriever"):
+        result = invoke("index", corpus, "--model", tiny_lm, "--store", tmp_path / "idx")
+    assert result.exit_code == 0 and "indexed 2 documents" in result.output
+    warnings = [r.getMessage() for r in caplog.records if "empty document" in r.getMessage()]
+    assert len(warnings) == 1 and "skipped 2 empty document(s)" in warnings[0] and "b, d" in warnings[0]
+    hits = json.loads(invoke("search", "light", "--model", tiny_lm, "--store", tmp_path / "idx", "--json").stdout)
+    assert {h["id"]: h["text"] for h in hits["hits"]}["c"] == "Light wave energy"  # a title alone is the text
+    strict = invoke("index", corpus, "--model", tiny_lm, "--store", tmp_path / "strict", "--strict")
+    assert strict.exit_code == 2 and "2 empty document(s)" in strict.output and "'b'" in strict.output
+
+
+def test_ctrl_c_during_index_says_how_to_resume(corpus, tiny_lm, tmp_path, monkeypatch):
+    from o1_retriever.store import ChromaStore
+
+    original = ChromaStore.add_documents
+
+    def interrupted(self, documents, **kwargs):
+        original(self, documents[:2], **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ChromaStore, "add_documents", interrupted)
+    result = invoke("index", corpus, "--model", tiny_lm, "--store", tmp_path / "idx")
+    assert result.exit_code == 130 and "interrupted after 2 new documents; rerun the same command" in result.output
+    monkeypatch.setattr(ChromaStore, "add_documents", original)
+    resumed = invoke("index", corpus, "--model", tiny_lm, "--store", tmp_path / "idx")
+    assert "indexed 1 documents (2 already stored)" in resumed.output

@@ -349,3 +349,43 @@ def test_threads_are_set_once_at_load(tiny_lm, monkeypatch):
         assert set_threads() == max(1, len(os.sched_getaffinity(0)) // 2)
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_corrupt_cache_is_moved_aside_and_a_bad_row_is_a_miss(tiny_lm, tmp_path, caplog):
+    import sqlite3
+
+    path = tmp_path / "thoughts.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with caplog.at_level(logging.WARNING, logger="o1_retriever"):
+        model = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=path)
+    moved = list(tmp_path.glob("thoughts.sqlite.corrupt-*"))
+    assert len(moved) == 1 and moved[0].read_bytes().startswith(b"this is not")
+    assert any(str(moved[0]) in r.getMessage() for r in caplog.records)
+    settings = dict(n_thoughts=2, max_new_tokens=4, temperature=1.0, seed=2)
+    first = model.embed_queries(["cell gene"], **settings)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE thoughts SET thoughts = 'not json'")
+    again = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=path)
+    with caplog.at_level(logging.WARNING, logger="o1_retriever"):
+        second = again.embed_queries(["cell gene"], **settings)  # a miss: thought again, same seed, same thoughts
+    assert second.thoughts == first.thoughts and np.allclose(second.vectors, first.vectors, atol=1e-6)
+    assert any("unreadable row" in r.getMessage() for r in caplog.records)
+    third = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=path)
+    assert third.embed_queries(["cell gene"], **settings).thoughts == first.thoughts  # the row was rewritten
+
+
+def test_huge_queries_are_cut_before_any_thinking_prompt(split_model, caplog):
+    from o1_retriever import validation
+    from tests.fakes import FakeThinker
+
+    thinker = FakeThinker()
+    model = ThinkThenEmbed(split_model.config, thinker, split_model.embedder)
+    validation.truncation_warned.clear()
+    huge = " ".join(["cell gene"] * 100_000)  # 200,000 words
+    with caplog.at_level(logging.WARNING, logger="o1_retriever"):
+        model.embed_queries([huge, huge + " light"], n_thoughts=1)
+    sent = [m[-1]["content"] for m in thinker.prompts]
+    limit = split_model.config.max_thought_sequence_tokens
+    counts = [len(split_model.embedder.tokenizer(t.split("Query: ")[-1])["input_ids"]) - 2 for t in sent]
+    assert counts == [limit, limit]
+    assert sum(r.getMessage().startswith("some queries are longer") for r in caplog.records) == 1  # once

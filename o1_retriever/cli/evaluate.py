@@ -45,6 +45,7 @@ def evaluate(
     max_docs: Optional[int] = typer.Option(None, min=1, help="Keep judged documents plus the first N documents"),
     hyde_generator: str = typer.Option("smollm2-135m-instruct", help="HyDE passage writer"),
     hyde_encoder: str = typer.Option("all-minilm-l6-v2", help="HyDE encoder"),
+    strict: bool = typer.Option(False, help="Refuse a corpus with empty documents instead of skipping them"),
     thinker: ThinkerChoice = ThinkerChoice(),
 ) -> None:
     """Evaluate systems on a BEIR folder: Markdown table, JSON, TREC runs, significance tests."""
@@ -58,7 +59,7 @@ def evaluate(
     if unknown or not chosen:
         fail(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)}")
     try:
-        bench = load_benchmark(data, split, max_queries=max_queries, max_docs=max_docs)
+        bench = load_benchmark(data, split, max_queries=max_queries, max_docs=max_docs, strict=strict)
     except DataError as error:
         fail(str(error))
     retriever_model = load_model(model, encoder, thinker)

@@ -60,21 +60,27 @@ def index(
     batch_size: int = typer.Option(64, min=1, help="Documents per embedding batch"),
     max_docs: Optional[int] = typer.Option(None, min=1, help="Index only the first N documents"),
     overwrite: bool = typer.Option(False, help="Re-embed documents whose ids are already stored"),
+    strict: bool = typer.Option(False, help="Refuse a corpus with empty documents instead of skipping them"),
     thinker: ThinkerChoice = ThinkerChoice(),
 ) -> None:
     """Embed a corpus into Chroma. Rerunning resumes: stored ids are skipped."""
     from o1_retriever.data import DataError, load_corpus
 
     try:
-        documents = load_corpus(source)[:max_docs]
+        documents = load_corpus(source, strict=strict)[:max_docs]
     except DataError as error:
         fail(str(error))
     retriever_model = load_model(model, thinker=thinker)
     chroma = _open_store(retriever_model, store, collection, host, port, create=True)
+    before = chroma.count()
     try:
         report = chroma.add_documents(documents, batch_size=batch_size, overwrite=overwrite, progress=True)
     except ValueError as error:
         fail(str(error))
+    except KeyboardInterrupt:
+        stored = chroma.count() - before
+        typer.secho(f"interrupted after {stored} new documents; rerun the same command to resume", err=True)
+        raise typer.Exit(code=130) from None
     typer.echo(
         f"indexed {report.added} documents ({report.skipped} already stored) into {collection!r}: "
         f"{chroma.count()} in all; embedding {report.embed_seconds:.1f}s, Chroma insert {report.insert_seconds:.1f}s"
