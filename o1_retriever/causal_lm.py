@@ -259,3 +259,14 @@ class CausalLM:
 
     def decode(self, token_ids: list[int]) -> str:
         return self.tokenizer.decode(token_ids, skip_special_tokens=True).strip()
+
+
+def quantized_int8(lm: CausalLM) -> CausalLM:
+    """The LM with its linear layers quantised to int8 (dynamic quantisation, CPU): generation reads 4x fewer bytes of
+    weights per token, which is what bounds it on a CPU."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch marks torch.ao.quantization as moving to torchao
+        model = torch.ao.quantization.quantize_dynamic(lm.model, {torch.nn.Linear}, dtype=torch.qint8)
+    return CausalLM(model, lm.tokenizer)

@@ -3,6 +3,7 @@ mode a model is in and which implementations it therefore needs."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -43,12 +44,14 @@ def load(
     trust_remote_code: bool = False,
     on_thinker_error: OnThinkerError = "raise",
     threads: int | None = None,
+    precision: str | None = None,
 ) -> ThinkThenEmbed:
     """A checkpoint folder (has ``o1_config.json``), or an untrained model on base weights: ``name_or_path`` is then
     the causal LM (a folder, a built-in name, a hub id while online) and ``encoder`` (split mode) the encoder.
     ``None`` or ``"default"`` (unless a folder of that name exists) is the shipped checkpoint. ``thinker``: another
     thinker than the checkpoint's LM (split mode only). ``cache``: True for the default thought cache, a path for
-    another, False for none. ``threads``: CPU threads for torch (default: ``$O1_RETRIEVER_THREADS``, else half the
+    another, False for none. ``precision``: the local thinker's weights, "fp32" or "int8" (default: the config's).
+    ``threads``: CPU threads for torch (default: ``$O1_RETRIEVER_THREADS``, else half the
     cores this process may use, at least 1: torch's default of all cores collapses when other processes are busy)."""
     set_threads(threads)
     if name_or_path is None or (str(name_or_path) == DEFAULT_NAME and not Path(DEFAULT_NAME).exists()):
@@ -62,6 +65,8 @@ def load(
     else:
         config = ModelConfig(mode=mode or ("split" if encoder else "shared"), base=str(name_or_path), encoder=encoder)
         checkpoint_dir = None
+    if precision is not None:
+        config = dataclasses.replace(config, thinker_precision=precision)
     thought_cache = None
     if cache:
         thought_cache = ThoughtCache(home_dir() / "thoughts.sqlite" if cache is True else cache)

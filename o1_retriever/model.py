@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from o1_retriever import embedders, prompts
+from o1_retriever.batching import MicroBatcher
 from o1_retriever.checkpoint import ADAPTER_DIR, ENCODER_ADAPTER_DIR, model_card, save_special_token_rows, write_config
 from o1_retriever.config import ModelConfig, ThinkingConfig
 from o1_retriever.embedders import Embedder
@@ -44,6 +45,7 @@ class QueryEmbeddings:
 class ThinkThenEmbed:
     """Think (sample thoughts), embed queries with their thoughts, embed documents; save and load checkpoints.
 
+    ``batch_window_s``: how long concurrent thinking calls are gathered into one batch.
     ``on_thinker_error``: ``"raise"`` (default) stops with a ``ThinkerError`` naming the thinker when it cannot
     think about a query; ``"no-think"`` logs it and embeds that query without thoughts (not cached, so a later call
     thinks again).
@@ -57,6 +59,7 @@ class ThinkThenEmbed:
         cache: ThoughtCache | None = None,
         *,
         on_thinker_error: OnThinkerError = "raise",
+        batch_window_s: float = 0.005,
     ) -> None:
         if on_thinker_error not in ("raise", "no-think"):
             raise ValueError(f"on_thinker_error must be 'raise' or 'no-think', got {on_thinker_error!r}")
@@ -68,6 +71,7 @@ class ThinkThenEmbed:
         self._fingerprint: str | None = None
         self._document_fingerprint: str | None = None
         self.adapter_sources: dict[str, Path] = {}  # adapters merged at load time, copied on save
+        self._batcher = MicroBatcher(self._embed_thinking, _split_embeddings, window_s=batch_window_s)
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
@@ -231,7 +235,11 @@ class ThinkThenEmbed:
         seed: int | None = None,
     ) -> QueryEmbeddings:
         """Unit query vectors: the renormalised mean of the k query+thought vectors (and, by default, the
-        thought-free query vector); with ``think=False``, the thought-free vector alone."""
+        thought-free query vector); with ``think=False``, the thought-free vector alone.
+
+        Calls from several threads at once (a server, LangChain ``batch``, async retrievers) are gathered for
+        ``batch_window_s`` into one batch; each query's thoughts are seeded by the query, so they are the same as
+        when it comes alone."""
         queries = check_texts(queries, "queries")
         if n_thoughts is not None:
             check_positive(n_thoughts, "n_thoughts")
@@ -241,6 +249,10 @@ class ThinkThenEmbed:
             n_thoughts=n_thoughts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
         )
         with_query = self.config.include_query_vector if include_query_vector is None else include_query_vector
+        return self._batcher.submit(queries, (settings, with_query))
+
+    def _embed_thinking(self, queries: list[str], key: tuple[ThinkingConfig, bool]) -> QueryEmbeddings:
+        settings, with_query = key
         entries = self.think_with_vectors(queries, settings)
         vectors = np.stack(
             [
@@ -267,3 +279,9 @@ class ThinkThenEmbed:
             raise ValueError(f"titles has {len(titles)} items but texts has {len(texts)}")
         full = [prompts.document_text(t, titles[i] if titles else "") for i, t in enumerate(texts)]
         return embedders.embed_documents(self.embedder, full, batch_size)
+
+
+def _split_embeddings(embedded: QueryEmbeddings, sizes: list[int]) -> list[QueryEmbeddings]:
+    """One batch's query embeddings cut back into each caller's share."""
+    bounds = np.cumsum([0, *sizes])
+    return [QueryEmbeddings(embedded.vectors[a:b], embedded.thoughts[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]

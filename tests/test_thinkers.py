@@ -137,3 +137,19 @@ def test_llamaindex_llm_as_thinker(tiny_lm, tiny_encoder, tmp_path):
 def test_shared_mode_refuses_another_thinker(tiny_lm):
     with pytest.raises(ValueError, match="shared mode"):
         ThinkThenEmbed.from_pretrained(tiny_lm, thinker=OpenAIThinker("http://127.0.0.1:9/v1", "x"), cache=False)
+
+
+def test_int8_thinker_is_seeded_and_keyed_apart_from_fp32(tiny_lm, tiny_encoder):
+    from o1_retriever.config import ModelConfig
+
+    options = dict(encoder=str(tiny_encoder), device="cpu", cache=False)
+    fp32 = ThinkThenEmbed.from_pretrained(tiny_lm, **options)
+    int8 = ThinkThenEmbed.from_pretrained(tiny_lm, precision="int8", **options)
+    assert int8.config.thinker_precision == "int8" and int8.thinker.identity != fp32.thinker.identity
+    layers = [m for m in int8.thinker.lm.model.modules() if type(m).__name__ == "Linear"]
+    assert layers and all(type(m).__module__.startswith("torch.ao.nn.quantized") for m in layers)  # all int8
+    a = int8.think(["cell gene"], n=2, max_new_tokens=5, temperature=1.0, seed=3)
+    assert a == int8.think(["cell gene"], n=2, max_new_tokens=5, temperature=1.0, seed=3)
+    assert int8.document_fingerprint == fp32.document_fingerprint  # documents are the encoder's: one index serves both
+    with pytest.raises(ValueError, match="int8 needs split mode"):
+        ModelConfig(mode="shared", thinker_precision="int8")

@@ -41,6 +41,7 @@ class ThinkerChoice:
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = 8
     timeout: float = 60.0
+    precision: Optional[str] = None
 
     def build(self):
         from o1_retriever.thinkers import build_thinker
@@ -79,6 +80,10 @@ _THINKER_OPTIONS = {
     "api_key_env": (str, ApiKeyEnvOption),
     "concurrency": (int, ConcurrencyOption),
     "timeout": (float, TimeoutOption),
+    "precision": (
+        Optional[str],
+        typer.Option(None, "--precision", help="The local thinker's weights: fp32 or int8 [default: the model's]"),
+    ),
 }
 
 
@@ -111,6 +116,6 @@ def load_model(model: Optional[str], encoder: Optional[str] = None, thinker: Thi
 
     chosen = thinker.build()
     try:
-        return ThinkThenEmbed.from_pretrained(model, encoder=encoder, thinker=chosen)
+        return ThinkThenEmbed.from_pretrained(model, encoder=encoder, thinker=chosen, precision=thinker.precision)
     except (MissingWeightsError, ValueError) as error:
         fail(str(error))

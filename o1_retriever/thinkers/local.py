@@ -6,9 +6,9 @@ import hashlib
 import json
 
 from o1_retriever import prompts
-from o1_retriever.causal_lm import CausalLM, add_special_tokens, default_device, load_causal_lm
+from o1_retriever.causal_lm import CausalLM, add_special_tokens, default_device, load_causal_lm, quantized_int8
 from o1_retriever.checkpoint import weights_fingerprint
-from o1_retriever.config import ModelConfig, ThinkingConfig
+from o1_retriever.config import ModelConfig, Precision, ThinkingConfig
 from o1_retriever.sampling import row_seed
 from o1_retriever.thinkers import ThinkRequest, Thoughts
 
@@ -29,9 +29,12 @@ class LocalThinker:
         max_query_tokens: int = 32,
         max_thought_sequence_tokens: int = 256,
         batch_rows: int = 24,
+        precision: Precision = "fp32",
     ) -> None:
         if embeds and not trained:
             raise ValueError("a thinker that embeds its thoughts thinks through the trained special-token prompt")
+        if embeds and precision != "fp32":
+            raise ValueError("a thinker that embeds its thoughts keeps fp32 weights: its vectors are the model's")
         self.lm = lm
         self.name = name
         self.trained = trained
@@ -39,7 +42,10 @@ class LocalThinker:
         self.max_query_tokens = max_query_tokens
         self.max_thought_sequence_tokens = max_thought_sequence_tokens
         self.batch_rows = batch_rows
-        self._identity: str | None = None
+        self.precision = precision
+        self._weights = weights_fingerprint(lm.model)  # of the weights as trained, before any quantisation
+        if precision == "int8" and lm.device.type == "cpu":
+            self.lm = quantized_int8(lm)
 
     @classmethod
     def from_config(cls, lm: CausalLM, config: ModelConfig, *, embeds: bool) -> LocalThinker:
@@ -51,6 +57,7 @@ class LocalThinker:
             embeds=embeds,
             max_query_tokens=config.max_query_tokens,
             max_thought_sequence_tokens=config.max_thought_sequence_tokens,
+            precision=config.thinker_precision,
         )
 
     @classmethod
@@ -67,17 +74,16 @@ class LocalThinker:
 
     @property
     def identity(self) -> str:
-        if self._identity is None:
-            payload = {
-                "backend": "local",
-                "prompt_version": prompts.PROMPT_VERSION,
-                "thinker_trained": self.trained,
-                "max_query_tokens": self.max_query_tokens,
-                "weights": weights_fingerprint(self.lm.model),
-            }
-            digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-            self._identity = f"local:{self.name}:{digest}"
-        return self._identity
+        payload = {
+            "backend": "local",
+            "prompt_version": prompts.PROMPT_VERSION,
+            "thinker_trained": self.trained,
+            "max_query_tokens": self.max_query_tokens,
+            "precision": self.precision,
+            "weights": self._weights,
+        }
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        return f"local:{self.name}:{digest}"
 
     def prompt(self, request: ThinkRequest) -> list[int]:
         if not self.trained:
