@@ -1,0 +1,138 @@
+"""Query latency of the shipped model, in one process, against plain transformers fp32 ``generate`` of the same
+thinker doing the same work (3 samples x 48 new tokens): idle p50/p95 for a cache miss, a cache hit and no thinking,
+for fp32 and int8 thinkers; 8 concurrent thinking queries against 8 sequential ones; and a thinking query while a
+busy-loop process runs on every core.
+
+    python -m bench.latency [--queries 6] [--threads 1] [--docs 300]
+
+Every thinking query is a cache miss unless said otherwise (each condition uses queries no other one used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from itertools import count
+
+import torch
+
+from bench.common import DATA, timed, write
+from o1_retriever import ThinkThenEmbed
+from o1_retriever.data import load_corpus, load_queries
+from o1_retriever.store import ChromaStore
+from o1_retriever.thinkers import ThinkRequest
+
+THINKING = dict(n_thoughts=3, max_new_tokens=48, temperature=0.7, top_p=0.9)
+
+
+def percentiles(seconds: list[float]) -> dict:
+    ordered = sorted(seconds)
+    return {
+        "p50_ms": 1000 * statistics.median(ordered),
+        "p95_ms": 1000 * ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
+        "n": len(ordered),
+    }
+
+
+def plain_generate(model: ThinkThenEmbed, queries: list[str]) -> list[float]:
+    """The baseline: transformers' own sampling, fp32, the same chat prompt, 3 samples x 48 new tokens."""
+    lm = model.thinker.lm
+    times = []
+    for query in queries:
+        ids = torch.tensor([model.thinker.prompt(ThinkRequest(query))])
+        seconds, _ = timed(
+            lm.model.generate,
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            do_sample=True,
+            num_return_sequences=3,
+            max_new_tokens=48,
+            min_new_tokens=48,
+            temperature=0.7,
+            top_p=0.9,
+            pad_token_id=lm.pad_id,
+        )
+        times.append(seconds)
+    return times
+
+
+def hog(stop) -> None:  # a busy loop: one per core, like other work on a shared server
+    while not stop.is_set():
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=6, help="queries per condition")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (set once, as the product does)")
+    parser.add_argument("--docs", type=int, default=300, help="SciFact documents in the index searched")
+    args = parser.parse_args()
+    os.environ["O1_RETRIEVER_THREADS"] = str(args.threads)
+    texts = list(load_queries(DATA / "scifact").values())
+    fresh = (texts[i] for i in count())  # every thinking query below is a cache miss
+    take = lambda n: [next(fresh) for _ in range(n)]  # noqa: E731
+    home = tempfile.mkdtemp()
+    models = {
+        p: ThinkThenEmbed.from_pretrained(precision=p, cache=f"{home}/{p}.sqlite", threads=args.threads)
+        for p in ("fp32", "int8")
+    }
+    store_dir = f"{home}/index"
+    docs = load_corpus(DATA / "scifact")[: args.docs]
+    ChromaStore(models["fp32"], store_dir).add_documents(docs)  # both precisions share the encoder and the index
+    stores = {p: ChromaStore(m, store_dir) for p, m in models.items()}
+    for store in stores.values():
+        store.query(texts[-1], k=10, **THINKING)  # warm-up
+
+    baseline = plain_generate(models["fp32"], take(args.queries))
+    result: dict = {
+        "command": f"python -m bench.latency --queries {args.queries} --threads {args.threads} --docs {args.docs}",
+        "threads": args.threads,
+        "plain_transformers_fp32_generate": percentiles(baseline),
+    }
+    for precision, store in stores.items():
+        misses = [timed(store.query, q, k=10, **THINKING)[0] for q in take(args.queries)]
+        repeated = texts[: args.queries]  # cached by the miss runs above (fresh started at 0)
+        hits = [timed(store.query, q, k=10, **THINKING)[0] for q in repeated]
+        plain = [timed(store.query, q, k=10, think=False)[0] for q in take(args.queries)]
+        result[precision] = {
+            "cache_miss": percentiles(misses),
+            "cache_hit": percentiles(hits),
+            "no_thinking": percentiles(plain),
+            "miss_p50_over_plain_generate_p50": statistics.median(misses) / statistics.median(baseline),
+        }
+    store = stores["int8"]
+    sequential_queries, concurrent_queries = take(8), take(8)
+    sequential, _ = timed(lambda: [store.query(q, k=10, **THINKING) for q in sequential_queries])
+    with ThreadPoolExecutor(8) as pool:
+        concurrent, _ = timed(lambda: list(pool.map(lambda q: store.query(q, k=10, **THINKING), concurrent_queries)))
+    result["int8_8_queries"] = {
+        "sequential_s": sequential,
+        "concurrent_s": concurrent,
+        "throughput_concurrent_over_sequential": sequential / concurrent,
+    }
+    idle = [timed(store.query, q, k=10, **THINKING)[0] for q in take(args.queries)]
+    stop = multiprocessing.Event()
+    hogs = [multiprocessing.Process(target=hog, args=(stop,)) for _ in range(os.cpu_count() or 1)]
+    for process in hogs:
+        process.start()
+    try:
+        busy = [timed(store.query, q, k=10, **THINKING)[0] for q in take(args.queries)]
+    finally:
+        stop.set()
+        for process in hogs:
+            process.join()
+    result["int8_under_cpu_hog"] = {
+        "hog_processes": len(hogs),
+        "idle": percentiles(idle),
+        "busy": percentiles(busy),
+        "busy_p50_over_idle_p50": statistics.median(busy) / statistics.median(idle),
+    }
+    write("latency", result)
+
+
+if __name__ == "__main__":
+    main()
