@@ -1,0 +1,31 @@
+"""The README's Python blocks run as written (with a tiny split checkpoint standing in for the shipped one)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_readme_python_blocks_run(tiny_lm, tiny_encoder, tmp_path, monkeypatch):
+    import o1_retriever.loading
+    from o1_retriever import ThinkThenEmbed
+
+    shipped = tmp_path / "shipped"
+    ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(tiny_encoder), cache=False).save_pretrained(shipped)
+    monkeypatch.setattr(o1_retriever.loading, "DEFAULT_MODEL", shipped)
+    monkeypatch.chdir(tmp_path)
+    blocks = python_blocks()
+    assert len(blocks) >= 4
+    namespace: dict = {}
+    for block in blocks:
+        try:
+            exec(compile(block, str(README), "exec"), namespace)  # each block builds on the ones before it
+        except Exception as error:  # name the block that failed
+            pytest.fail(f"README block failed: {error!r}\n{block}")
+    assert (tmp_path / "my-index").is_dir()
