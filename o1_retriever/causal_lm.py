@@ -67,12 +67,23 @@ def default_device() -> str:
 def load_causal_lm(path: str, device: str, *, dtype: torch.dtype | None = None, trust_remote_code: bool = False):
     """A causal LM and its (left-padding) tokenizer from a local folder or hub id, safetensors only. ``dtype``
     defaults to bf16 on GPUs (never fp16 on a bf16-trained model) and fp32 on CPUs."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from o1_retriever.weights import WHERE_WEIGHTS_COME_FROM, MissingWeightsError
 
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        architectures = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code).architectures or []
+    except OSError as error:
+        raise MissingWeightsError(
+            f"could not load a model from {path!r}: {error}\n{WHERE_WEIGHTS_COME_FROM}"
+        ) from error
+    if architectures and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
+        raise ValueError(
+            f"{path!r} is a {architectures[0]}, not a causal LM: it cannot think. Pass an encoder as the encoder of a "
+            "split-mode model (encoder=..., --encoder)"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(

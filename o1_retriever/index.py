@@ -65,6 +65,11 @@ class Index:
                 raise EmptyIndexError(
                     f"{store.description} holds no o1-retriever index: build it with `o1-retriever index`"
                 )
+            if store.count():
+                raise IndexMismatchError(
+                    f"{store.description} holds {store.count()} vectors that no o1-retriever model wrote: "
+                    "index into a new collection (--collection NAME) or folder"
+                )
             store.write_guard(model_guard(model))
         elif guard.get("fingerprint") != model.document_fingerprint:
             raise IndexMismatchError(

@@ -31,6 +31,7 @@ def test_index_then_search(corpus, tiny_lm, tmp_path):
     result = invoke("index", corpus, "--model", tiny_lm, "--store", store, "--batch-size", 2)
     assert result.exit_code == 0, result.output
     assert "indexed 3 documents (0 already stored)" in result.output
+    assert "Loading weights" not in result.output and "Warning" not in result.output  # quiet unless --verbose
     again = invoke("index", corpus, "--model", tiny_lm, "--store", store)
     assert "indexed 0 documents (3 already stored)" in again.output and "3 in all" in again.output
     result = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "-k", 2, "--json", "--n-thoughts", 2)
@@ -51,7 +52,7 @@ def test_index_folder_of_text_files(tmp_path, tiny_lm):
     assert result.exit_code == 0 and "indexed 2 documents" in result.output
 
 
-def test_bad_inputs_are_clear(tmp_path, tiny_lm, corpus):
+def test_bad_inputs_are_clear(tmp_path, tiny_lm, tiny_encoder, corpus):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"_id": "a", "text": "ok"}\n{"_id": "b", "text": \n')
     result = invoke("index", bad, "--model", tiny_lm, "--store", tmp_path / "idx")
@@ -70,7 +71,9 @@ def test_bad_inputs_are_clear(tmp_path, tiny_lm, corpus):
     result = invoke("index", undecodable, "--model", tiny_lm, "--store", tmp_path / "u-idx")
     assert result.exit_code == 2 and f"{undecodable}:2: not valid UTF-8" in result.output
     result = invoke("search", "q", "--model", tiny_lm, "--store", tmp_path / "never")
-    assert result.exit_code == 2 and "o1-retriever index" in result.output
+    assert result.exit_code == 2 and "o1-retriever index" in result.output and not (tmp_path / "never").exists()
+    encoder = invoke("search", "q", "--model", tiny_encoder, "--store", tmp_path / "idx")
+    assert encoder.exit_code == 2 and "is a BertModel, not a causal LM" in encoder.output
     assert invoke("search", "q", "-k", 0, "--model", tiny_lm).exit_code == 2
     assert "query is empty" in invoke("search", "  ", "--model", tiny_lm).output
     down = invoke("search", "q", "--model", tiny_lm, "--host", "127.0.0.1", "--port", 9)  # nobody listens on 9

@@ -8,6 +8,7 @@ import pytest
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.store import ChromaStore, EmptyIndexError, IndexMismatchError
 
+from o1_retriever.data import Document
 from o1_retriever.index import Index
 from o1_retriever.stores import StoredHit
 from tests.tiny_models import DOCS
@@ -157,3 +158,17 @@ def test_any_vector_store_behind_the_index(store, shared_model, tiny_qwen):
     other = ThinkThenEmbed.from_pretrained(tiny_qwen, device="cpu", cache=False)
     with pytest.raises(IndexMismatchError):
         Index(other, in_memory.store)
+
+
+def test_a_collection_no_model_wrote_is_refused_and_empty_documents_are_skipped(shared_model, tmp_path, caplog):
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "plain"))
+    client.create_collection("o1-retriever").add(ids=["x"], embeddings=[[0.1] * shared_model.dimension])
+    with pytest.raises(IndexMismatchError, match="1 vectors that no o1-retriever model wrote"):
+        ChromaStore(shared_model, tmp_path / "plain")
+    index = ChromaStore(shared_model, tmp_path / "fresh")
+    with caplog.at_level("WARNING", logger="o1_retriever"):
+        report = index.add_documents([Document("e", "  ", ""), Document("t", "", "Gene cells"), DOCS[0]])
+    assert report.added == 2 and index.count() == 2
+    assert any("skipped 1 empty document(s)" in r.getMessage() and ": e" in r.getMessage() for r in caplog.records)
