@@ -217,14 +217,39 @@ def _hyde(ctx: Context) -> SystemResult:
     return ctx.dense(generator, lambda texts: hyde_vectors(generator, texts, **ctx.thinking), settings)
 
 
-def _hybrid(ctx: Context) -> SystemResult:
-    o1, bm25 = ctx.results["o1"], ctx.results["bm25"]
-    return SystemResult(
-        reciprocal_rank_fusion([o1.run, bm25.run], depth=ctx.depth),
-        o1.corpus_seconds + bm25.corpus_seconds,
-        o1.query_seconds + bm25.query_seconds,
-        {"fusion": "RRF k=60 of o1 and bm25"},
-    )
+def _fused(dense: str, lexical: str):
+    """RRF (k = 60) of two systems already run."""
+
+    def run(ctx: Context) -> SystemResult:
+        a, b = ctx.results[dense], ctx.results[lexical]
+        return SystemResult(
+            reciprocal_rank_fusion([a.run, b.run], depth=ctx.depth),
+            a.corpus_seconds + b.corpus_seconds,
+            a.query_seconds + b.query_seconds,
+            {"fusion": f"RRF k=60 of {dense} and {lexical}"},
+        )
+
+    return run
+
+
+def _bm25_thoughts(ctx: Context) -> SystemResult:
+    """BM25 over the query and the thoughts the o1 system wrote (Query2doc style; the same thoughts, one generation)."""
+    from o1_retriever.bm25 import BM25
+    from o1_retriever.lexical import expanded_query
+
+    thoughts = ctx.model.think(ctx.texts, **_as_think_options(ctx.thinking))  # cached by the o1 run
+    start = time.perf_counter()
+    index = BM25([document_text(d.text, d.title) for d in ctx.bench.corpus], [d.id for d in ctx.bench.corpus])
+    corpus_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    hits = index.search([expanded_query(q, t) for q, t in zip(ctx.texts, thoughts)], ctx.depth)
+    seconds = (time.perf_counter() - start) / len(ctx.texts)
+    return SystemResult(dict(zip(ctx.bench.queries, hits)), corpus_seconds, seconds, {"lexical": "query + thoughts"})
+
+
+def _as_think_options(thinking: dict) -> dict:
+    renamed = {"n_thoughts": "n"}
+    return {renamed.get(k, k): v for k, v in thinking.items()}
 
 
 @dataclass(frozen=True)
@@ -240,7 +265,14 @@ SYSTEMS: dict[str, System] = {
     "dense": System(_dense, help="the model's query vector without thinking"),
     "o1": System(_o1, help="thinking: the mean of query + thought vectors"),
     "hyde": System(_hyde, help="HyDE: a generator writes passages, their vectors are averaged with the query's"),
-    "hybrid": System(_hybrid, ("o1", "bm25"), help="reciprocal-rank fusion of o1 and bm25"),
+    "hybrid": System(_fused("o1", "bm25"), ("o1", "bm25"), help="reciprocal-rank fusion of o1 and bm25"),
+    "dense-hybrid": System(_fused("dense", "bm25"), ("dense", "bm25"), help="RRF of dense and bm25: no thinking"),
+    "bm25-thoughts": System(_bm25_thoughts, ("o1",), help="BM25 over the query and o1's thoughts"),
+    "o1-hybrid": System(
+        _fused("o1", "bm25-thoughts"),
+        ("o1", "bm25-thoughts"),
+        help="RRF of o1 and bm25-thoughts: thoughts on both sides",
+    ),
 }
 
 

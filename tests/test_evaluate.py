@@ -73,7 +73,17 @@ def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "results.json").read_text())
-    assert list(summary["systems"]) == ["bm25", "dense", "o1", "hyde", "hybrid"]
+    assert list(summary["systems"]) == [
+        "bm25",
+        "dense",
+        "o1",
+        "hyde",
+        "hybrid",
+        "dense-hybrid",
+        "bm25-thoughts",
+        "o1-hybrid",
+    ]
+    assert summary["systems"]["o1-hybrid"]["settings"]["fusion"] == "RRF k=60 of o1 and bm25-thoughts"
     bm25 = summary["systems"]["bm25"]["metrics"]
     assert 0 < bm25["nDCG@10"] <= 1 and bm25["Recall@1000"] == 1.0  # every doc is within the top 1000
     assert summary["systems"]["o1"]["settings"]["n_thoughts"] == 2
@@ -157,3 +167,25 @@ def test_split_baseline_from_the_command_line_and_compare(beir, tiny_lm, tiny_en
     assert set(rows) == {"bm25", "dense"} and rows["bm25"]["difference"] == 0 and rows["bm25"]["p"] == 1.0
     dense = split["systems"]["dense"]["metrics"]["nDCG@10"] - shared["systems"]["dense"]["metrics"]["nDCG@10"]
     assert abs(rows["dense"]["difference"] - dense) < 1e-9
+
+
+def test_thoughts_on_the_lexical_side_are_the_o1_thoughts(beir, tiny_lm):
+    from o1_retriever import ThinkThenEmbed
+    from o1_retriever.bm25 import BM25
+    from o1_retriever.evaluate import load_benchmark, run_systems
+    from o1_retriever.lexical import expanded_query
+    from o1_retriever.metrics import reciprocal_rank_fusion
+
+    bench = load_benchmark(beir)
+    model = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
+    thinking = {"n_thoughts": 2, "max_new_tokens": 4, "temperature": 0.0}
+    results = run_systems(bench, model, ("o1", "bm25-thoughts", "o1-hybrid"), thinking, cache_corpus=False)
+    thoughts = model.think(list(bench.queries.values()), n=2, max_new_tokens=4, temperature=0.0)
+    corpus = [d.text if not d.title else f"{d.title} {d.text}" for d in bench.corpus]
+    expected = BM25(corpus, [d.id for d in bench.corpus]).search(
+        [expanded_query(q, t) for q, t in zip(bench.queries.values(), thoughts)], 1000
+    )
+    assert results["bm25-thoughts"].run == dict(zip(bench.queries, expected))
+    fused = reciprocal_rank_fusion([results["o1"].run, results["bm25-thoughts"].run])
+    assert results["o1-hybrid"].run == fused
+    assert expanded_query("q", ["a", " "], repeats=2) == "q q a"
