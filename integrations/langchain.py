@@ -17,21 +17,20 @@ from pydantic import ConfigDict, Field
 
 from o1_retriever import prompts
 from o1_retriever.config import ThinkingConfig
-from o1_retriever.index import THOUGHTS_KEY, Hit, Index
+from o1_retriever.index import Hit, Index, Mode, hit_metadata
 from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.thinkers import ThinkRequest, Thoughts, collect
 
 
 def hit_to_document(hit: Hit) -> Document:
-    return Document(
-        id=hit.id, page_content=hit.text, metadata={**hit.metadata, "score": hit.score, THOUGHTS_KEY: hit.thoughts}
-    )
+    return Document(id=hit.id, page_content=hit.text, metadata={**hit.metadata, **hit_metadata(hit)})
 
 
 class O1Retriever(BaseRetriever):
     """Retrieves the ``k`` best documents from an Index (e.g. a ChromaStore), thinking about the query first.
 
-    ``k`` can also be given per call: ``retriever.invoke(query, k=3)``.
+    ``k``, ``mode`` (``"hybrid"``, ``"dense"``, ``"lexical"``) and ``where`` can also be given per call:
+    ``retriever.invoke(query, k=3, mode="dense")``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -39,6 +38,7 @@ class O1Retriever(BaseRetriever):
     store: Index
     k: int = Field(default=4, ge=1)
     think: bool = True
+    mode: Mode = "hybrid"
     where: dict[str, Any] | None = None
     thinking: dict[str, Any] = Field(default_factory=dict)
 
@@ -46,7 +46,12 @@ class O1Retriever(BaseRetriever):
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, **kwargs: Any
     ) -> list[Document]:
         hits = self.store.query(
-            query, self.k if k is None else k, where=kwargs.get("where", self.where), think=self.think, **self.thinking
+            query,
+            self.k if k is None else k,
+            where=kwargs.get("where", self.where),
+            mode=kwargs.get("mode", self.mode),
+            think=self.think,
+            **self.thinking,
         )
         return [hit_to_document(h) for h in hits]
 

@@ -17,19 +17,20 @@ from pydantic import PrivateAttr
 
 from o1_retriever import prompts
 from o1_retriever.config import ThinkingConfig
-from o1_retriever.index import THOUGHTS_KEY, Hit, Index
+from o1_retriever.index import Hit, Index, Mode, hit_metadata
 from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.thinkers import ThinkRequest, Thoughts, collect
 
 
 def hit_to_node(hit: Hit) -> NodeWithScore:
     """A store hit as a LlamaIndex node; the query's thoughts ride in metadata, hidden from the LLM and embedder."""
+    ours = hit_metadata(hit)
     node = TextNode(
         id_=hit.id,
         text=hit.text,
-        metadata={**hit.metadata, THOUGHTS_KEY: hit.thoughts},
-        excluded_llm_metadata_keys=[THOUGHTS_KEY],
-        excluded_embed_metadata_keys=[THOUGHTS_KEY],
+        metadata={**hit.metadata, **ours},
+        excluded_llm_metadata_keys=list(ours),
+        excluded_embed_metadata_keys=list(ours),
     )
     return NodeWithScore(node=node, score=hit.score)
 
@@ -44,6 +45,7 @@ class O1Retriever(BaseRetriever):
         similarity_top_k: int = 4,
         *,
         think: bool = True,
+        mode: Mode = "hybrid",
         where: dict[str, Any] | None = None,
         callback_manager: CallbackManager | None = None,
         **thinking: Any,
@@ -53,13 +55,19 @@ class O1Retriever(BaseRetriever):
         self.store = store
         self.similarity_top_k = similarity_top_k
         self.think = think
+        self.mode = mode
         self.where = where
         self.thinking = thinking
         super().__init__(callback_manager=callback_manager)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = self.store.query(
-            query_bundle.query_str, self.similarity_top_k, where=self.where, think=self.think, **self.thinking
+            query_bundle.query_str,
+            self.similarity_top_k,
+            where=self.where,
+            mode=self.mode,
+            think=self.think,
+            **self.thinking,
         )
         return [hit_to_node(h) for h in hits]
 

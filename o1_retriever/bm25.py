@@ -10,7 +10,7 @@ def _bm25s():
         import bm25s
         import Stemmer
     except ImportError:  # pragma: no cover
-        raise ImportError('BM25 needs bm25s and PyStemmer: pip install "o1-retriever[eval]"') from None
+        raise ImportError("BM25 needs bm25s and PyStemmer: pip install bm25s PyStemmer") from None
     return bm25s, Stemmer.Stemmer("english")
 
 

@@ -4,19 +4,23 @@ reading or writing another model's vectors."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
 from o1_retriever.data import Document, content_id, skip_empty
-from o1_retriever.model import ThinkThenEmbed
+from o1_retriever.lexical import LexicalIndex, expanded_query
+from o1_retriever.model import QueryEmbeddings, ThinkThenEmbed
 from o1_retriever.stores import VectorStore
 from o1_retriever.validation import check_positive, check_texts
 
+
+logger = logging.getLogger(__name__)
 
 #: the metadata key under which integrations hand a query's thoughts to their framework
 THOUGHTS_KEY = "o1_thoughts"
@@ -30,13 +34,23 @@ class EmptyIndexError(LookupError):
     """The store is missing or holds no documents."""
 
 
+Mode = Literal["hybrid", "dense", "lexical"]
+MODES = ("hybrid", "dense", "lexical")
+#: candidates each side contributes to a fusion (at least k)
+FUSION_CANDIDATES = 100
+#: the k of reciprocal-rank fusion: score = sum over sides of 1 / (RRF_K + rank)
+RRF_K = 60
+
+
 @dataclass(frozen=True)
 class Hit:
     id: str
-    score: float  # cosine similarity
+    score: float  # dense: cosine similarity; lexical: BM25; hybrid: the fused RRF score
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
     thoughts: list[str] = field(default_factory=list)
+    dense_rank: int | None = None  # 1-based rank on each side that found it (None: not among its candidates)
+    lexical_rank: int | None = None
 
 
 @dataclass
@@ -59,6 +73,8 @@ class Index:
     def __init__(self, model: ThinkThenEmbed, store: VectorStore, *, create: bool = True) -> None:
         self.model = model
         self.store = store
+        self._lexical_index: LexicalIndex | None = None
+        self._lexical_count = -1
         guard = store.read_guard()
         if guard is None:
             if not create:
@@ -121,6 +137,7 @@ class Index:
                 )
                 report.insert_seconds += time.perf_counter() - began
                 report.added += len(batch)
+                self._lexical_index = None  # rebuilt before the next lexical search
             bar.update(min(batch_size, len(documents) - start))
         bar.close()
         return report
@@ -147,6 +164,7 @@ class Index:
             raise TypeError("ids must be a list of ids, not a single string")
         if ids:
             self.store.delete(list(ids))
+            self._lexical_index = None
 
     # ------------------------------------------------------------------ reading
     def search(
@@ -156,23 +174,93 @@ class Index:
         *,
         where: dict[str, Any] | None = None,
         think: bool = True,
+        mode: Mode = "hybrid",
+        lexical_thoughts: bool = False,
         **thinking: Any,
     ) -> list[list[Hit]]:
-        """The k best documents for each query, best first, with the thoughts used for that query."""
+        """The k best documents for each query, best first, with the thoughts used for that query.
+
+        ``mode``: ``"hybrid"`` (default: reciprocal-rank fusion of the dense side, the query vector with its
+        thoughts, and the lexical side, BM25 over the store's documents), ``"dense"`` or ``"lexical"``. With
+        ``lexical_thoughts`` the BM25 query is the query (repeated) followed by its thoughts. ``where`` filters both
+        sides alike."""
         check_positive(k, "k")
         queries = check_texts(queries, "queries")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         count = self.count()
         if count == 0:
             raise EmptyIndexError(f"{self.store.description} is empty: index documents first")
-        embedded = self.model.embed_queries(queries, think=think, **thinking)
-        found = self.store.query(embedded.vectors, min(k, count), where)
-        return [
-            [Hit(h.id, h.score, h.text, h.metadata, thoughts) for h in hits]
-            for hits, thoughts in zip(found, embedded.thoughts)
-        ]
+        wants_thoughts = think and (mode != "lexical" or lexical_thoughts)
+        if mode == "lexical" and not wants_thoughts:
+            embedded = QueryEmbeddings(None, [[] for _ in queries])  # no model call: BM25 alone
+        else:
+            embedded = self.model.embed_queries(queries, think=wants_thoughts, **thinking)
+        depth = min(count, k if mode == "dense" else max(k, FUSION_CANDIDATES))
+        dense = self.store.query(embedded.vectors, depth, where) if mode != "lexical" else None
+        lexical = None
+        if mode != "dense":
+            texts = [expanded_query(q, t) if lexical_thoughts else q for q, t in zip(queries, embedded.thoughts)]
+            lexical = self._lexical().search(texts, depth, self._allowed(where))
+        out = []
+        for i, thoughts in enumerate(embedded.thoughts):
+            if lexical is None:
+                out.append(
+                    [Hit(h.id, h.score, h.text, h.metadata, thoughts, dense_rank=r) for r, h in _ranked(dense[i])]
+                )
+            else:
+                out.append(self._fused(dense[i] if dense is not None else [], lexical[i], k, thoughts, mode))
+        return out
+
+    def _fused(self, dense: list, lexical: list[tuple[str, float]], k: int, thoughts: list[str], mode: str):
+        """Hits of the lexical side alone (``mode="lexical"``) or of the RRF of both sides."""
+        rows = {h.id: (h.text, h.metadata) for h in dense}
+        dense_rank = {h.id: r for r, h in _ranked(dense)}
+        lexical_rank = {doc: r for r, (doc, _) in _ranked(lexical)}
+        if mode == "lexical":
+            scores = dict(lexical)
+        else:
+            scores = {}
+            for ranks in (dense_rank, lexical_rank):
+                for doc, rank in ranks.items():
+                    scores[doc] = scores.get(doc, 0.0) + 1.0 / (RRF_K + rank)
+        best = sorted(scores, key=lambda doc: (-scores[doc], doc))[:k]
+        lexical_rows = self._lexical().rows
+        hits = []
+        for doc in best:
+            text, metadata = rows[doc] if doc in rows else lexical_rows[doc]
+            hits.append(
+                Hit(doc, scores[doc], text, dict(metadata), thoughts, dense_rank.get(doc), lexical_rank.get(doc))
+            )
+        return hits
+
+    def _lexical(self) -> LexicalIndex:
+        """The BM25 index of the store's documents, built on first use and again when the store changed (a write
+        through this Index, or another count)."""
+        count = self.store.count()
+        if self._lexical_index is None or self._lexical_count != count:
+            began = time.perf_counter()
+            self._lexical_index = LexicalIndex(*self.store.contents())
+            self._lexical_count = count
+            logger.info("lexical index of %d documents built in %.1fs", count, time.perf_counter() - began)
+        return self._lexical_index
+
+    def _allowed(self, where: dict[str, Any] | None) -> set[str] | None:
+        return None if where is None else set(self.store.contents(where)[0])
 
     def query(self, query: str, k: int = 10, **kwargs: Any) -> list[Hit]:
         """The k best documents for one query."""
         if not isinstance(query, str):
             raise TypeError(f"query must be a string, got {type(query).__name__}")
         return self.search([query], k, **kwargs)[0]
+
+
+def _ranked(items: list) -> list[tuple[int, Any]]:
+    return list(enumerate(items, start=1))
+
+
+def hit_metadata(hit: Hit) -> dict[str, Any]:
+    """What a hit tells beyond its document, for the metadata of a framework's document or node: the score, the
+    rank on each side of the search, and the thoughts the query was embedded with."""
+    ranks = {"dense_rank": hit.dense_rank, "lexical_rank": hit.lexical_rank}
+    return {"score": hit.score, **{k: v for k, v in ranks.items() if v is not None}, THOUGHTS_KEY: hit.thoughts}

@@ -13,3 +13,29 @@ QUERY_REPEATS = 3
 def expanded_query(query: str, thoughts: Sequence[str], repeats: int = QUERY_REPEATS) -> str:
     """``query`` repeated ``repeats`` times, then the thoughts: the BM25 query of thoughts on the lexical side."""
     return " ".join([query] * repeats + [t for t in thoughts if t.strip()])
+
+
+class LexicalIndex:
+    """BM25 over the documents of a store, as they are embedded (``{title} {text}``); held in memory, built from the
+    store's contents. ``search`` returns, per query, (id, score) pairs best first, restricted to ``allowed`` ids."""
+
+    def __init__(self, ids: list[str], texts: list[str], metadatas: list[dict]) -> None:
+        from o1_retriever.bm25 import BM25
+        from o1_retriever.prompts import document_text
+
+        self.ids = ids
+        self.rows = {i: (t, m) for i, t, m in zip(ids, texts, metadatas)}
+        self.bm25 = BM25([document_text(t, str(m.get("title") or "")) for t, m in zip(texts, metadatas)], ids)
+
+    def search(self, queries: Sequence[str], k: int, allowed: set[str] | None = None) -> list[list[tuple[str, float]]]:
+        import numpy as np
+
+        mask = None if allowed is None else np.array([i in allowed for i in self.ids])
+        out = []
+        for query in queries:
+            scores = self.bm25.scores(query)
+            if mask is not None:
+                scores = np.where(mask, scores, 0.0)
+            top = np.argsort(-scores, kind="stable")[:k]
+            out.append([(self.ids[j], float(scores[j])) for j in top if scores[j] > 0])
+        return out

@@ -28,7 +28,7 @@ def test_search_returns_hits_with_thoughts_and_scores(store):
 
 
 def test_scores_equal_cosine_of_model_vectors(store, shared_model):
-    hits = store.query("gene expression", k=4, think=False)
+    hits = store.query("gene expression", k=4, think=False, mode="dense")
     q = shared_model.embed_queries(["gene expression"], think=False).vectors[0]
     docs = shared_model.embed_documents([d.text for d in DOCS], titles=[d.title for d in DOCS])
     expected = {d.id: float(docs[i] @ q) for i, d in enumerate(DOCS)}
@@ -139,6 +139,10 @@ class DictStore:
     def count(self):
         return len(self.rows)
 
+    def contents(self, where=None):
+        keep = [(i, r) for i, r in self.rows.items() if all(r[2].get(f) == v for f, v in (where or {}).items())]
+        return [i for i, _ in keep], [r[1] for _, r in keep], [r[2] for _, r in keep]
+
     def read_guard(self):
         return self.guard
 
@@ -172,3 +176,40 @@ def test_a_collection_no_model_wrote_is_refused_and_empty_documents_are_skipped(
         report = index.add_documents([Document("e", "  ", ""), Document("t", "", "Gene cells"), DOCS[0]])
     assert report.added == 2 and index.count() == 2
     assert any("skipped 1 empty document(s)" in r.getMessage() and ": e" in r.getMessage() for r in caplog.records)
+
+
+def test_hybrid_fuses_the_ranks_of_both_sides(store):
+    from o1_retriever.bm25 import BM25
+    from o1_retriever.prompts import document_text
+
+    dense = store.query("cancer risk of drug treatment", k=4, think=False, mode="dense")
+    lexical = store.query("cancer risk of drug treatment", k=4, think=False, mode="lexical")
+    expected = BM25([document_text(d.text, d.title) for d in DOCS], [d.id for d in DOCS]).search(
+        ["cancer risk of drug treatment"], 4
+    )[0]
+    assert [h.id for h in lexical] == list(expected) and [h.score for h in lexical] == pytest.approx(
+        list(expected.values())
+    )
+    hybrid = store.query("cancer risk of drug treatment", k=4, think=False)  # the default mode
+    for hit in hybrid:
+        parts = [1 / (60 + r) for r in (hit.dense_rank, hit.lexical_rank) if r is not None]
+        assert hit.score == pytest.approx(sum(parts))
+        assert hit.dense_rank == 1 + [h.id for h in dense].index(hit.id)
+    assert hybrid[0].id == "d1" and hybrid[0].lexical_rank == 1
+    assert [h.score for h in hybrid] == sorted((h.score for h in hybrid), reverse=True)
+
+
+def test_hybrid_filters_both_sides_and_survives_stop_words(store):
+    assert [h.id for h in store.query("data gene cancer", k=4, think=False, where={"year": 2021})] == ["d2"]
+    only_stop_words = store.query("the of and", k=2, think=False)  # the lexical side finds nothing
+    assert len(only_stop_words) == 2 and all(h.lexical_rank is None for h in only_stop_words)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        store.query("q", mode="sparse")
+
+
+def test_the_lexical_side_follows_the_store(store):
+    assert all(h.id != "new" for h in store.query("dielectric microwave", k=4, think=False, mode="lexical"))
+    store.add_documents([Document("new", "brain storage of query thought", "")])
+    assert store.query("brain thought", k=1, think=False, mode="lexical")[0].id == "new"  # rebuilt after ingest
+    store.delete(["new"])
+    assert all(h.id != "new" for h in store.query("brain thought", k=5, think=False, mode="lexical"))

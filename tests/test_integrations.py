@@ -57,6 +57,9 @@ def test_langchain_retriever_k_and_async(store):
     assert len(docs) == 2 and all(isinstance(d, LCDocument) for d in docs)
     assert len(retriever.invoke("cancer risk", k=4)) == 4
     assert len(docs[0].metadata["o1_thoughts"]) == 2
+    assert {"dense_rank", "score"} <= set(docs[0].metadata)  # the ranks that put it there
+    dense = retriever.invoke("cancer risk", mode="dense")
+    assert all("lexical_rank" not in d.metadata for d in dense)
     assert [d.id for d in asyncio.run(retriever.ainvoke("cancer risk"))] == [d.id for d in docs]
     with pytest.raises(ValueError):
         O1Retriever(store=store, k=0)

@@ -97,7 +97,8 @@ def search(
     collection: str = CollectionOption,
     host: Optional[str] = HostOption,
     port: int = PortOption,
-    think: bool = typer.Option(True, help="Think before embedding (--no-think: plain dense query)"),
+    think: bool = typer.Option(True, help="Think before embedding (--no-think: the plain query vector)"),
+    mode: str = typer.Option("hybrid", help="hybrid (dense + BM25, fused), dense or lexical"),
     n_thoughts: Optional[int] = typer.Option(None, min=1, help="Thoughts per query [default: the model's]"),
     seed: Optional[int] = typer.Option(None, help="Sampling seed [default: the model's]"),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
@@ -111,14 +112,24 @@ def search(
         fail("the query is empty")
     chroma = _open_store(load_model(model, thinker=thinker), store, collection, host, port, create=False)
     try:
-        hits = chroma.query(query, k, think=think, n_thoughts=n_thoughts, seed=seed)
-    except (EmptyIndexError, ThinkerError) as error:
+        hits = chroma.query(query, k, think=think, mode=mode, n_thoughts=n_thoughts, seed=seed)
+    except (EmptyIndexError, ThinkerError, ValueError) as error:
         fail(str(error))
     if as_json:
         payload = {
             "query": query,
             "thoughts": hits[0].thoughts if hits else [],
-            "hits": [{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits],
+            "hits": [
+                {
+                    "id": h.id,
+                    "score": h.score,
+                    "dense_rank": h.dense_rank,
+                    "lexical_rank": h.lexical_rank,
+                    "text": h.text,
+                    "metadata": h.metadata,
+                }
+                for h in hits
+            ],
         }
         json.dump(payload, sys.stdout, indent=2)
         sys.stdout.write("\n")

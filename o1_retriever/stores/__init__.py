@@ -46,6 +46,10 @@ class VectorStore(Protocol):
 
     def count(self) -> int: ...
 
+    def contents(self, where: dict[str, Any] | None = None) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+        """Ids, texts and metadata of every stored row (matching ``where``): what the lexical side indexes."""
+        ...
+
     def read_guard(self) -> dict[str, Any] | None:
         """What the store records about the model that filled it (None: nothing recorded yet)."""
         ...

@@ -103,6 +103,17 @@ class ChromaVectorStore:
     def count(self) -> int:
         return self.collection.count()
 
+    def contents(self, where: dict[str, Any] | None = None, page: int = 5000):
+        ids: list[str] = []
+        texts: list[str] = []
+        metadatas: list[dict[str, Any]] = []
+        for offset in range(0, self.count(), page):
+            rows = self.collection.get(where=where, limit=page, offset=offset, include=["documents", "metadatas"])
+            ids += rows["ids"]
+            texts += [t or "" for t in rows["documents"]]
+            metadatas += [dict(m or {}) for m in rows["metadatas"]]
+        return ids, texts, metadatas
+
     def read_guard(self) -> dict[str, Any] | None:
         meta = self.collection.metadata or {}
         guard = {k[len(_GUARD_PREFIX) :]: v for k, v in meta.items() if k.startswith(_GUARD_PREFIX)}
