@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from bench.common import write
-from o1_retriever.evaluate import load_benchmark
+from o1_retriever.benchmark import load_benchmark
 from o1_retriever.metrics import paired_randomization_test, per_query_scores
 
 

@@ -1,42 +1,24 @@
 """Evaluation on BEIR-format folders: the systems of the ``SYSTEMS`` registry on the same data in one run.
 
 Dense systems search exactly (all document vectors, inner product of unit vectors), so the numbers measure the
-model, not an approximate index. Corpus vectors are cached on disk, keyed by the model's document fingerprint
-and a hash of the corpus; query thoughts come from the thought cache.
+model, not an approximate index; the ``store-*`` systems go through the product path instead (Chroma's approximate
+index, the Index's lexical side and fusion). Query thoughts come from the thought cache.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from o1_retriever import embedders
-from o1_retriever.data import DataError, Document, load_corpus, load_qrels, load_queries
+from o1_retriever.benchmark import Benchmark, Run, corpus_vectors, dense_run
 from o1_retriever.metrics import reciprocal_rank_fusion
 from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.pooling import mean_of_unit_vectors
 from o1_retriever.prompts import document_text
-from o1_retriever.weights import home_dir
-
-logger = logging.getLogger(__name__)
-
-Run = dict[str, dict[str, float]]
-
-
-@dataclass
-class Benchmark:
-    name: str
-    corpus: list[Document]
-    queries: dict[str, str]  # only the evaluated queries
-    qrels: dict[str, dict[str, int]]
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -45,88 +27,6 @@ class SystemResult:
     corpus_seconds: float  # time to index the corpus (when it was computed, if cached)
     query_seconds: float  # per query, in this run
     settings: dict = field(default_factory=dict)
-
-
-def load_benchmark(
-    folder: str | Path,
-    split: str = "test",
-    max_queries: int | None = None,
-    max_docs: int | None = None,
-    strict: bool = False,
-) -> Benchmark:
-    """A BEIR folder's corpus, queries and every graded judgement of ``split``; judgements naming unknown queries
-    or documents are dropped with a warning. ``max_docs`` keeps every judged document of the kept queries plus the
-    first documents of the corpus up to that number."""
-    folder = Path(folder)
-    for required in ("corpus.jsonl", "queries.jsonl"):
-        if not (folder / required).is_file():
-            raise DataError(f"{folder}: missing {required} (a BEIR folder has corpus.jsonl, queries.jsonl, qrels/)")
-    corpus, queries, qrels = load_corpus(folder, strict), load_queries(folder), load_qrels(folder, split)
-    notes: list[str] = []
-    doc_ids = {d.id for d in corpus}
-    unknown_queries = [q for q in qrels if q not in queries]
-    unknown_docs = sum(1 for q in qrels for d in qrels[q] if d not in doc_ids)
-    if unknown_queries or unknown_docs:
-        message = (
-            f"qrels/{split}.tsv names {len(unknown_queries)} unknown queries and {unknown_docs} unknown documents; "
-            "evaluating the rest"
-        )
-        logger.warning(message)
-        notes.append(message)
-    qrels = {q: {d: r for d, r in judged.items() if d in doc_ids} for q, judged in qrels.items() if q in queries}
-    qrels = {q: judged for q, judged in qrels.items() if judged}
-    if not qrels:
-        raise DataError(f"{folder}: no query of split {split!r} has a judged document in the corpus")
-    query_ids = sorted(qrels)
-    if max_queries is not None and max_queries < len(query_ids):
-        query_ids = query_ids[:max_queries]
-        notes.append(f"--max-queries {max_queries}: {len(query_ids)} of {len(qrels)} queries")
-    qrels = {q: qrels[q] for q in query_ids}
-    if max_docs is not None and max_docs < len(corpus):
-        judged = {d for q in qrels for d in qrels[q]}
-        keep = judged | {d.id for d in corpus[:max_docs]}
-        notes.append(f"--max-docs {max_docs}: {len(keep)} of {len(corpus)} documents (all judged ones kept)")
-        corpus = [d for d in corpus if d.id in keep]
-    return Benchmark(folder.name, corpus, {q: queries[q] for q in query_ids}, qrels, notes)
-
-
-def corpus_hash(corpus: list[Document]) -> str:
-    digest = hashlib.sha256()
-    for doc in corpus:
-        digest.update(json.dumps([doc.id, doc.title, doc.text]).encode())
-    return digest.hexdigest()[:16]
-
-
-def corpus_vectors(
-    model: ThinkThenEmbed, corpus: list[Document], batch_size: int = 32, cache: bool = True
-) -> tuple[np.ndarray, float]:
-    """Document vectors (n, dim), from the on-disk cache when this model already embedded this corpus; and the
-    seconds embedding took (when it was done)."""
-    folder = home_dir() / "corpus-vectors"
-    stem = folder / f"{model.document_fingerprint}-{corpus_hash(corpus)}"
-    if cache and stem.with_suffix(".npy").exists() and stem.with_suffix(".json").exists():
-        return np.load(stem.with_suffix(".npy")), json.loads(stem.with_suffix(".json").read_text())["seconds"]
-    start = time.perf_counter()
-    vectors = model.embed_documents([d.text for d in corpus], titles=[d.title for d in corpus], batch_size=batch_size)
-    seconds = time.perf_counter() - start
-    if not cache:
-        return vectors, seconds
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = stem.with_suffix(".tmp.npy")
-    np.save(tmp, vectors)
-    tmp.replace(stem.with_suffix(".npy"))
-    stem.with_suffix(".json").write_text(json.dumps({"seconds": seconds, "documents": len(corpus)}))
-    return vectors, seconds
-
-
-def dense_run(
-    query_ids: list[str], query_vectors: np.ndarray, doc_ids: list[str], doc_vectors: np.ndarray, depth: int = 1000
-) -> Run:
-    """Exact inner-product search: each query's ``depth`` best documents."""
-    scores = query_vectors @ doc_vectors.T
-    depth = min(depth, len(doc_ids))
-    top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
-    return {q: {doc_ids[j]: float(scores[i, j]) for j in top[i]} for i, q in enumerate(query_ids)}
 
 
 def hyde_vectors(generator: ThinkThenEmbed, queries: list[str], **thinking) -> np.ndarray:
@@ -252,6 +152,39 @@ def _as_think_options(thinking: dict) -> dict:
     return {renamed.get(k, k): v for k, v in thinking.items()}
 
 
+def _through_store(mode: str, k: int = 100):
+    """The product path: the corpus vectors in a real Chroma (its approximate HNSW index), queries through
+    ``Index.search`` (its thinking, its lexical side, its fusion), the ``k`` hits a retriever returns."""
+
+    def run(ctx: Context) -> SystemResult:
+        import tempfile
+
+        from o1_retriever.index import Index
+        from o1_retriever.stores.chroma import ChromaVectorStore
+
+        vectors, corpus_seconds = corpus_vectors(ctx.model, ctx.bench.corpus, cache=ctx.cache_corpus)
+        options = dict(ctx.thinking)
+        if ctx.include_query_vector is not None:
+            options["include_query_vector"] = ctx.include_query_vector
+        with tempfile.TemporaryDirectory() as folder:
+            store = ChromaVectorStore(folder)
+            index = Index(ctx.model, store)
+            docs = ctx.bench.corpus
+            for start in range(0, len(docs), 1000):  # the embedder's vectors, as Index.add_documents stores them
+                rows = docs[start : start + 1000]
+                metadatas = [{"title": d.title, **d.metadata} for d in rows]
+                store.upsert([d.id for d in rows], vectors[start : start + 1000], [d.text for d in rows], metadatas)
+            began = time.perf_counter()
+            hits = index.search(ctx.texts, min(k, len(docs)), mode=mode, **options)
+            seconds = (time.perf_counter() - began) / len(ctx.texts)
+        found = {q: {h.id: h.score for h in row} for q, row in zip(ctx.bench.queries, hits)}
+        return SystemResult(
+            found, corpus_seconds, seconds, {"path": "Chroma (HNSW) + Index.search", "mode": mode, "k": k}
+        )
+
+    return run
+
+
 @dataclass(frozen=True)
 class System:
     run: Callable[[Context], SystemResult]
@@ -268,6 +201,10 @@ SYSTEMS: dict[str, System] = {
     "hybrid": System(_fused("o1", "bm25"), ("o1", "bm25"), help="reciprocal-rank fusion of o1 and bm25"),
     "dense-hybrid": System(_fused("dense", "bm25"), ("dense", "bm25"), help="RRF of dense and bm25: no thinking"),
     "bm25-thoughts": System(_bm25_thoughts, ("o1",), help="BM25 over the query and o1's thoughts"),
+    "store-dense": System(_through_store("dense"), help="o1 through the product path: Chroma's HNSW + Index.search"),
+    "store-hybrid": System(
+        _through_store("hybrid"), help="the default retriever: hybrid through Chroma + Index.search"
+    ),
     "o1-hybrid": System(
         _fused("o1", "bm25-thoughts"),
         ("o1", "bm25-thoughts"),

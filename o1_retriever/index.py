@@ -215,6 +215,7 @@ class Index:
     def _fused(self, dense: list, lexical: list[tuple[str, float]], k: int, thoughts: list[str], mode: str):
         """Hits of the lexical side alone (``mode="lexical"``) or of the RRF of both sides."""
         rows = {h.id: (h.text, h.metadata) for h in dense}
+        dense = sorted(dense, key=lambda h: (-h.score, h.id))  # ties go to the smaller id, as in trec_eval
         dense_rank = {h.id: r for r, h in _ranked(dense)}
         lexical_rank = {doc: r for r, (doc, _) in _ranked(lexical)}
         if mode == "lexical":

@@ -23,8 +23,11 @@ class LexicalIndex:
         from o1_retriever.bm25 import BM25
         from o1_retriever.prompts import document_text
 
+        import numpy as np
+
         self.ids = ids
         self.rows = {i: (t, m) for i, t, m in zip(ids, texts, metadatas)}
+        self._id_order = np.argsort(np.argsort(np.array(ids, dtype=object)))  # ties go to the smaller id
         self.bm25 = BM25([document_text(t, str(m.get("title") or "")) for t, m in zip(texts, metadatas)], ids)
 
     def search(self, queries: Sequence[str], k: int, allowed: set[str] | None = None) -> list[list[tuple[str, float]]]:
@@ -36,6 +39,6 @@ class LexicalIndex:
             scores = self.bm25.scores(query)
             if mask is not None:
                 scores = np.where(mask, scores, 0.0)
-            top = np.argsort(-scores, kind="stable")[:k]
+            top = np.lexsort((self._id_order, -scores))[:k]
             out.append([(self.ids[j], float(scores[j])) for j in top if scores[j] > 0])
         return out

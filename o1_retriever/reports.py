@@ -6,7 +6,8 @@ import json
 import logging
 from pathlib import Path
 
-from o1_retriever.evaluate import Benchmark, SystemResult
+from o1_retriever.benchmark import Benchmark
+from o1_retriever.evaluate import SystemResult
 from o1_retriever.metrics import mean_scores, paired_randomization_test, per_query_scores
 
 logger = logging.getLogger(__name__)

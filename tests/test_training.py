@@ -69,7 +69,8 @@ def test_shared_training_writes_a_loadable_adapter_checkpoint(tiny_lm, tmp_path)
 def test_periodic_evaluation_and_gradient_checkpointing(tiny_lm, tmp_path):
     """The nDCG@10 logged during training is that of the model as it is then: here, after the last step, the
     nDCG@10 of the checkpoint it writes, evaluated the same way."""
-    from o1_retriever.evaluate import load_benchmark, run_systems
+    from o1_retriever.benchmark import load_benchmark
+    from o1_retriever.evaluate import run_systems
     from o1_retriever.reports import summarise
     from tests.tiny_models import WORDS
 

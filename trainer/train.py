@@ -291,7 +291,8 @@ def _report_counts(counts: DataCounts, config: TrainConfig, rank: int) -> None:
 
 def evaluate_now(model: TrainableModel, config: TrainConfig) -> float:
     """nDCG@10 of the o1 system on the evaluation folder, with the weights as they are now."""
-    from o1_retriever.evaluate import load_benchmark, run_systems
+    from o1_retriever.benchmark import load_benchmark
+    from o1_retriever.evaluate import run_systems
     from o1_retriever.reports import summarise
 
     bench = load_benchmark(config.eval_data, config.eval_split, max_queries=config.eval_max_queries)

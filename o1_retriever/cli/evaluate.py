@@ -50,7 +50,8 @@ def evaluate(
 ) -> None:
     """Evaluate systems on a BEIR folder: Markdown table, JSON, TREC runs, significance tests."""
     from o1_retriever.data import DataError
-    from o1_retriever.evaluate import load_benchmark, run_systems
+    from o1_retriever.benchmark import load_benchmark
+    from o1_retriever.evaluate import run_systems
     from o1_retriever.reports import markdown_table, summarise, write_outputs
     from o1_retriever.thinkers import ThinkerError
 
