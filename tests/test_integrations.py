@@ -19,6 +19,9 @@ def test_llamaindex_retriever_sync_and_async(store):
     assert "o1_thoughts" not in nodes[0].node.get_content(metadata_mode="llm")
     async_nodes = asyncio.run(retriever.aretrieve("cancer risk"))
     assert [n.node.node_id for n in async_nodes] == [n.node.node_id for n in nodes]
+    lexical = O1Retriever(store, similarity_top_k=2, mode="lexical").retrieve("cancer risk drug")
+    assert lexical[0].node.node_id == "d1" and lexical[0].node.metadata["lexical_rank"] == 1
+    assert "lexical_rank" not in lexical[0].node.get_content(metadata_mode="llm")  # ours, hidden from the LLM
 
 
 def test_llamaindex_query_engine_with_mock_llm(store):
