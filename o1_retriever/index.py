@@ -5,6 +5,7 @@ reading or writing another model's vectors."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -75,6 +76,7 @@ class Index:
         self.store = store
         self._lexical_index: LexicalIndex | None = None
         self._lexical_count = -1
+        self._lexical_lock = threading.Lock()
         guard = store.read_guard()
         if guard is None:
             if not create:
@@ -238,13 +240,14 @@ class Index:
     def _lexical(self) -> LexicalIndex:
         """The BM25 index of the store's documents, built on first use and again when the store changed (a write
         through this Index, or another count)."""
-        count = self.store.count()
-        if self._lexical_index is None or self._lexical_count != count:
-            began = time.perf_counter()
-            self._lexical_index = LexicalIndex(*self.store.contents())
-            self._lexical_count = count
-            logger.info("lexical index of %d documents built in %.1fs", count, time.perf_counter() - began)
-        return self._lexical_index
+        with self._lexical_lock:  # concurrent searches build it once
+            count = self.store.count()
+            if self._lexical_index is None or self._lexical_count != count:
+                began = time.perf_counter()
+                self._lexical_index = LexicalIndex(*self.store.contents())
+                self._lexical_count = count
+                logger.info("lexical index of %d documents built in %.1fs", count, time.perf_counter() - began)
+            return self._lexical_index
 
     def _allowed(self, where: dict[str, Any] | None) -> set[str] | None:
         return None if where is None else set(self.store.contents(where)[0])
