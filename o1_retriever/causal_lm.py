@@ -272,6 +272,10 @@ class CausalLM:
         return self.tokenizer.decode(token_ids, skip_special_tokens=True).strip()
 
 
+#: names what ``quantized_int8`` does, for the thought cache: other thoughts come from another scheme
+INT8_SCHEME = "dynamic int8 linear layers of the body, fp32 head"
+
+
 def quantized_int8(lm: CausalLM) -> CausalLM:
     """The LM with its linear layers quantised to int8 (dynamic quantisation, CPU): generation reads 4x fewer bytes of
     weights per token, which is what bounds it on a CPU."""
@@ -279,5 +283,6 @@ def quantized_int8(lm: CausalLM) -> CausalLM:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch marks torch.ao.quantization as moving to torchao
-        model = torch.ao.quantization.quantize_dynamic(lm.model, {torch.nn.Linear}, dtype=torch.qint8)
-    return CausalLM(model, lm.tokenizer)
+        body = torch.ao.quantization.quantize_dynamic(lm.decoder, {torch.nn.Linear}, dtype=torch.qint8)
+    setattr(lm.model, lm.model.base_model_prefix, body)  # the LM head stays fp32: logits are the model's own
+    return CausalLM(lm.model, lm.tokenizer)

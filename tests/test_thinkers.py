@@ -5,6 +5,7 @@ them embeds each query with exactly the thoughts the thinker wrote."""
 import time
 
 import numpy as np
+import torch
 import pytest
 
 from o1_retriever import ThinkThenEmbed, embedders
@@ -146,8 +147,9 @@ def test_int8_thinker_is_seeded_and_keyed_apart_from_fp32(tiny_lm, tiny_encoder)
     fp32 = ThinkThenEmbed.from_pretrained(tiny_lm, **options)
     int8 = ThinkThenEmbed.from_pretrained(tiny_lm, precision="int8", **options)
     assert int8.config.thinker_precision == "int8" and int8.thinker.identity != fp32.thinker.identity
-    layers = [m for m in int8.thinker.lm.model.modules() if type(m).__name__ == "Linear"]
-    assert layers and all(type(m).__module__.startswith("torch.ao.nn.quantized") for m in layers)  # all int8
+    layers = [m for m in int8.thinker.lm.decoder.modules() if type(m).__name__ == "Linear"]
+    assert layers and all(type(m).__module__.startswith("torch.ao.nn.quantized") for m in layers)  # the body: int8
+    assert type(int8.thinker.lm.lm_head) is torch.nn.Linear  # the head: fp32, the logits are the model's own
     a = int8.think(["cell gene"], n=2, max_new_tokens=5, temperature=1.0, seed=3)
     assert a == int8.think(["cell gene"], n=2, max_new_tokens=5, temperature=1.0, seed=3)
     assert int8.document_fingerprint == fp32.document_fingerprint  # documents are the encoder's: one index serves both

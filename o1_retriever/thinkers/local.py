@@ -6,7 +6,14 @@ import hashlib
 import json
 
 from o1_retriever import prompts
-from o1_retriever.causal_lm import CausalLM, add_special_tokens, default_device, load_causal_lm, quantized_int8
+from o1_retriever.causal_lm import (
+    INT8_SCHEME,
+    CausalLM,
+    add_special_tokens,
+    default_device,
+    load_causal_lm,
+    quantized_int8,
+)
 from o1_retriever.checkpoint import weights_fingerprint
 from o1_retriever.config import ModelConfig, Precision, ThinkingConfig
 from o1_retriever.sampling import row_seed
@@ -79,7 +86,7 @@ class LocalThinker:
             "prompt_version": prompts.PROMPT_VERSION,
             "thinker_trained": self.trained,
             "max_query_tokens": self.max_query_tokens,
-            "precision": self.precision,
+            "precision": self.precision if self.precision == "fp32" else f"{self.precision}: {INT8_SCHEME}",
             "weights": self._weights,
         }
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
