@@ -56,10 +56,22 @@ class Context:
     depth: int = 1000
     cache_corpus: bool = True
     results: dict[str, SystemResult] = field(default_factory=dict)
+    _built: dict = field(default_factory=dict)  # corpus indexes shared by systems
 
     @property
     def texts(self) -> list[str]:
         return list(self.bench.queries.values())
+
+    def bm25(self) -> tuple[object, float]:
+        """The BM25 index of the corpus (built once, for every lexical system) and the seconds building it took."""
+        if "bm25" not in self._built:
+            from o1_retriever.bm25 import BM25
+
+            start = time.perf_counter()
+            corpus = self.bench.corpus
+            index = BM25([document_text(d.text, d.title) for d in corpus], [d.id for d in corpus])
+            self._built["bm25"] = (index, time.perf_counter() - start)
+        return self._built["bm25"]
 
     def dense(self, model: ThinkThenEmbed, vectors_of, settings: dict) -> SystemResult:
         """Exact search with ``vectors_of(texts)`` as query vectors over ``model``'s document vectors."""
@@ -72,11 +84,7 @@ class Context:
 
 
 def _bm25(ctx: Context) -> SystemResult:
-    from o1_retriever.bm25 import BM25
-
-    start = time.perf_counter()
-    index = BM25([document_text(d.text, d.title) for d in ctx.bench.corpus], [d.id for d in ctx.bench.corpus])
-    corpus_seconds = time.perf_counter() - start
+    index, corpus_seconds = ctx.bm25()
     start = time.perf_counter()
     hits = index.search(ctx.texts, ctx.depth)
     seconds = (time.perf_counter() - start) / len(ctx.texts)
@@ -134,13 +142,10 @@ def _fused(dense: str, lexical: str):
 
 def _bm25_thoughts(ctx: Context) -> SystemResult:
     """BM25 over the query and the thoughts the o1 system wrote (Query2doc style; the same thoughts, one generation)."""
-    from o1_retriever.bm25 import BM25
     from o1_retriever.lexical import expanded_query
 
     thoughts = ctx.model.think(ctx.texts, **_as_think_options(ctx.thinking))  # cached by the o1 run
-    start = time.perf_counter()
-    index = BM25([document_text(d.text, d.title) for d in ctx.bench.corpus], [d.id for d in ctx.bench.corpus])
-    corpus_seconds = time.perf_counter() - start
+    index, corpus_seconds = ctx.bm25()
     start = time.perf_counter()
     hits = index.search([expanded_query(q, t) for q, t in zip(ctx.texts, thoughts)], ctx.depth)
     seconds = (time.perf_counter() - start) / len(ctx.texts)

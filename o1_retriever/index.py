@@ -4,6 +4,7 @@ reading or writing another model's vectors."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -52,6 +53,9 @@ class Hit:
     thoughts: list[str] = field(default_factory=list)
     dense_rank: int | None = None  # 1-based rank on each side that found it (None: not among its candidates)
     lexical_rank: int | None = None
+
+    def with_thoughts(self, thoughts: list[str]) -> Hit:
+        return dataclasses.replace(self, thoughts=thoughts)
 
 
 @dataclass
@@ -200,10 +204,11 @@ class Index:
             embedded = self.model.embed_queries(queries, think=wants_thoughts, **thinking)
         depth = min(count, k if mode == "dense" else max(k, FUSION_CANDIDATES))
         dense = self.store.query(embedded.vectors, depth, where) if mode != "lexical" else None
-        lexical = None
+        lexical = lexical_index = None
         if mode != "dense":
+            lexical_index = self._lexical(count)
             texts = [expanded_query(q, t) if lexical_thoughts else q for q, t in zip(queries, embedded.thoughts)]
-            lexical = self._lexical().search(texts, depth, self._allowed(where))
+            lexical = lexical_index.search(texts, depth, self._allowed(where))
         out = []
         for i, thoughts in enumerate(embedded.thoughts):
             if lexical is None:
@@ -211,37 +216,14 @@ class Index:
                     [Hit(h.id, h.score, h.text, h.metadata, thoughts, dense_rank=r) for r, h in _ranked(dense[i])]
                 )
             else:
-                out.append(self._fused(dense[i] if dense is not None else [], lexical[i], k, thoughts, mode))
+                fused = _fused(dense[i] if dense is not None else [], lexical[i], lexical_index.rows, k, mode)
+                out.append([hit.with_thoughts(thoughts) for hit in fused])
         return out
 
-    def _fused(self, dense: list, lexical: list[tuple[str, float]], k: int, thoughts: list[str], mode: str):
-        """Hits of the lexical side alone (``mode="lexical"``) or of the RRF of both sides."""
-        rows = {h.id: (h.text, h.metadata) for h in dense}
-        dense = sorted(dense, key=lambda h: (-h.score, h.id))  # ties go to the smaller id, as in trec_eval
-        dense_rank = {h.id: r for r, h in _ranked(dense)}
-        lexical_rank = {doc: r for r, (doc, _) in _ranked(lexical)}
-        if mode == "lexical":
-            scores = dict(lexical)
-        else:
-            scores = {}
-            for ranks in (dense_rank, lexical_rank):
-                for doc, rank in ranks.items():
-                    scores[doc] = scores.get(doc, 0.0) + 1.0 / (RRF_K + rank)
-        best = sorted(scores, key=lambda doc: (-scores[doc], doc))[:k]
-        lexical_rows = self._lexical().rows
-        hits = []
-        for doc in best:
-            text, metadata = rows[doc] if doc in rows else lexical_rows[doc]
-            hits.append(
-                Hit(doc, scores[doc], text, dict(metadata), thoughts, dense_rank.get(doc), lexical_rank.get(doc))
-            )
-        return hits
-
-    def _lexical(self) -> LexicalIndex:
+    def _lexical(self, count: int) -> LexicalIndex:
         """The BM25 index of the store's documents, built on first use and again when the store changed (a write
-        through this Index, or another count)."""
+        through this Index, or another ``count`` of its rows)."""
         with self._lexical_lock:  # concurrent searches build it once
-            count = self.store.count()
             if self._lexical_index is None or self._lexical_count != count:
                 began = time.perf_counter()
                 self._lexical_index = LexicalIndex(*self.store.contents())
@@ -257,6 +239,28 @@ class Index:
         if not isinstance(query, str):
             raise TypeError(f"query must be a string, got {type(query).__name__}")
         return self.search([query], k, **kwargs)[0]
+
+
+def _fused(dense: list, lexical: list[tuple[str, float]], lexical_rows: dict, k: int, mode: str) -> list[Hit]:
+    """Hits of the lexical side alone (``mode="lexical"``) or of the RRF of both sides; ``lexical_rows`` holds the text
+    and metadata of the documents only the lexical side found."""
+    rows = {h.id: (h.text, h.metadata) for h in dense}
+    dense = sorted(dense, key=lambda h: (-h.score, h.id))  # ties go to the smaller id, as in trec_eval
+    dense_rank = {h.id: r for r, h in _ranked(dense)}
+    lexical_rank = {doc: r for r, (doc, _) in _ranked(lexical)}
+    if mode == "lexical":
+        scores = dict(lexical)
+    else:
+        scores = {}
+        for ranks in (dense_rank, lexical_rank):
+            for doc, rank in ranks.items():
+                scores[doc] = scores.get(doc, 0.0) + 1.0 / (RRF_K + rank)
+    best = sorted(scores, key=lambda doc: (-scores[doc], doc))[:k]
+    hits = []
+    for doc in best:
+        text, metadata = rows[doc] if doc in rows else lexical_rows[doc]
+        hits.append(Hit(doc, scores[doc], text, dict(metadata), [], dense_rank.get(doc), lexical_rank.get(doc)))
+    return hits
 
 
 def _ranked(items: list) -> list[tuple[int, Any]]:
