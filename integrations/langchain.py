@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field
 from o1_retriever import prompts
 from o1_retriever.config import ThinkingConfig
 from o1_retriever.index import Hit, Index, Mode, hit_metadata
+from o1_retriever.fusion import Fusion
 from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.thinkers import ThinkRequest, Thoughts, collect
 
@@ -29,8 +30,8 @@ def hit_to_document(hit: Hit) -> Document:
 class O1Retriever(BaseRetriever):
     """Retrieves the ``k`` best documents from an Index (e.g. a ChromaStore), thinking about the query first.
 
-    ``k``, ``mode`` (``"hybrid"``, ``"dense"``, ``"lexical"``) and ``where`` can also be given per call:
-    ``retriever.invoke(query, k=3, mode="dense")``.
+    ``k``, ``mode`` (``"hybrid"``, ``"dense"``, ``"lexical"``), ``where`` and ``fusion`` (``o1_retriever.Fusion``;
+    None: the Index's) can also be given per call: ``retriever.invoke(query, k=3, mode="dense")``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -40,6 +41,7 @@ class O1Retriever(BaseRetriever):
     think: bool = True
     mode: Mode = "hybrid"
     where: dict[str, Any] | None = None
+    fusion: Fusion | None = None
     thinking: dict[str, Any] = Field(default_factory=dict)
 
     def _get_relevant_documents(
@@ -50,6 +52,7 @@ class O1Retriever(BaseRetriever):
             self.k if k is None else k,
             where=kwargs.get("where", self.where),
             mode=kwargs.get("mode", self.mode),
+            fusion=kwargs.get("fusion", self.fusion),
             think=self.think,
             **self.thinking,
         )

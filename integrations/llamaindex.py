@@ -18,6 +18,7 @@ from pydantic import PrivateAttr
 from o1_retriever import prompts
 from o1_retriever.config import ThinkingConfig
 from o1_retriever.index import Hit, Index, Mode, hit_metadata
+from o1_retriever.fusion import Fusion
 from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.thinkers import ThinkRequest, Thoughts, collect
 
@@ -37,7 +38,8 @@ def hit_to_node(hit: Hit) -> NodeWithScore:
 
 class O1Retriever(BaseRetriever):
     """Retrieves from an Index (e.g. a ChromaStore); the query is thought about before it is embedded (``think=False``:
-    plain dense)."""
+    the plain query vector). ``mode``: hybrid, dense or lexical; ``fusion``: an ``o1_retriever.Fusion`` (None: the
+    Index's)."""
 
     def __init__(
         self,
@@ -47,6 +49,7 @@ class O1Retriever(BaseRetriever):
         think: bool = True,
         mode: Mode = "hybrid",
         where: dict[str, Any] | None = None,
+        fusion: Fusion | None = None,
         callback_manager: CallbackManager | None = None,
         **thinking: Any,
     ) -> None:
@@ -57,6 +60,7 @@ class O1Retriever(BaseRetriever):
         self.think = think
         self.mode = mode
         self.where = where
+        self.fusion = fusion
         self.thinking = thinking
         super().__init__(callback_manager=callback_manager)
 
@@ -66,6 +70,7 @@ class O1Retriever(BaseRetriever):
             self.similarity_top_k,
             where=self.where,
             mode=self.mode,
+            fusion=self.fusion,
             think=self.think,
             **self.thinking,
         )

@@ -15,7 +15,8 @@ import numpy as np
 
 from o1_retriever import embedders
 from o1_retriever.benchmark import Benchmark, Run, corpus_vectors, dense_run
-from o1_retriever.metrics import reciprocal_rank_fusion
+from o1_retriever.fusion import Fusion, fuse
+from o1_retriever.index import FUSION_CANDIDATES
 from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.pooling import mean_of_unit_vectors
 from o1_retriever.prompts import document_text
@@ -125,16 +126,32 @@ def _hyde(ctx: Context) -> SystemResult:
     return ctx.dense(generator, lambda texts: hyde_vectors(generator, texts, **ctx.thinking), settings)
 
 
-def _fused(dense: str, lexical: str):
-    """RRF (k = 60) of two systems already run."""
+def fused_run(dense: Run, lexical: Run, n_docs: int, fusion: Fusion, candidates: int = FUSION_CANDIDATES) -> Run:
+    """Each query fused as ``Index.search`` fuses it: the top ``candidates`` of each side, with the exact lexical
+    scores of the dense candidates taken from the lexical run (0 beyond its depth)."""
+    out = {}
+    for query in dense.keys() | lexical.keys():
+        scores = lexical.get(query, {})
+        out[query] = fuse(
+            _ranking(dense.get(query, {}), candidates), _ranking(scores, candidates), n_docs, fusion, scores
+        )
+    return out
+
+
+def _ranking(docs: dict[str, float], depth: int) -> list[tuple[str, float]]:
+    return sorted(docs.items(), key=lambda item: (-item[1], item[0]))[:depth]
+
+
+def _fused(dense: str, lexical: str, fusion: Fusion = Fusion()):
+    """The fusion of two systems already run, as the product fuses them."""
 
     def run(ctx: Context) -> SystemResult:
         a, b = ctx.results[dense], ctx.results[lexical]
         return SystemResult(
-            reciprocal_rank_fusion([a.run, b.run], depth=ctx.depth),
+            fused_run(a.run, b.run, len(ctx.bench.corpus), fusion),
             a.corpus_seconds + b.corpus_seconds,
             a.query_seconds + b.query_seconds,
-            {"fusion": f"RRF k=60 of {dense} and {lexical}"},
+            {"fusion": f"{fusion} of {dense} and {lexical}"},
         )
 
     return run
@@ -157,7 +174,7 @@ def _as_think_options(thinking: dict) -> dict:
     return {renamed.get(k, k): v for k, v in thinking.items()}
 
 
-def _through_store(mode: str, k: int = 100):
+def _through_store(mode: str, think: bool = True, k: int = 100):
     """The product path: the corpus vectors in a real Chroma (its approximate HNSW index), queries through
     ``Index.search`` (its thinking, its lexical side, its fusion), the ``k`` hits a retriever returns."""
 
@@ -180,11 +197,14 @@ def _through_store(mode: str, k: int = 100):
                 metadatas = [{"title": d.title, **d.metadata} for d in rows]
                 store.upsert([d.id for d in rows], vectors[start : start + 1000], [d.text for d in rows], metadatas)
             began = time.perf_counter()
-            hits = index.search(ctx.texts, min(k, len(docs)), mode=mode, **options)
+            hits = index.search(ctx.texts, min(k, len(docs)), mode=mode, think=think, **options)
             seconds = (time.perf_counter() - began) / len(ctx.texts)
         found = {q: {h.id: h.score for h in row} for q, row in zip(ctx.bench.queries, hits)}
         return SystemResult(
-            found, corpus_seconds, seconds, {"path": "Chroma (HNSW) + Index.search", "mode": mode, "k": k}
+            found,
+            corpus_seconds,
+            seconds,
+            {"path": "Chroma (HNSW) + Index.search", "mode": mode, "think": think, "k": k},
         )
 
     return run
@@ -203,17 +223,24 @@ SYSTEMS: dict[str, System] = {
     "dense": System(_dense, help="the model's query vector without thinking"),
     "o1": System(_o1, help="thinking: the mean of query + thought vectors"),
     "hyde": System(_hyde, help="HyDE: a generator writes passages, their vectors are averaged with the query's"),
-    "hybrid": System(_fused("o1", "bm25"), ("o1", "bm25"), help="reciprocal-rank fusion of o1 and bm25"),
-    "dense-hybrid": System(_fused("dense", "bm25"), ("dense", "bm25"), help="RRF of dense and bm25: no thinking"),
+    "hybrid": System(_fused("o1", "bm25"), ("o1", "bm25"), help="the default fusion of o1 and bm25"),
+    "dense-hybrid": System(
+        _fused("dense", "bm25"), ("dense", "bm25"), help="the fusion of dense and bm25: no thinking"
+    ),
+    "hybrid-rrf": System(_fused("o1", "bm25", Fusion.rrf()), ("o1", "bm25"), help="equal RRF (k=60) of o1 and bm25"),
+    "dense-hybrid-rrf": System(
+        _fused("dense", "bm25", Fusion.rrf()), ("dense", "bm25"), help="equal RRF (k=60) of dense and bm25"
+    ),
     "bm25-thoughts": System(_bm25_thoughts, ("o1",), help="BM25 over the query and o1's thoughts"),
     "store-dense": System(_through_store("dense"), help="o1 through the product path: Chroma's HNSW + Index.search"),
-    "store-hybrid": System(
-        _through_store("hybrid"), help="the default retriever: hybrid through Chroma + Index.search"
+    "store-hybrid": System(_through_store("hybrid"), help="hybrid with thinking through Chroma + Index.search"),
+    "store-dense-hybrid": System(
+        _through_store("hybrid", think=False), help="hybrid without thinking through Chroma + Index.search"
     ),
     "o1-hybrid": System(
         _fused("o1", "bm25-thoughts"),
         ("o1", "bm25-thoughts"),
-        help="RRF of o1 and bm25-thoughts: thoughts on both sides",
+        help="the fusion of o1 and bm25-thoughts: thoughts on both sides",
     ),
 }
 

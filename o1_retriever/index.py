@@ -4,7 +4,6 @@ reading or writing another model's vectors."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -16,7 +15,8 @@ from typing import Any, Literal
 from tqdm.auto import tqdm
 
 from o1_retriever.data import Document, content_id, skip_empty
-from o1_retriever.lexical import LexicalIndex, expanded_query
+from o1_retriever.fusion import Fusion, fuse
+from o1_retriever.lexical import LexicalIndex, LexicalResult, expanded_query
 from o1_retriever.model import QueryEmbeddings, ThinkThenEmbed
 from o1_retriever.stores import VectorStore
 from o1_retriever.validation import check_positive, check_texts
@@ -40,22 +40,17 @@ Mode = Literal["hybrid", "dense", "lexical"]
 MODES = ("hybrid", "dense", "lexical")
 #: candidates each side contributes to a fusion (at least k)
 FUSION_CANDIDATES = 100
-#: the k of reciprocal-rank fusion: score = sum over sides of 1 / (RRF_K + rank)
-RRF_K = 60
 
 
 @dataclass(frozen=True)
 class Hit:
     id: str
-    score: float  # dense: cosine similarity; lexical: BM25; hybrid: the fused RRF score
+    score: float  # dense: cosine similarity; lexical: BM25; hybrid: the fused score (o1_retriever.fusion)
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
     thoughts: list[str] = field(default_factory=list)
     dense_rank: int | None = None  # 1-based rank on each side that found it (None: not among its candidates)
     lexical_rank: int | None = None
-
-    def with_thoughts(self, thoughts: list[str]) -> Hit:
-        return dataclasses.replace(self, thoughts=thoughts)
 
 
 @dataclass
@@ -75,9 +70,12 @@ class Index:
     """Documents embedded by ``model`` in ``store``. ``create=False`` (read-only use) refuses a store that no model
     has filled yet."""
 
-    def __init__(self, model: ThinkThenEmbed, store: VectorStore, *, create: bool = True) -> None:
+    def __init__(
+        self, model: ThinkThenEmbed, store: VectorStore, *, create: bool = True, fusion: Fusion = Fusion()
+    ) -> None:
         self.model = model
         self.store = store
+        self.fusion = fusion
         self._lexical_index: LexicalIndex | None = None
         self._lexical_count = -1
         self._lexical_lock = threading.Lock()
@@ -182,14 +180,15 @@ class Index:
         think: bool = True,
         mode: Mode = "hybrid",
         lexical_thoughts: bool = False,
+        fusion: Fusion | None = None,
         **thinking: Any,
     ) -> list[list[Hit]]:
         """The k best documents for each query, best first, with the thoughts used for that query.
 
-        ``mode``: ``"hybrid"`` (default: reciprocal-rank fusion of the dense side, the query vector with its
-        thoughts, and the lexical side, BM25 over the store's documents), ``"dense"`` or ``"lexical"``. With
-        ``lexical_thoughts`` the BM25 query is the query (repeated) followed by its thoughts. ``where`` filters both
-        sides alike."""
+        ``mode``: ``"hybrid"`` (default: the fusion of the dense side, the query vector with its thoughts, and the
+        lexical side, BM25 over the store's documents), ``"dense"`` or ``"lexical"``. ``fusion`` overrides the
+        Index's (``o1_retriever.fusion.Fusion``: guarded score fusion by default). With ``lexical_thoughts`` the
+        BM25 query is the query (repeated) followed by its thoughts. ``where`` filters both sides alike."""
         check_positive(k, "k")
         queries = check_texts(queries, "queries")
         if mode not in MODES:
@@ -208,16 +207,17 @@ class Index:
         if mode != "dense":
             lexical_index = self._lexical(count)
             texts = [expanded_query(q, t) if lexical_thoughts else q for q, t in zip(queries, embedded.thoughts)]
-            lexical = lexical_index.search(texts, depth, self._allowed(where))
+            candidates = [[h.id for h in row] for row in dense] if dense is not None else []
+            lexical = lexical_index.search(texts, depth, self._allowed(where), exact=candidates)
+        fusion = fusion or self.fusion
         out = []
         for i, thoughts in enumerate(embedded.thoughts):
             if lexical is None:
-                out.append(
-                    [Hit(h.id, h.score, h.text, h.metadata, thoughts, dense_rank=r) for r, h in _ranked(dense[i])]
-                )
+                hits = [Hit(h.id, h.score, h.text, h.metadata, thoughts, dense_rank=r) for r, h in _ranked(dense[i])]
             else:
-                fused = _fused(dense[i] if dense is not None else [], lexical[i], lexical_index.rows, k, mode)
-                out.append([hit.with_thoughts(thoughts) for hit in fused])
+                side = dense[i] if dense is not None else []
+                hits = _fused(side, lexical[i], lexical_index.rows, k, count, fusion, thoughts)
+            out.append(hits)
         return out
 
     def _lexical(self, count: int) -> LexicalIndex:
@@ -241,25 +241,21 @@ class Index:
         return self.search([query], k, **kwargs)[0]
 
 
-def _fused(dense: list, lexical: list[tuple[str, float]], lexical_rows: dict, k: int, mode: str) -> list[Hit]:
-    """Hits of the lexical side alone (``mode="lexical"``) or of the RRF of both sides; ``lexical_rows`` holds the text
-    and metadata of the documents only the lexical side found."""
+def _fused(
+    dense: list, lexical: LexicalResult, lexical_rows: dict, k: int, n_docs: int, fusion: Fusion, thoughts: list[str]
+) -> list[Hit]:
+    """Hits of the lexical side alone (no dense candidates: ``mode="lexical"``) or of the fusion of both sides;
+    ``lexical_rows`` holds the text and metadata of the documents only the lexical side found."""
     rows = {h.id: (h.text, h.metadata) for h in dense}
-    dense = sorted(dense, key=lambda h: (-h.score, h.id))  # ties go to the smaller id, as in trec_eval
-    dense_rank = {h.id: r for r, h in _ranked(dense)}
-    lexical_rank = {doc: r for r, (doc, _) in _ranked(lexical)}
-    if mode == "lexical":
-        scores = dict(lexical)
-    else:
-        scores = {}
-        for ranks in (dense_rank, lexical_rank):
-            for doc, rank in ranks.items():
-                scores[doc] = scores.get(doc, 0.0) + 1.0 / (RRF_K + rank)
+    dense_ranking = sorted(((h.id, h.score) for h in dense), key=lambda x: (-x[1], x[0]))  # ties: smaller id first
+    dense_rank = {doc: r for r, (doc, _) in _ranked(dense_ranking)}
+    lexical_rank = {doc: r for r, (doc, _) in _ranked(lexical.ranking)}
+    scores = fuse(dense_ranking, lexical.ranking, n_docs, fusion, lexical.exact)
     best = sorted(scores, key=lambda doc: (-scores[doc], doc))[:k]
     hits = []
     for doc in best:
         text, metadata = rows[doc] if doc in rows else lexical_rows[doc]
-        hits.append(Hit(doc, scores[doc], text, dict(metadata), [], dense_rank.get(doc), lexical_rank.get(doc)))
+        hits.append(Hit(doc, scores[doc], text, dict(metadata), thoughts, dense_rank.get(doc), lexical_rank.get(doc)))
     return hits
 
 

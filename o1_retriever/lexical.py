@@ -4,6 +4,7 @@ lexical query a thinking model sends (the query, optionally followed by its thou
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 #: how often the query is repeated before its thoughts in an expanded lexical query (Query2doc repeats it so the
 #: query's own terms keep their weight against long thoughts)
@@ -13,6 +14,12 @@ QUERY_REPEATS = 3
 def expanded_query(query: str, thoughts: Sequence[str], repeats: int = QUERY_REPEATS) -> str:
     """``query`` repeated ``repeats`` times, then the thoughts: the BM25 query of thoughts on the lexical side."""
     return " ".join([query] * repeats + [t for t in thoughts if t.strip()])
+
+
+@dataclass(frozen=True)
+class LexicalResult:
+    ranking: list[tuple[str, float]]  # (id, BM25 score), best first
+    exact: dict[str, float]  # BM25 scores of the ids asked for
 
 
 class LexicalIndex:
@@ -26,19 +33,30 @@ class LexicalIndex:
         import numpy as np
 
         self.ids = ids
+        self._position = {doc: j for j, doc in enumerate(ids)}
         self.rows = {i: (t, m) for i, t, m in zip(ids, texts, metadatas)}
         self._id_order = np.argsort(np.argsort(np.array(ids, dtype=object)))  # ties go to the smaller id
         self.bm25 = BM25([document_text(t, str(m.get("title") or "")) for t, m in zip(texts, metadatas)], ids)
 
-    def search(self, queries: Sequence[str], k: int, allowed: set[str] | None = None) -> list[list[tuple[str, float]]]:
+    def search(
+        self, queries: Sequence[str], k: int, allowed: set[str] | None = None, exact: Sequence[Sequence[str]] = ()
+    ) -> list[LexicalResult]:
+        """Per query, its ``k`` best (id, score) pairs with a score above 0, restricted to ``allowed`` ids, and the
+        exact scores of the ids in ``exact[i]`` (BM25 scores every document, so a fusion can use them)."""
         import numpy as np
 
         mask = None if allowed is None else np.array([i in allowed for i in self.ids])
         out = []
-        for query in queries:
+        for i, query in enumerate(queries):
             scores = self.bm25.scores(query)
             if mask is not None:
                 scores = np.where(mask, scores, 0.0)
             top = np.lexsort((self._id_order, -scores))[:k]
-            out.append([(self.ids[j], float(scores[j])) for j in top if scores[j] > 0])
+            wanted = exact[i] if i < len(exact) else ()
+            out.append(
+                LexicalResult(
+                    [(self.ids[j], float(scores[j])) for j in top if scores[j] > 0],
+                    {doc: float(scores[self._position[doc]]) for doc in wanted if doc in self._position},
+                )
+            )
         return out

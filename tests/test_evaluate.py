@@ -80,15 +80,21 @@ def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
         "hyde",
         "hybrid",
         "dense-hybrid",
+        "hybrid-rrf",
+        "dense-hybrid-rrf",
         "bm25-thoughts",
         "store-dense",
         "store-hybrid",
+        "store-dense-hybrid",
         "o1-hybrid",
     ]
     ndcg = {name: entry["metrics"]["nDCG@10"] for name, entry in summary["systems"].items()}
     # the product path (Chroma + Index.search) ranks this small corpus as the exact harness does
     assert ndcg["store-dense"] == pytest.approx(ndcg["o1"]) and ndcg["store-hybrid"] == pytest.approx(ndcg["hybrid"])
-    assert summary["systems"]["o1-hybrid"]["settings"]["fusion"] == "RRF k=60 of o1 and bm25-thoughts"
+    assert ndcg["store-dense-hybrid"] == pytest.approx(ndcg["dense-hybrid"])
+    fusion = summary["systems"]["o1-hybrid"]["settings"]["fusion"]
+    assert fusion == "z-score fusion, dense weight 0.7, gate 0.05 at 20 of o1 and bm25-thoughts"
+    assert summary["systems"]["hybrid-rrf"]["settings"]["fusion"].startswith("RRF k=60, dense weight 0.5, no gate")
     bm25 = summary["systems"]["bm25"]["metrics"]
     assert 0 < bm25["nDCG@10"] <= 1 and bm25["Recall@1000"] == 1.0  # every doc is within the top 1000
     assert summary["systems"]["o1"]["settings"]["n_thoughts"] == 2
@@ -180,7 +186,8 @@ def test_thoughts_on_the_lexical_side_are_the_o1_thoughts(beir, tiny_lm):
     from o1_retriever.benchmark import load_benchmark
     from o1_retriever.evaluate import run_systems
     from o1_retriever.lexical import expanded_query
-    from o1_retriever.metrics import reciprocal_rank_fusion
+    from o1_retriever.evaluate import fused_run
+    from o1_retriever.fusion import Fusion
 
     bench = load_benchmark(beir)
     model = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
@@ -192,6 +199,6 @@ def test_thoughts_on_the_lexical_side_are_the_o1_thoughts(beir, tiny_lm):
         [expanded_query(q, t) for q, t in zip(bench.queries.values(), thoughts)], 1000
     )
     assert results["bm25-thoughts"].run == dict(zip(bench.queries, expected))
-    fused = reciprocal_rank_fusion([results["o1"].run, results["bm25-thoughts"].run])
+    fused = fused_run(results["o1"].run, results["bm25-thoughts"].run, len(bench.corpus), Fusion())
     assert results["o1-hybrid"].run == fused
     assert expanded_query("q", ["a", " "], repeats=2) == "q q a"

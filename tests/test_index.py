@@ -9,6 +9,7 @@ from o1_retriever import ThinkThenEmbed
 from o1_retriever.store import ChromaStore, EmptyIndexError, IndexMismatchError
 
 from o1_retriever.data import Document
+from o1_retriever.fusion import Fusion, fuse
 from o1_retriever.index import Index
 from o1_retriever.stores import StoredHit
 from tests.tiny_models import DOCS
@@ -18,8 +19,9 @@ def test_search_returns_hits_with_thoughts_and_scores(store):
     hits = store.query("cancer risk", k=4, n_thoughts=2, max_new_tokens=5)
     assert len(hits) == 4 and {h.id for h in hits} == {d.id for d in DOCS}
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-    assert all(-1.0 <= h.score <= 1.0 for h in hits)
     assert all(len(h.thoughts) == 2 for h in hits)
+    dense = store.query("cancer risk", k=4, n_thoughts=2, max_new_tokens=5, mode="dense")
+    assert [h.id for h in dense] != [] and all(-1.0 <= h.score <= 1.0 for h in dense)  # cosine similarities
     d1 = next(h for h in hits if h.id == "d1")
     assert d1.text == DOCS[0].text and d1.metadata["title"] == "Drug" and d1.metadata["year"] == 2020
     assert json.loads(d1.metadata["tags"]) == ["a", "b"]  # nested values are kept as JSON text
@@ -190,13 +192,16 @@ def test_hybrid_fuses_the_ranks_of_both_sides(store):
     assert [h.id for h in lexical] == list(expected) and [h.score for h in lexical] == pytest.approx(
         list(expected.values())
     )
-    hybrid = store.query("cancer risk of drug treatment", k=4, think=False)  # the default mode
+    hybrid = store.query("cancer risk of drug treatment", k=4, think=False)  # the default mode and fusion
+    expected = fuse([(h.id, h.score) for h in dense], [(h.id, h.score) for h in lexical], 4, Fusion())
+    assert {h.id: h.score for h in hybrid} == pytest.approx(expected)
     for hit in hybrid:
-        parts = [1 / (60 + r) for r in (hit.dense_rank, hit.lexical_rank) if r is not None]
-        assert hit.score == pytest.approx(sum(parts))
         assert hit.dense_rank == 1 + [h.id for h in dense].index(hit.id)
-    assert hybrid[0].id == "d1" and hybrid[0].lexical_rank == 1
+    assert hybrid[0].lexical_rank == 1
     assert [h.score for h in hybrid] == sorted((h.score for h in hybrid), reverse=True)
+    rrf = store.query("cancer risk of drug treatment", k=4, think=False, fusion=Fusion.rrf())
+    for hit in rrf:
+        assert hit.score == pytest.approx(sum(1 / (60 + r) for r in (hit.dense_rank, hit.lexical_rank) if r))
 
 
 def test_hybrid_filters_both_sides_and_survives_stop_words(store):

@@ -99,20 +99,30 @@ def search(
     port: int = PortOption,
     think: bool = typer.Option(True, help="Think before embedding (--no-think: the plain query vector)"),
     mode: str = typer.Option("hybrid", help="hybrid (dense + BM25, fused), dense or lexical"),
+    fusion: str = typer.Option(
+        "guarded",
+        help="How hybrid fuses: guarded (score fusion that ignores a lexical side that agrees with "
+        "nothing), score (equal weights, no guard) or rrf (equal reciprocal-rank fusion)",
+    ),
     n_thoughts: Optional[int] = typer.Option(None, min=1, help="Thoughts per query [default: the model's]"),
     seed: Optional[int] = typer.Option(None, help="Sampling seed [default: the model's]"),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
     thinker: ThinkerChoice = ThinkerChoice(),
 ) -> None:
     """Search an index: shows the thoughts, then the hits with scores and snippets."""
+    from o1_retriever.fusion import Fusion
     from o1_retriever.index import EmptyIndexError
     from o1_retriever.thinkers import ThinkerError
 
     if not query.strip():
         fail("the query is empty")
+    try:
+        fused_by = Fusion.named(fusion)
+    except ValueError as error:
+        fail(str(error))
     chroma = _open_store(load_model(model, thinker=thinker), store, collection, host, port, create=False)
     try:
-        hits = chroma.query(query, k, think=think, mode=mode, n_thoughts=n_thoughts, seed=seed)
+        hits = chroma.query(query, k, think=think, mode=mode, fusion=fused_by, n_thoughts=n_thoughts, seed=seed)
     except (EmptyIndexError, ThinkerError, ValueError) as error:
         fail(str(error))
     if as_json:
