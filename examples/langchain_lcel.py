@@ -31,7 +31,7 @@ PROMPT = PromptTemplate.from_template(
 def build_chain(model: str | None, store_dir: str):
     store = ChromaStore(ThinkThenEmbed.from_pretrained(model), store_dir)
     store.add_texts(list(CORPUS.values()), ids=list(CORPUS))
-    retriever = O1Retriever(store=store, k=2, thinking={"n_thoughts": 2, "max_new_tokens": 32})
+    retriever = O1Retriever(store=store, k=2, think=True, thinking={"n_thoughts": 2, "max_new_tokens": 32})
     answer = (
         RunnablePassthrough.assign(context=lambda x: "\n".join(d.page_content for d in x["docs"]))
         | PROMPT

@@ -26,7 +26,7 @@ CORPUS = {
 def build_engine(model: str | None, store_dir: str) -> RetrieverQueryEngine:
     store = ChromaStore(ThinkThenEmbed.from_pretrained(model), store_dir)
     store.add_texts(list(CORPUS.values()), ids=list(CORPUS))  # idempotent: reruns skip stored ids
-    retriever = O1Retriever(store, similarity_top_k=2, n_thoughts=2, max_new_tokens=32)
+    retriever = O1Retriever(store, similarity_top_k=2, think=True, n_thoughts=2, max_new_tokens=32)
     return RetrieverQueryEngine.from_args(retriever, llm=MockLLM(max_tokens=16))
 
 

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = ThinkThenEmbed.from_pretrained(args.model, thinker=make_thinker(args.base_url, args.thinker_model))
     store = ChromaStore(model, args.store or tempfile.mkdtemp())
     store.add_texts(list(CORPUS.values()), ids=list(CORPUS))
-    hits = store.query(args.question, k=2, n_thoughts=1)
+    hits = store.query(args.question, k=2, think=True, n_thoughts=1)
     print(f"question: {args.question}\nthought:  {hits[0].thoughts[0]}\nsources:  {[h.id for h in hits]}")
     return {"thoughts": hits[0].thoughts, "sources": [h.id for h in hits]}
 

@@ -28,7 +28,8 @@ def hit_to_document(hit: Hit) -> Document:
 
 
 class O1Retriever(BaseRetriever):
-    """Retrieves the ``k`` best documents from an Index (e.g. a ChromaStore), thinking about the query first.
+    """Retrieves the ``k`` best documents from an Index (e.g. a ChromaStore): hybrid search, the query's thoughts
+    joining its vector with ``think=True`` (off by default: see ``Index.search``).
 
     ``k``, ``mode`` (``"hybrid"``, ``"dense"``, ``"lexical"``), ``where`` and ``fusion`` (``o1_retriever.Fusion``;
     None: the Index's) can also be given per call: ``retriever.invoke(query, k=3, mode="dense")``.
@@ -38,7 +39,7 @@ class O1Retriever(BaseRetriever):
 
     store: Index
     k: int = Field(default=4, ge=1)
-    think: bool = True
+    think: bool = False
     mode: Mode = "hybrid"
     where: dict[str, Any] | None = None
     fusion: Fusion | None = None

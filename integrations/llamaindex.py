@@ -37,8 +37,8 @@ def hit_to_node(hit: Hit) -> NodeWithScore:
 
 
 class O1Retriever(BaseRetriever):
-    """Retrieves from an Index (e.g. a ChromaStore); the query is thought about before it is embedded (``think=False``:
-    the plain query vector). ``mode``: hybrid, dense or lexical; ``fusion``: an ``o1_retriever.Fusion`` (None: the
+    """Retrieves from an Index (e.g. a ChromaStore): hybrid search, the query thought about before it is embedded
+    with ``think=True`` (off by default: see ``Index.search``). ``mode``: hybrid, dense or lexical; ``fusion``: an ``o1_retriever.Fusion`` (None: the
     Index's)."""
 
     def __init__(
@@ -46,7 +46,7 @@ class O1Retriever(BaseRetriever):
         store: Index,
         similarity_top_k: int = 4,
         *,
-        think: bool = True,
+        think: bool = False,
         mode: Mode = "hybrid",
         where: dict[str, Any] | None = None,
         fusion: Fusion | None = None,

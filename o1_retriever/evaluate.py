@@ -188,6 +188,8 @@ def _through_store(mode: str, think: bool = True, k: int = 100):
         options = dict(ctx.thinking)
         if ctx.include_query_vector is not None:
             options["include_query_vector"] = ctx.include_query_vector
+        if not think:
+            options = {}
         with tempfile.TemporaryDirectory() as folder:
             store = ChromaVectorStore(folder)
             index = Index(ctx.model, store)

@@ -34,12 +34,24 @@ def test_index_then_search(corpus, tiny_lm, tmp_path):
     assert "Loading weights" not in result.output and "Warning" not in result.output  # quiet unless --verbose
     again = invoke("index", corpus, "--model", tiny_lm, "--store", store)
     assert "indexed 0 documents (3 already stored)" in again.output and "3 in all" in again.output
-    result = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "-k", 2, "--json", "--n-thoughts", 2)
+    result = invoke(
+        "search", "gene cells", "--model", tiny_lm, "--store", store, "-k", 2, "--json", "--think", "--n-thoughts", 2
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert len(payload["hits"]) == 2 and len(payload["thoughts"]) == 2
-    table = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--no-think")
+    table = invoke("search", "gene cells", "--model", tiny_lm, "--store", store)  # fast path: no thinking
     assert table.exit_code == 0 and "score" in table.output
+    fused = [
+        json.loads(invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--json", *f).stdout)
+        for f in ((), ("--fusion", "rrf"))
+    ]
+    assert fused[0]["thoughts"] == [] and fused[0]["hits"][0]["score"] != fused[1]["hits"][0]["score"]
+    assert fused[1]["hits"][0]["score"] == pytest.approx(2 / 61)  # first on both sides: the RRF of rank 1 twice
+    bad = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--fusion", "best")
+    assert bad.exit_code == 2 and "unknown fusion 'best'" in bad.output
+    needs = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--n-thoughts", 2)
+    assert needs.exit_code == 2 and "add --think" in needs.output
 
 
 def test_index_folder_of_text_files(tmp_path, tiny_lm):
@@ -100,14 +112,14 @@ def test_search_and_evaluate_with_an_endpoint_as_the_thinker(corpus, tiny_lm, ti
     assert invoke("index", corpus, "--model", checkpoint, "--store", store).exit_code == 0
     remote = ("--thinker", "openai", "--base-url", endpoint, "--thinker-model", "tiny")
     result = invoke(
-        "search", "gene cells", "--model", checkpoint, "--store", store, "--json", "--n-thoughts", 2, *remote
+        "search", "gene cells", "--model", checkpoint, "--store", store, "--json", "--think", "--n-thoughts", 2, *remote
     )
     assert result.exit_code == 0, result.output
     thoughts = json.loads(result.stdout)["thoughts"]
     assert len(thoughts) == 2 and all(t.startswith("evidence shows") for t in thoughts)
     assert {body["model"] for _, body in FakeEndpoint.seen} == {"tiny"}
     FakeEndpoint.script = [500] * 20
-    failed = invoke("search", "light", "--model", checkpoint, "--store", store, *remote, "--timeout", 1)
+    failed = invoke("search", "light", "--model", checkpoint, "--store", store, "--think", *remote, "--timeout", 1)
     assert failed.exit_code == 2 and "error:" in failed.output and "HTTP 500" in failed.output
     assert endpoint in failed.output
     missing = invoke("search", "light", "--model", checkpoint, "--store", store, "--thinker", "openai")

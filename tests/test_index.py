@@ -16,11 +16,11 @@ from tests.tiny_models import DOCS
 
 
 def test_search_returns_hits_with_thoughts_and_scores(store):
-    hits = store.query("cancer risk", k=4, n_thoughts=2, max_new_tokens=5)
+    hits = store.query("cancer risk", k=4, think=True, n_thoughts=2, max_new_tokens=5)
     assert len(hits) == 4 and {h.id for h in hits} == {d.id for d in DOCS}
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert all(len(h.thoughts) == 2 for h in hits)
-    dense = store.query("cancer risk", k=4, n_thoughts=2, max_new_tokens=5, mode="dense")
+    dense = store.query("cancer risk", k=4, think=True, n_thoughts=2, max_new_tokens=5, mode="dense")
     assert [h.id for h in dense] != [] and all(-1.0 <= h.score <= 1.0 for h in dense)  # cosine similarities
     d1 = next(h for h in hits if h.id == "d1")
     assert d1.text == DOCS[0].text and d1.metadata["title"] == "Drug" and d1.metadata["year"] == 2020
@@ -202,6 +202,12 @@ def test_hybrid_fuses_the_ranks_of_both_sides(store):
     rrf = store.query("cancer risk of drug treatment", k=4, think=False, fusion=Fusion.rrf())
     for hit in rrf:
         assert hit.score == pytest.approx(sum(1 / (60 + r) for r in (hit.dense_rank, hit.lexical_rank) if r))
+
+
+def test_thinking_settings_without_thinking_are_refused(store):
+    with pytest.raises(ValueError, match="n_thoughts set how queries are thought about: pass think=True"):
+        store.query("cancer risk", n_thoughts=2)
+    assert store.query("cancer risk", k=1, n_thoughts=None)[0].thoughts == []  # unset settings are fine
 
 
 def test_hybrid_filters_both_sides_and_survives_stop_words(store):

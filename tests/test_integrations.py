@@ -12,7 +12,7 @@ def test_llamaindex_retriever_sync_and_async(store):
 
     from o1_retriever.integrations.llamaindex import O1Retriever
 
-    retriever = O1Retriever(store, similarity_top_k=3, **THINKING)
+    retriever = O1Retriever(store, similarity_top_k=3, think=True, **THINKING)
     nodes = retriever.retrieve("cancer risk")
     assert len(nodes) == 3 and all(isinstance(n, NodeWithScore) for n in nodes)
     assert len(nodes[0].node.metadata["o1_thoughts"]) == 2
@@ -31,7 +31,7 @@ def test_llamaindex_query_engine_with_mock_llm(store):
 
     from o1_retriever.integrations.llamaindex import O1Retriever
 
-    retriever = O1Retriever(store, similarity_top_k=2, **THINKING)
+    retriever = O1Retriever(store, similarity_top_k=2, think=True, **THINKING)
     engine = RetrieverQueryEngine(retriever, response_synthesizer=get_response_synthesizer(llm=MockLLM()))
     response = engine.query("which drug raises cancer risk?")
     assert len(response.source_nodes) == 2
@@ -55,7 +55,7 @@ def test_langchain_retriever_k_and_async(store):
 
     from o1_retriever.integrations.langchain import O1Retriever
 
-    retriever = O1Retriever(store=store, k=2, thinking=THINKING)
+    retriever = O1Retriever(store=store, k=2, think=True, thinking=THINKING)
     docs = retriever.invoke("cancer risk")
     assert len(docs) == 2 and all(isinstance(d, LCDocument) for d in docs)
     assert len(retriever.invoke("cancer risk", k=4)) == 4
@@ -78,7 +78,7 @@ def test_langchain_lcel_chain(store):
 
     from o1_retriever.integrations.langchain import O1Retriever
 
-    retriever = O1Retriever(store=store, k=2, thinking=THINKING)
+    retriever = O1Retriever(store=store, k=2, think=True, thinking=THINKING)
     seen = {}
 
     def join(docs):

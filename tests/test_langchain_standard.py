@@ -33,7 +33,7 @@ class TestO1RetrieverStandard(RetrieversIntegrationTests):
 
     @property
     def retriever_constructor_params(self):
-        return {"store": self.index, "k": 2, "thinking": {"n_thoughts": 1, "max_new_tokens": 4}}
+        return {"store": self.index, "k": 2, "think": True, "thinking": {"n_thoughts": 1, "max_new_tokens": 4}}
 
     @property
     def retriever_query_example(self) -> str:

@@ -97,7 +97,9 @@ def search(
     collection: str = CollectionOption,
     host: Optional[str] = HostOption,
     port: int = PortOption,
-    think: bool = typer.Option(True, help="Think before embedding (--no-think: the plain query vector)"),
+    think: bool = typer.Option(
+        False, help="Think before embedding: the query's thoughts join its vector (1-7 s a query on a CPU)"
+    ),
     mode: str = typer.Option("hybrid", help="hybrid (dense + BM25, fused), dense or lexical"),
     fusion: str = typer.Option(
         "guarded",
@@ -116,6 +118,8 @@ def search(
 
     if not query.strip():
         fail("the query is empty")
+    if not think and (n_thoughts is not None or seed is not None):
+        fail("--n-thoughts and --seed set how the query is thought about: add --think")
     try:
         fused_by = Fusion.named(fusion)
     except ValueError as error:
