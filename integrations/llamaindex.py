@@ -38,8 +38,8 @@ def hit_to_node(hit: Hit) -> NodeWithScore:
 
 class O1Retriever(BaseRetriever):
     """Retrieves from an Index (e.g. a ChromaStore): hybrid search, the query thought about before it is embedded
-    with ``think=True`` (off by default: see ``Index.search``). ``mode``: hybrid, dense or lexical; ``fusion``: an ``o1_retriever.Fusion`` (None: the
-    Index's)."""
+    with ``think=True`` (off by default: see ``Index.search``). ``mode``: hybrid, dense or lexical; ``fusion``: an
+    ``o1_retriever.Fusion`` (None: the Index's)."""
 
     def __init__(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -24,6 +26,18 @@ class BM25:
         self.ids = list(ids) if ids is not None else [str(i) for i in range(len(texts))]
         self.index = self._bm25s.BM25()
         self.index.index(self._tokens(texts), show_progress=False)
+
+    def save(self, folder: Path) -> None:
+        """Write the index (bm25s files) into ``folder``; ``load`` reads it back with the same ids."""
+        self.index.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path, ids: list[str]) -> BM25:
+        self = cls.__new__(cls)
+        self._bm25s, self._stemmer = _bm25s()
+        self.ids = list(ids)
+        self.index = self._bm25s.BM25.load(str(folder), show_progress=False)
+        return self
 
     def _tokens(self, texts: list[str]):
         return self._bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ class Index:
         self.store = store
         self.fusion = fusion
         self._lexical_index: LexicalIndex | None = None
-        self._lexical_count = -1
+        self._lexical_stamp: dict[str, Any] | None = None
         self._lexical_lock = threading.Lock()
         guard = store.read_guard()
         if guard is None:
@@ -121,6 +122,7 @@ class Index:
         if duplicates:
             raise ValueError(f"duplicate ids in one batch: {duplicates[:5]}{' ...' if len(duplicates) > 5 else ''}")
         report = IngestReport()
+        changed = False
         bar = tqdm(total=len(documents), unit="doc", desc="indexing", disable=not progress)
         for start in range(0, len(documents), batch_size):
             batch = list(documents[start : start + batch_size])
@@ -129,6 +131,9 @@ class Index:
                 report.skipped += len(stored)
                 batch = [d for d in batch if d.id not in stored]
             if batch:
+                if not changed:  # before the first write: a lexical index built before it is stale from here on
+                    self._new_generation()
+                    changed = True
                 began = time.perf_counter()
                 vectors = self.model.embed_documents([d.text for d in batch], titles=[d.title for d in batch])
                 report.embed_seconds += time.perf_counter() - began
@@ -141,7 +146,6 @@ class Index:
                 )
                 report.insert_seconds += time.perf_counter() - began
                 report.added += len(batch)
-                self._lexical_index = None  # rebuilt before the next lexical search
             bar.update(min(batch_size, len(documents) - start))
         bar.close()
         return report
@@ -167,8 +171,13 @@ class Index:
         if isinstance(ids, str):
             raise TypeError("ids must be a list of ids, not a single string")
         if ids:
+            self._new_generation()
             self.store.delete(list(ids))
-            self._lexical_index = None
+
+    def _new_generation(self) -> None:
+        """Mark the store as changed (in its guard, so other processes see it too): the lexical index is rebuilt
+        before the next search that needs it."""
+        self.store.write_guard({"generation": uuid.uuid4().hex})
 
     # ------------------------------------------------------------------ reading
     def search(
@@ -222,20 +231,37 @@ class Index:
                 hits = [Hit(h.id, h.score, h.text, h.metadata, thoughts, dense_rank=r) for r, h in _ranked(dense[i])]
             else:
                 side = dense[i] if dense is not None else []
-                hits = _fused(side, lexical[i], lexical_index.rows, k, count, fusion, thoughts)
+                hits = _fused(side, lexical[i], k, count, fusion, thoughts, self.store.fetch)
             out.append(hits)
         return out
 
     def _lexical(self, count: int) -> LexicalIndex:
-        """The BM25 index of the store's documents, built on first use and again when the store changed (a write
-        through this Index, or another ``count`` of its rows)."""
+        """The BM25 index of the store's documents: the one in memory while the store is unchanged (its count and
+        the generation its guard records, which every write through an Index renews), else the one saved in the
+        store's ``lexical_folder`` if it was saved for this state, else built from the store's contents (and saved)."""
+        stamp = {"count": count, "generation": (self.store.read_guard() or {}).get("generation")}
         with self._lexical_lock:  # concurrent searches build it once
-            if self._lexical_index is None or self._lexical_count != count:
+            if self._lexical_index is not None and self._lexical_stamp == stamp:
+                return self._lexical_index
+            folder = getattr(self.store, "lexical_folder", None)
+            index = LexicalIndex.load(folder, stamp) if folder is not None else None
+            if index is None:
+                logger.info("building the lexical index of %d documents of %s", count, self.store.description)
                 began = time.perf_counter()
-                self._lexical_index = LexicalIndex(*self.store.contents())
-                self._lexical_count = count
-                logger.info("lexical index of %d documents built in %.1fs", count, time.perf_counter() - began)
-            return self._lexical_index
+                index = LexicalIndex(*self.store.contents())
+                logger.info("lexical index built in %.1fs", time.perf_counter() - began)
+                if folder is not None:
+                    try:
+                        index.save(folder, stamp)
+                    except OSError as error:
+                        logger.warning(
+                            "could not save the lexical index to %s (%s): this process keeps it in memory; "
+                            "make the folder writable (or pass lexical_path=) to keep it between processes",
+                            folder,
+                            error,
+                        )
+            self._lexical_index, self._lexical_stamp = index, stamp
+            return index
 
     def _allowed(self, where: dict[str, Any] | None) -> set[str] | None:
         return None if where is None else set(self.store.contents(where)[0])
@@ -248,19 +274,24 @@ class Index:
 
 
 def _fused(
-    dense: list, lexical: LexicalResult, lexical_rows: dict, k: int, n_docs: int, fusion: Fusion, thoughts: list[str]
+    dense: list, lexical: LexicalResult, k: int, n_docs: int, fusion: Fusion, thoughts: list[str], fetch
 ) -> list[Hit]:
     """Hits of the lexical side alone (no dense candidates: ``mode="lexical"``) or of the fusion of both sides;
-    ``lexical_rows`` holds the text and metadata of the documents only the lexical side found."""
+    ``fetch(ids)`` gives the text and metadata of the documents only the lexical side found."""
     rows = {h.id: (h.text, h.metadata) for h in dense}
     dense_ranking = sorted(((h.id, h.score) for h in dense), key=lambda x: (-x[1], x[0]))  # ties: smaller id first
     dense_rank = {doc: r for r, (doc, _) in _ranked(dense_ranking)}
     lexical_rank = {doc: r for r, (doc, _) in _ranked(lexical.ranking)}
     scores = fuse(dense_ranking, lexical.ranking, n_docs, fusion, lexical.exact)
     best = sorted(scores, key=lambda doc: (-scores[doc], doc))[:k]
+    missing = [doc for doc in best if doc not in rows]
+    if missing:
+        rows.update(fetch(missing))
     hits = []
     for doc in best:
-        text, metadata = rows[doc] if doc in rows else lexical_rows[doc]
+        if doc not in rows:  # deleted since the lexical index was built (by another process, this instant)
+            continue
+        text, metadata = rows[doc]
         hits.append(Hit(doc, scores[doc], text, dict(metadata), thoughts, dense_rank.get(doc), lexical_rank.get(doc)))
     return hits
 

@@ -3,8 +3,19 @@ lexical query a thinking model sends (the query, optionally followed by its thou
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: the saved layout; bump it when the files change
+FORMAT = "o1-lexical 1"
+STAMP = "stamp.json"
 
 #: how often the query is repeated before its thoughts in an expanded lexical query (Query2doc repeats it so the
 #: query's own terms keep their weight against long thoughts)
@@ -22,21 +33,71 @@ class LexicalResult:
     exact: dict[str, float]  # BM25 scores of the ids asked for
 
 
+def tokenizer_version() -> str:
+    """What decides how texts become BM25 terms; an index saved under another version is rebuilt, never mixed."""
+    import bm25s
+
+    return f"{FORMAT};bm25s {bm25s.__version__};snowball english stemmer;stop words en;{{title}} {{text}}"
+
+
 class LexicalIndex:
-    """BM25 over the documents of a store, as they are embedded (``{title} {text}``); held in memory, built from the
-    store's contents. ``search`` returns, per query, (id, score) pairs best first, restricted to ``allowed`` ids."""
+    """BM25 over the documents of a store, as they are embedded (``{title} {text}``), built from the store's
+    contents. ``search`` returns, per query, the best (id, score) pairs restricted to ``allowed`` ids, and exact
+    scores of ids asked for. ``save``/``load`` keep it in a folder with a ``stamp`` (what the store looked like when
+    it was built) so a reader can tell whether it is still current."""
 
     def __init__(self, ids: list[str], texts: list[str], metadatas: list[dict]) -> None:
         from o1_retriever.bm25 import BM25
         from o1_retriever.prompts import document_text
 
+        bm25 = BM25([document_text(t, str(m.get("title") or "")) for t, m in zip(texts, metadatas)], ids)
+        self._init(list(ids), bm25)
+
+    def _init(self, ids: list[str], bm25) -> None:
         import numpy as np
 
         self.ids = ids
+        self.bm25 = bm25
         self._position = {doc: j for j, doc in enumerate(ids)}
-        self.rows = {i: (t, m) for i, t, m in zip(ids, texts, metadatas)}
         self._id_order = np.argsort(np.argsort(np.array(ids, dtype=object)))  # ties go to the smaller id
-        self.bm25 = BM25([document_text(t, str(m.get("title") or "")) for t, m in zip(texts, metadatas)], ids)
+
+    def save(self, folder: Path, stamp: dict[str, Any]) -> None:
+        """Write the index and ``stamp`` into ``folder``, replacing what was there only once all is written."""
+        folder = Path(folder)
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        self.bm25.save(partial / "bm25")
+        (partial / "ids.json").write_text(json.dumps(self.ids))
+        (partial / STAMP).write_text(json.dumps({**stamp, "tokenizer": tokenizer_version()}))
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
+
+    @classmethod
+    def load(cls, folder: Path, stamp: dict[str, Any]) -> LexicalIndex | None:
+        """The index saved in ``folder`` if its stamp equals ``stamp`` under this tokenizer version, else None
+        (missing, stale, from another tokenizer version, or unreadable: the caller rebuilds it)."""
+        from o1_retriever.bm25 import BM25
+
+        folder = Path(folder)
+        try:
+            saved = json.loads((folder / STAMP).read_text())
+        except (OSError, ValueError):
+            return None
+        if saved.get("tokenizer") != tokenizer_version():
+            logger.warning("the lexical index in %s was built by another tokenizer version: rebuilding it", folder)
+            return None
+        if {k: saved.get(k) for k in stamp} != stamp:
+            logger.info("the lexical index in %s is stale (%s, store now %s): rebuilding it", folder, saved, stamp)
+            return None
+        try:
+            ids = json.loads((folder / "ids.json").read_text())
+            index = cls.__new__(cls)
+            index._init(ids, BM25.load(folder / "bm25", ids))
+        except (OSError, ValueError, KeyError) as error:
+            logger.warning("the lexical index in %s is unreadable (%s): rebuilding it", folder, error)
+            return None
+        return index
 
     def search(
         self, queries: Sequence[str], k: int, allowed: set[str] | None = None, exact: Sequence[Sequence[str]] = ()

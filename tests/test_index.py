@@ -145,11 +145,14 @@ class DictStore:
         keep = [(i, r) for i, r in self.rows.items() if all(r[2].get(f) == v for f, v in (where or {}).items())]
         return [i for i, _ in keep], [r[1] for _, r in keep], [r[2] for _, r in keep]
 
+    def fetch(self, ids):
+        return {i: (self.rows[i][1], self.rows[i][2]) for i in ids if i in self.rows}
+
     def read_guard(self):
         return self.guard
 
     def write_guard(self, guard):
-        self.guard = dict(guard)
+        self.guard = {**(self.guard or {}), **guard}
 
 
 def test_any_vector_store_behind_the_index(store, shared_model, tiny_qwen):
@@ -224,3 +227,78 @@ def test_the_lexical_side_follows_the_store(store):
     assert store.query("brain thought", k=1, think=False, mode="lexical")[0].id == "new"  # rebuilt after ingest
     store.delete(["new"])
     assert all(h.id != "new" for h in store.query("brain thought", k=5, think=False, mode="lexical"))
+
+
+def test_the_lexical_index_is_saved_beside_chroma_and_reused(store, shared_model, tmp_path, caplog, monkeypatch):
+    import logging
+
+    from o1_retriever import lexical
+
+    caplog.set_level(logging.INFO, logger="o1_retriever")
+    first = store.query("cancer risk drug", k=2, mode="lexical")
+    assert "building the lexical index of 4 documents" in caplog.text  # a store built without one: built, said
+    folder = tmp_path / "index" / "o1-lexical" / "o1-retriever"
+    assert (folder / "stamp.json").is_file()
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("rebuilt although a current index was saved")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(lexical.LexicalIndex, "__init__", no_rebuild)
+        reopened = ChromaStore(shared_model, tmp_path / "index")  # another process, in effect
+        assert reopened.query("cancer risk drug", k=2, mode="lexical") == first
+
+    stamp = json.loads((folder / "stamp.json").read_text())
+    (folder / "stamp.json").write_text(json.dumps({**stamp, "tokenizer": "an older tokenizer"}))
+    caplog.clear()
+    assert ChromaStore(shared_model, tmp_path / "index").query("cancer risk drug", k=2, mode="lexical") == first
+    assert "another tokenizer version: rebuilding" in caplog.text  # never mixed
+    assert json.loads((folder / "stamp.json").read_text())["tokenizer"] == lexical.tokenizer_version()
+
+    (folder / "ids.json").write_text("garbage")
+    caplog.clear()
+    assert ChromaStore(shared_model, tmp_path / "index").query("cancer risk drug", k=2, mode="lexical") == first
+    assert "unreadable" in caplog.text
+
+
+def test_a_write_by_another_index_is_seen_even_at_the_same_count(store, shared_model, tmp_path):
+    assert store.query("zebra quantum", k=1, mode="lexical") == []
+    writer = ChromaStore(shared_model, tmp_path / "index")  # another process writing to the same store
+    writer.add_documents([Document("d1", "zebra quantum", "")], overwrite=True)
+    assert store.count() == 4
+    assert [h.id for h in store.query("zebra quantum", k=1, mode="lexical")] == ["d1"]
+
+
+def test_an_unsaveable_lexical_index_is_kept_in_memory(store, caplog, monkeypatch):
+    from o1_retriever import lexical
+
+    def read_only(self, folder, stamp):
+        raise PermissionError(f"read-only: {folder}")
+
+    monkeypatch.setattr(lexical.LexicalIndex, "save", read_only)
+    assert [h.id for h in store.query("dielectric microwave", k=1, mode="lexical")]
+    assert "could not save the lexical index" in caplog.text and "lexical_path=" in caplog.text
+
+
+def test_a_killed_ingest_rerun_leaves_each_document_once_on_both_sides(shared_model, tmp_path, monkeypatch):
+    docs = [Document(f"k{i}", f"kestrel note number {i} about falcons", "") for i in range(6)]
+    store = ChromaStore(shared_model, tmp_path / "killed")
+    real = shared_model.embed_documents
+    calls = []
+
+    def dies_on_second_batch(texts, **kwargs):
+        calls.append(len(texts))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(texts, **kwargs)
+
+    monkeypatch.setattr(shared_model, "embed_documents", dies_on_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        store.add_documents(docs, batch_size=2)
+    assert store.count() == 2 and len(store.query("kestrel falcons", k=6, mode="lexical")) == 2
+    monkeypatch.setattr(shared_model, "embed_documents", real)
+    report = store.add_documents(docs, batch_size=2)  # rerun: resumes
+    assert (report.added, report.skipped) == (4, 2)
+    for mode in ("lexical", "dense", "hybrid"):
+        ids = [h.id for h in store.query("kestrel falcons", k=10, mode=mode)]
+        assert sorted(ids) == sorted(d.id for d in docs), mode  # each document exactly once

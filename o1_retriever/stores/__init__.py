@@ -8,6 +8,7 @@ another store (Qdrant, pgvector, ...) is one more file like it (README: "Adding 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -50,8 +51,18 @@ class VectorStore(Protocol):
         """Ids, texts and metadata of every stored row (matching ``where``): what the lexical side indexes."""
         ...
 
+    def fetch(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Text and metadata of the stored rows among ``ids`` (hits only the lexical side found)."""
+        ...
+
     def read_guard(self) -> dict[str, Any] | None:
         """What the store records about the model that filled it (None: nothing recorded yet)."""
         ...
 
-    def write_guard(self, guard: dict[str, Any]) -> None: ...
+    def write_guard(self, guard: dict[str, Any]) -> None:
+        """Record ``guard``'s keys (merged into what is recorded)."""
+        ...
+
+    #: optional: a folder where the Index may keep the store's lexical (BM25) index between processes; a store
+    #: without this attribute, or with None, gets one rebuilt in memory by each process
+    lexical_folder: Path | None

@@ -16,6 +16,8 @@ DEFAULT_COLLECTION = "o1-retriever"
 #: with the defaults and 0.001 with these (bench/results/eval/hnsw-nfcorpus-lite.json)
 HNSW = {"space": "cosine", "ef_construction": 200, "ef_search": 200}
 _GUARD_PREFIX = "o1:"
+#: the folder, inside an embedded Chroma's, that holds each collection's lexical index
+LEXICAL_FOLDER = "o1-lexical"
 
 
 def chroma_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -44,6 +46,7 @@ class ChromaVectorStore:
         port: int = 8000,
         create: bool = True,
         client: Any = None,
+        lexical_path: str | Path | None = None,
     ) -> None:
         import chromadb
 
@@ -60,6 +63,11 @@ class ChromaVectorStore:
                 raise StoreNotFoundError(f"cannot open {self.description}: {error}") from error
         self.client = client
         self.name = collection
+        # the lexical index lives beside an embedded Chroma; for a server, where the caller says (or in memory only)
+        if lexical_path is not None:
+            self.lexical_folder: Path | None = Path(lexical_path) / collection
+        else:
+            self.lexical_folder = Path(str(path)) / LEXICAL_FOLDER / collection if path and not host else None
         if create:
             self.collection = client.get_or_create_collection(
                 collection, configuration={"hnsw": HNSW}, embedding_function=None
@@ -117,7 +125,15 @@ class ChromaVectorStore:
             metadatas += [dict(m or {}) for m in rows["metadatas"]]
         return ids, texts, metadatas
 
+    def fetch(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        rows = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        return {i: (t or "", dict(m or {})) for i, t, m in zip(rows["ids"], rows["documents"], rows["metadatas"])}
+
     def read_guard(self) -> dict[str, Any] | None:
+        try:  # read afresh: another process may have written since this one opened the collection
+            self.collection = self.client.get_collection(self.name, embedding_function=None)
+        except Exception:  # deleted meanwhile: the metadata this process last saw
+            pass
         meta = self.collection.metadata or {}
         guard = {k[len(_GUARD_PREFIX) :]: v for k, v in meta.items() if k.startswith(_GUARD_PREFIX)}
         return guard or None
