@@ -14,7 +14,7 @@ corpus of titles): the lexical weight is scaled by how much the two sides' top `
 full value at ``gate_saturation``. Two useful sides agree on part of their top documents (SciFact, NFCorpus-lite,
 Vaswani: a chance-corrected overlap@20 of 0.25–0.35 on average); a lexical side that is noise agrees with nothing
 and is then ignored, so the fusion falls back to the dense ranking. The defaults were chosen on training queries
-(``bench/fusion.py``; README "Hybrid search").
+with an encoder that never saw them (``bench/fusion.py``; README "Hybrid search").
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ class Fusion:
     """How a hybrid search combines its dense and lexical candidates."""
 
     method: Literal["score", "rrf"] = "score"
-    dense_weight: float = 0.7  # the dense side's share when the sides agree; 0.5 weighs them equally
+    dense_weight: float = 0.6  # the dense side's share when the sides agree; 0.5 weighs them equally
     gate_depth: int = 20  # the top documents of each side compared by the agreement gate
-    gate_saturation: float | None = 0.05  # agreement at which the lexical side gets its full weight; None: no gate
+    gate_saturation: float | None = 0.1  # agreement at which the lexical side gets its full weight; None: no gate
     rrf_k: int = 60
 
     def __post_init__(self) -> None:

@@ -93,7 +93,7 @@ def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
     assert ndcg["store-dense"] == pytest.approx(ndcg["o1"]) and ndcg["store-hybrid"] == pytest.approx(ndcg["hybrid"])
     assert ndcg["store-dense-hybrid"] == pytest.approx(ndcg["dense-hybrid"])
     fusion = summary["systems"]["o1-hybrid"]["settings"]["fusion"]
-    assert fusion == "z-score fusion, dense weight 0.7, gate 0.05 at 20 of o1 and bm25-thoughts"
+    assert fusion == "z-score fusion, dense weight 0.6, gate 0.1 at 20 of o1 and bm25-thoughts"
     assert summary["systems"]["hybrid-rrf"]["settings"]["fusion"].startswith("RRF k=60, dense weight 0.5, no gate")
     bm25 = summary["systems"]["bm25"]["metrics"]
     assert 0 < bm25["nDCG@10"] <= 1 and bm25["Recall@1000"] == 1.0  # every doc is within the top 1000

@@ -40,6 +40,7 @@ def test_agreeing_sides_get_their_full_weights():
     lexical = ranking([f"d{i}" for i in range(10)] + [f"x{i}" for i in range(10)], top=12.0)
     assert lexical_weight(dense, lexical, 10_000, Fusion(dense_weight=0.7)) == pytest.approx(0.3)
     assert lexical_weight(dense, lexical, 10_000, Fusion(dense_weight=0.7, gate_saturation=1.0)) < 0.3
+    assert lexical_weight(dense, lexical, 10_000, Fusion()) == pytest.approx(0.4)  # the default: 0.6 / 0.4
 
 
 def test_score_fusion_uses_exact_lexical_scores_of_dense_candidates():
