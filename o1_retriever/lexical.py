@@ -112,7 +112,7 @@ class LexicalIndex:
             scores = self.bm25.scores(query)
             if mask is not None:
                 scores = np.where(mask, scores, 0.0)
-            top = np.lexsort((self._id_order, -scores))[:k]
+            top = self._top(scores, k)
             wanted = exact[i] if i < len(exact) else ()
             out.append(
                 LexicalResult(
@@ -121,3 +121,15 @@ class LexicalIndex:
                 )
             )
         return out
+
+    def _top(self, scores, k: int):
+        """Indices of the ``k`` highest scores, ties to the smaller id: a partition, then a sort of the few."""
+        import numpy as np
+
+        if k < len(scores):
+            threshold = np.partition(scores, len(scores) - k)[len(scores) - k]
+            candidates = np.flatnonzero(scores >= threshold)  # every tie at the threshold, so ties stay exact
+        else:
+            candidates = np.arange(len(scores))
+        order = np.lexsort((self._id_order[candidates], -scores[candidates]))
+        return candidates[order][:k]

@@ -302,3 +302,12 @@ def test_a_killed_ingest_rerun_leaves_each_document_once_on_both_sides(shared_mo
     for mode in ("lexical", "dense", "hybrid"):
         ids = [h.id for h in store.query("kestrel falcons", k=10, mode=mode)]
         assert sorted(ids) == sorted(d.id for d in docs), mode  # each document exactly once
+
+
+def test_a_store_of_stop_words_only_still_searches(shared_model, tmp_path):
+    store = ChromaStore(shared_model, tmp_path / "stop")
+    store.add_texts(["the of and", "to be or not to be"], ids=["a", "b"])
+    assert store.query("to be", k=2, mode="lexical") == []  # no terms at all: the lexical side finds nothing
+    assert {h.id for h in store.query("to be", k=2)} == {"a", "b"}  # hybrid answers from the dense side
+    reopened = ChromaStore(shared_model, tmp_path / "stop")  # the saved (empty) index loads
+    assert {h.id for h in reopened.query("to be", k=2)} == {"a", "b"}
