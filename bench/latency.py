@@ -1,7 +1,7 @@
 """Query latency of the shipped model, in one process, against plain transformers fp32 ``generate`` of the same
 thinker doing the same work (3 samples x 48 new tokens): idle p50/p95 for a cache miss, a cache hit and no thinking,
-for fp32 and int8 thinkers; 8 concurrent thinking queries against 8 sequential ones; and a thinking query while a
-busy-loop process runs on every core.
+for fp32 and int8 thinkers, and for each, 8 concurrent thinking queries against 8 sequential ones and a thinking
+query while a busy-loop process runs on every core.
 
     python -m bench.latency [--queries 6] [--threads 1] [--docs 300]
 
@@ -26,7 +26,7 @@ from o1_retriever.data import load_corpus, load_queries
 from o1_retriever.store import ChromaStore
 from o1_retriever.thinkers import ThinkRequest
 
-THINKING = dict(n_thoughts=3, max_new_tokens=48, temperature=0.7, top_p=0.9)
+THINKING = dict(think=True, n_thoughts=3, max_new_tokens=48, temperature=0.7, top_p=0.9)
 
 
 def percentiles(seconds: list[float]) -> dict:
@@ -58,6 +58,39 @@ def plain_generate(model: ThinkThenEmbed, queries: list[str]) -> list[float]:
         )
         times.append(seconds)
     return times
+
+
+def concurrency(store: ChromaStore, sequential_queries: list[str], concurrent_queries: list[str]) -> dict:
+    """8 thinking queries one after another against 8 at once from 8 threads (as a server or ``.batch`` sends them)."""
+    sequential, _ = timed(lambda: [store.query(q, k=10, **THINKING) for q in sequential_queries])
+    with ThreadPoolExecutor(len(concurrent_queries)) as pool:
+        concurrent, _ = timed(lambda: list(pool.map(lambda q: store.query(q, k=10, **THINKING), concurrent_queries)))
+    return {
+        "sequential_s": sequential,
+        "concurrent_s": concurrent,
+        "throughput_concurrent_over_sequential": sequential / concurrent,
+    }
+
+
+def under_hog(store: ChromaStore, idle_queries: list[str], busy_queries: list[str]) -> dict:
+    """Thinking queries idle, then while a busy-loop process runs on every core."""
+    idle = [timed(store.query, q, k=10, **THINKING)[0] for q in idle_queries]
+    stop = multiprocessing.Event()
+    hogs = [multiprocessing.Process(target=hog, args=(stop,)) for _ in range(os.cpu_count() or 1)]
+    for process in hogs:
+        process.start()
+    try:
+        busy = [timed(store.query, q, k=10, **THINKING)[0] for q in busy_queries]
+    finally:
+        stop.set()
+        for process in hogs:
+            process.join()
+    return {
+        "hog_processes": len(hogs),
+        "idle": percentiles(idle),
+        "busy": percentiles(busy),
+        "busy_p50_over_idle_p50": statistics.median(busy) / statistics.median(idle),
+    }
 
 
 def hog(stop) -> None:  # a busy loop: one per core, like other work on a shared server
@@ -104,33 +137,9 @@ def main() -> None:
             "no_thinking": percentiles(plain),
             "miss_p50_over_plain_generate_p50": statistics.median(misses) / statistics.median(baseline),
         }
-    store = stores["int8"]
-    sequential_queries, concurrent_queries = take(8), take(8)
-    sequential, _ = timed(lambda: [store.query(q, k=10, **THINKING) for q in sequential_queries])
-    with ThreadPoolExecutor(8) as pool:
-        concurrent, _ = timed(lambda: list(pool.map(lambda q: store.query(q, k=10, **THINKING), concurrent_queries)))
-    result["int8_8_queries"] = {
-        "sequential_s": sequential,
-        "concurrent_s": concurrent,
-        "throughput_concurrent_over_sequential": sequential / concurrent,
-    }
-    idle = [timed(store.query, q, k=10, **THINKING)[0] for q in take(args.queries)]
-    stop = multiprocessing.Event()
-    hogs = [multiprocessing.Process(target=hog, args=(stop,)) for _ in range(os.cpu_count() or 1)]
-    for process in hogs:
-        process.start()
-    try:
-        busy = [timed(store.query, q, k=10, **THINKING)[0] for q in take(args.queries)]
-    finally:
-        stop.set()
-        for process in hogs:
-            process.join()
-    result["int8_under_cpu_hog"] = {
-        "hog_processes": len(hogs),
-        "idle": percentiles(idle),
-        "busy": percentiles(busy),
-        "busy_p50_over_idle_p50": statistics.median(busy) / statistics.median(idle),
-    }
+    for precision, store in stores.items():
+        result[f"{precision}_8_queries"] = concurrency(store, take(8), take(8))
+        result[f"{precision}_under_cpu_hog"] = under_hog(store, take(args.queries), take(args.queries))
     write("latency", result)
 
 

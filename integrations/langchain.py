@@ -42,7 +42,7 @@ class O1Retriever(BaseRetriever):
     think: bool = False
     mode: Mode = "hybrid"
     where: dict[str, Any] | None = None
-    fusion: Fusion | None = None
+    fusion: Fusion | str | None = None
     thinking: dict[str, Any] = Field(default_factory=dict)
 
     def _get_relevant_documents(

@@ -49,7 +49,7 @@ class O1Retriever(BaseRetriever):
         think: bool = False,
         mode: Mode = "hybrid",
         where: dict[str, Any] | None = None,
-        fusion: Fusion | None = None,
+        fusion: Fusion | str | None = None,
         callback_manager: CallbackManager | None = None,
         **thinking: Any,
     ) -> None:

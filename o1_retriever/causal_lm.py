@@ -235,37 +235,47 @@ class CausalLM:
         vectors = torch.zeros(batch, hidden.shape[-1], dtype=torch.float32)
         SAMPLING, EMBEDDING, FINISHED = 0, 1, 2  # EMBEDDING: <eos> was fed, <emb> is fed next
         phase = [SAMPLING] * batch
+        active = list(range(batch))  # the rows still in the batch (cache, mask, positions), in this order
         sampled = select_next_tokens(self.lm_head(hidden).float().cpu(), temperature, top_p, generators)
         while True:
-            feed, fed, reads_emb = [self.pad_id] * batch, [False] * batch, [False] * batch
-            for row in range(batch):
+            feed, keep, reads_emb = [], [], []  # a row not fed this step is finished and leaves the batch
+            for i, row in enumerate(active):
+                token = None
                 if phase[row] == SAMPLING:
-                    token = int(sampled[row]) if len(thoughts[row]) < row_limit[row] else self.eos_id
+                    token = int(sampled[i]) if len(thoughts[row]) < row_limit[row] else self.eos_id
                     if token != self.eos_id:
                         thoughts[row].append(token)
-                        feed[row], fed[row] = token, True
                     elif embed:
-                        feed[row], fed[row], phase[row] = self.eos_id, True, EMBEDDING
+                        phase[row] = EMBEDDING
                     else:
-                        phase[row] = FINISHED
+                        phase[row], token = FINISHED, None
                 elif phase[row] == EMBEDDING:
-                    feed[row], fed[row], reads_emb[row], phase[row] = self.emb_id, True, True, FINISHED
-            if not any(fed):
+                    token, phase[row] = self.emb_id, FINISHED
+                if token is not None:
+                    feed.append(token)
+                    keep.append(i)
+                    reads_emb.append(phase[row] == FINISHED)  # <emb> fed: this step's hidden state is the vector
+            if not keep:
                 break
-            step_mask = torch.tensor(fed, dtype=torch.long, device=self.device)[:, None]
-            mask = torch.cat([mask, step_mask], dim=1)
+            if len(keep) < len(active):  # finished rows stop costing compute
+                index = torch.tensor(keep, dtype=torch.long, device=self.device)
+                cache.batch_select_indices(index)
+                mask, next_positions = mask[index], next_positions[index]
+                active = [active[i] for i in keep]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             feed_ids = torch.tensor(feed, dtype=torch.long, device=self.device)[:, None]
             hidden = self._forward(feed_ids, mask, next_positions[:, None], cache).last_hidden_state[:, -1]
-            next_positions = next_positions + step_mask[:, 0]
-            for row in range(batch):
-                if reads_emb[row]:
-                    vectors[row] = hidden[row].float().cpu()
-            sampling_rows = [r for r in range(batch) if phase[r] == SAMPLING]
-            if sampling_rows:
-                logits = self.lm_head(hidden[sampling_rows]).float().cpu()
-                picked = select_next_tokens(logits, temperature, top_p, [generators[r] for r in sampling_rows])
-                sampled = torch.full((batch,), self.pad_id, dtype=torch.long)
-                sampled[sampling_rows] = picked
+            next_positions = next_positions + 1
+            for i, row in enumerate(active):
+                if reads_emb[i]:
+                    vectors[row] = hidden[i].float().cpu()
+            sampling = [i for i, row in enumerate(active) if phase[row] == SAMPLING]
+            sampled = torch.full((len(active),), self.pad_id, dtype=torch.long)
+            if sampling:
+                logits = self.lm_head(hidden[sampling]).float().cpu()
+                sampled[sampling] = select_next_tokens(
+                    logits, temperature, top_p, [generators[active[i]] for i in sampling]
+                )
         return Generated(thoughts, l2_normalize(vectors.numpy()) if embed else None)
 
     def decode(self, token_ids: list[int]) -> str:

@@ -72,11 +72,11 @@ class Index:
     has filled yet."""
 
     def __init__(
-        self, model: ThinkThenEmbed, store: VectorStore, *, create: bool = True, fusion: Fusion = Fusion()
+        self, model: ThinkThenEmbed, store: VectorStore, *, create: bool = True, fusion: Fusion | str = Fusion()
     ) -> None:
         self.model = model
         self.store = store
-        self.fusion = fusion
+        self.fusion = Fusion.named(fusion) if isinstance(fusion, str) else fusion
         self._lexical_index: LexicalIndex | None = None
         self._lexical_stamp: dict[str, Any] | None = None
         self._lexical_lock = threading.Lock()
@@ -189,18 +189,19 @@ class Index:
         think: bool = False,
         mode: Mode = "hybrid",
         lexical_thoughts: bool = False,
-        fusion: Fusion | None = None,
+        fusion: Fusion | str | None = None,
         **thinking: Any,
     ) -> list[list[Hit]]:
         """The k best documents for each query, best first, with the thoughts used for that query.
 
-        ``think``: write thoughts and embed the query with them (off by default: inside the hybrid, thinking adds
-        0.005-0.026 nDCG@10, not significant on any of four test sets, for 1-7 s a query; README "Hybrid search").
+        ``think``: write thoughts and embed the query with them (off by default: inside the hybrid, thinking moved
+        nDCG@10 by -0.013 to +0.011, significant on none of four test sets, for 1-7 s a query; README "Hybrid search").
 
-        ``mode``: ``"hybrid"`` (default: the fusion of the dense side, the query vector with its thoughts, and the
-        lexical side, BM25 over the store's documents), ``"dense"`` or ``"lexical"``. ``fusion`` overrides the
-        Index's (``o1_retriever.fusion.Fusion``: guarded score fusion by default). With ``lexical_thoughts`` the
-        BM25 query is the query (repeated) followed by its thoughts. ``where`` filters both sides alike."""
+        ``mode``: ``"hybrid"`` (default: the fusion of the dense side, the query vector, and the lexical side, BM25
+        over the store's documents), ``"dense"`` or ``"lexical"``. ``fusion`` overrides the Index's: a
+        ``o1_retriever.fusion.Fusion`` or a preset name (``"guarded"``, the default; ``"score"``; ``"rrf"``). With
+        ``lexical_thoughts`` the BM25 query is the query (repeated) followed by its thoughts. ``where`` filters both
+        sides alike."""
         check_positive(k, "k")
         queries = check_texts(queries, "queries")
         given = sorted(name for name, value in thinking.items() if value is not None)
@@ -224,7 +225,7 @@ class Index:
             texts = [expanded_query(q, t) if lexical_thoughts else q for q, t in zip(queries, embedded.thoughts)]
             candidates = [[h.id for h in row] for row in dense] if dense is not None else []
             lexical = lexical_index.search(texts, depth, self._allowed(where), exact=candidates)
-        fusion = fusion or self.fusion
+        fusion = self.fusion if fusion is None else Fusion.named(fusion) if isinstance(fusion, str) else fusion
         out = []
         for i, thoughts in enumerate(embedded.thoughts):
             if lexical is None:

@@ -202,6 +202,9 @@ def test_hybrid_fuses_the_ranks_of_both_sides(store):
         assert hit.dense_rank == 1 + [h.id for h in dense].index(hit.id)
     assert hybrid[0].lexical_rank == 1
     assert [h.score for h in hybrid] == sorted((h.score for h in hybrid), reverse=True)
+    assert store.query("cancer risk of drug treatment", k=4, fusion="rrf") == store.query(
+        "cancer risk of drug treatment", k=4, fusion=Fusion.rrf()
+    )
     rrf = store.query("cancer risk of drug treatment", k=4, think=False, fusion=Fusion.rrf())
     for hit in rrf:
         assert hit.score == pytest.approx(sum(1 / (60 + r) for r in (hit.dense_rank, hit.lexical_rank) if r))
