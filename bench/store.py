@@ -77,7 +77,12 @@ def main() -> None:
 
     latency = {"think_false": [], "think_cache_miss": [], "think_cache_hit": []}
     for query in queries:
-        for name, kwargs in (("think_false", {"think": False}), ("think_cache_miss", {}), ("think_cache_hit", {})):
+        conditions = (
+            ("think_false", {"think": False}),
+            ("think_cache_miss", {"think": True}),
+            ("think_cache_hit", {"think": True}),
+        )
+        for name, kwargs in conditions:
             began = time.perf_counter()
             store.query(query, k=10, **kwargs)
             latency[name].append(time.perf_counter() - began)

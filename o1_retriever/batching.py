@@ -2,7 +2,8 @@
 concurrent thinking queries costs little more than one (a CPU generates a batch of 8 nearly as fast as 1 prompt).
 
 Leader and followers, no background thread: the first caller to find no open batch opens one, waits ``window_s``
-(and for any batch still running), closes it and runs it; callers that arrive meanwhile join and wait for their
+(again while calls keep joining, up to ``max_wait_s``, and for any batch still running), closes it and runs it;
+callers that arrive meanwhile join and wait for their
 share of the result. Calls with different options run as separate groups of the same batch.
 """
 
@@ -29,9 +30,13 @@ class MicroBatcher:
     together; ``split(result, sizes)`` cuts a result back into each caller's share."""
 
     def __init__(
-        self, run: Callable[[list, Hashable], Any], split: Callable[[Any, list[int]], list], window_s: float = 0.005
+        self,
+        run: Callable[[list, Hashable], Any],
+        split: Callable[[Any, list[int]], list],
+        window_s: float = 0.005,
+        max_wait_s: float = 0.05,
     ) -> None:
-        self.run, self.split, self.window_s = run, split, window_s
+        self.run, self.split, self.window_s, self.max_wait_s = run, split, window_s, max_wait_s
         self._lock = threading.Lock()  # guards the open batch
         self._running = threading.Lock()  # one batch runs at a time
         self._open: list[_Call] | None = None
@@ -48,7 +53,7 @@ class MicroBatcher:
             if call.error is not None:
                 raise call.error
             return call.result
-        time.sleep(self.window_s)
+        self._gather()
         with self._running:
             with self._lock:
                 batch, self._open = self._open, None
@@ -56,6 +61,19 @@ class MicroBatcher:
         if call.error is not None:
             raise call.error
         return call.result
+
+    def _gather(self) -> None:
+        """Wait ``window_s``, and again while calls keep joining (threads that were started together reach the
+        batcher a few milliseconds apart), for at most ``max_wait_s`` in all."""
+        began = time.perf_counter()
+        joined = -1
+        while True:
+            time.sleep(self.window_s)
+            with self._lock:
+                now = len(self._open or [])
+            if now == joined or time.perf_counter() - began >= self.max_wait_s:
+                return
+            joined = now
 
     def _run_batch(self, batch: list[_Call]) -> None:
         groups: dict[Hashable, list[_Call]] = {}

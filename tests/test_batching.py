@@ -1,6 +1,7 @@
 """Micro-batching: concurrent calls are gathered into one, each caller gets exactly its share."""
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -35,6 +36,28 @@ def test_concurrent_submits_run_together_and_get_their_share():
         [f"{'even' if i % 2 == 0 else 'odd'}:{i}", f"{'even' if i % 2 == 0 else 'odd'}:{i + 100}"] for i in range(8)
     ]
     assert len(runs) == 2 and sorted(len(items) for items, _ in runs) == [8, 8]  # one run per key, all 8 callers
+
+
+def test_callers_that_keep_arriving_join_one_batch_up_to_the_longest_wait():
+    runs = []
+
+    def run(items, key):
+        runs.append(list(items))
+        return items
+
+    def call(i, batcher):
+        time.sleep(0.03 * i)  # started together, they reach the batcher apart (each window sees a new one)
+        return batcher.submit([i], None)
+
+    batcher = MicroBatcher(run, lambda result, sizes: [[r] for r in result], window_s=0.1, max_wait_s=2.0)
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(lambda i: call(i, batcher), range(8))) == [[i] for i in range(8)]
+    assert runs == [list(range(8))]
+    runs.clear()
+    short = MicroBatcher(run, lambda result, sizes: [[r] for r in result], window_s=0.1, max_wait_s=0.1)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: call(4 * i, short), range(2)))  # the second arrives after the first ran
+    assert runs == [[0], [4]]
 
 
 def test_an_error_reaches_every_caller_of_the_batch():
