@@ -236,6 +236,12 @@ class Index:
             out.append(hits)
         return out
 
+    def prepare_lexical_index(self) -> None:
+        """Build (or load) the lexical index now, e.g. at the end of an ingest, rather than on the next search."""
+        count = self.count()
+        if count:
+            self._lexical(count)
+
     def _lexical(self, count: int) -> LexicalIndex:
         """The BM25 index of the store's documents: the one in memory while the store is unchanged (its count and
         the generation its guard records, which every write through an Index renews), else the one saved in the

@@ -30,7 +30,12 @@ def test_index_then_search(corpus, tiny_lm, tmp_path):
     store = tmp_path / "idx"
     result = invoke("index", corpus, "--model", tiny_lm, "--store", store, "--batch-size", 2)
     assert result.exit_code == 0, result.output
-    assert "indexed 3 documents (0 already stored)" in result.output
+    assert "indexed 3 documents (0 already stored)" in result.output and "lexical index" in result.output
+    assert (store / "o1-lexical" / "o1-retriever" / "stamp.json").is_file()  # built at the end of the ingest
+    elsewhere = invoke(
+        "index", corpus, "--model", tiny_lm, "--store", tmp_path / "idx2", "--lexical-path", tmp_path / "lx"
+    )
+    assert elsewhere.exit_code == 0 and (tmp_path / "lx" / "o1-retriever" / "stamp.json").is_file()
     assert "Loading weights" not in result.output and "Warning" not in result.output  # quiet unless --verbose
     again = invoke("index", corpus, "--model", tiny_lm, "--store", store)
     assert "indexed 0 documents (3 already stored)" in again.output and "3 in all" in again.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -37,11 +38,20 @@ def download_weights(
         typer.echo(f"{name}: {resolve_weights(name)}")
 
 
-def _open_store(model, store: Path, collection: str, host: Optional[str], port: int, create: bool):
+LexicalPathOption = typer.Option(
+    None, help="With --host: a local folder for the lexical (BM25) index [default: kept in memory, rebuilt per run]"
+)
+
+
+def _open_store(
+    model, store: Path, collection: str, host: Optional[str], port: int, create: bool, lexical_path: Optional[Path]
+):
     from o1_retriever.store import ChromaStore, EmptyIndexError, IndexMismatchError
 
     try:
-        return ChromaStore(model, store, collection=collection, host=host, port=port, create=create)
+        return ChromaStore(
+            model, store, collection=collection, host=host, port=port, create=create, lexical_path=lexical_path
+        )
     except (EmptyIndexError, IndexMismatchError) as error:
         fail(str(error))
 
@@ -57,6 +67,7 @@ def index(
     collection: str = CollectionOption,
     host: Optional[str] = HostOption,
     port: int = PortOption,
+    lexical_path: Optional[Path] = LexicalPathOption,
     batch_size: int = typer.Option(64, min=1, help="Documents per embedding batch"),
     max_docs: Optional[int] = typer.Option(None, min=1, help="Index only the first N documents"),
     overwrite: bool = typer.Option(False, help="Re-embed documents whose ids are already stored"),
@@ -71,7 +82,7 @@ def index(
     except DataError as error:
         fail(str(error))
     retriever_model = load_model(model, thinker=thinker)
-    chroma = _open_store(retriever_model, store, collection, host, port, create=True)
+    chroma = _open_store(retriever_model, store, collection, host, port, create=True, lexical_path=lexical_path)
     before = chroma.count()
     try:
         report = chroma.add_documents(documents, batch_size=batch_size, overwrite=overwrite, progress=True)
@@ -81,9 +92,12 @@ def index(
         stored = chroma.count() - before
         typer.secho(f"interrupted after {stored} new documents; rerun the same command to resume", err=True)
         raise typer.Exit(code=130) from None
+    began = time.perf_counter()
+    chroma.prepare_lexical_index()  # once, at the end of the ingest, rather than on the first search
     typer.echo(
         f"indexed {report.added} documents ({report.skipped} already stored) into {collection!r}: "
-        f"{chroma.count()} in all; embedding {report.embed_seconds:.1f}s, Chroma insert {report.insert_seconds:.1f}s"
+        f"{chroma.count()} in all; embedding {report.embed_seconds:.1f}s, Chroma insert {report.insert_seconds:.1f}s, "
+        f"lexical index {time.perf_counter() - began:.1f}s"
     )
 
 
@@ -97,6 +111,7 @@ def search(
     collection: str = CollectionOption,
     host: Optional[str] = HostOption,
     port: int = PortOption,
+    lexical_path: Optional[Path] = LexicalPathOption,
     think: bool = typer.Option(
         False, help="Think before embedding: the query's thoughts join its vector (1-7 s a query on a CPU)"
     ),
@@ -124,7 +139,7 @@ def search(
         fused_by = Fusion.named(fusion)
     except ValueError as error:
         fail(str(error))
-    chroma = _open_store(load_model(model, thinker=thinker), store, collection, host, port, create=False)
+    chroma = _open_store(load_model(model, thinker=thinker), store, collection, host, port, False, lexical_path)
     try:
         hits = chroma.query(query, k, think=think, mode=mode, fusion=fused_by, n_thoughts=n_thoughts, seed=seed)
     except (EmptyIndexError, ThinkerError, ValueError) as error:
