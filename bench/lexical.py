@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--search-sizes", default="5000,100000")
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--model", default=None, help="embeds the queries [default: the shipped model]")
+    parser.add_argument("--name", default="lexical", help="bench/results/NAME.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp())
@@ -135,10 +136,10 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     write(
-        "lexical",
+        args.name,
         {
             "command": "python -m bench.lexical "
-            f"--sizes {args.sizes} --search-sizes {args.search_sizes} --queries {args.queries}",
+            f"--sizes {args.sizes} --search-sizes {args.search_sizes} --queries {args.queries} --name {args.name}",
             "threads": {"torch": 1, "bm25s": 1},
             "documents": "synthetic: 20 words each from a Zipf-like vocabulary of 30,000 made-up words",
             "build_save_load": scale,

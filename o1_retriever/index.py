@@ -271,7 +271,7 @@ class Index:
             return index
 
     def _allowed(self, where: dict[str, Any] | None) -> set[str] | None:
-        return None if where is None else set(self.store.contents(where)[0])
+        return None if where is None else set(self.store.ids(where))
 
     def query(self, query: str, k: int = 10, **kwargs: Any) -> list[Hit]:
         """The k best documents for one query."""

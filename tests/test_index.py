@@ -145,6 +145,9 @@ class DictStore:
         keep = [(i, r) for i, r in self.rows.items() if all(r[2].get(f) == v for f, v in (where or {}).items())]
         return [i for i, _ in keep], [r[1] for _, r in keep], [r[2] for _, r in keep]
 
+    def ids(self, where=None):
+        return self.contents(where)[0]
+
     def fetch(self, ids):
         return {i: (self.rows[i][1], self.rows[i][2]) for i in ids if i in self.rows}
 

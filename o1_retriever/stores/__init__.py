@@ -51,6 +51,10 @@ class VectorStore(Protocol):
         """Ids, texts and metadata of every stored row (matching ``where``): what the lexical side indexes."""
         ...
 
+    def ids(self, where: dict[str, Any] | None = None) -> list[str]:
+        """The ids of the stored rows matching ``where`` (what a filtered lexical search may return)."""
+        ...
+
     def fetch(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """Text and metadata of the stored rows among ``ids`` (hits only the lexical side found)."""
         ...

@@ -125,6 +125,12 @@ class ChromaVectorStore:
             metadatas += [dict(m or {}) for m in rows["metadatas"]]
         return ids, texts, metadatas
 
+    def ids(self, where: dict[str, Any] | None = None, page: int = 50_000) -> list[str]:
+        out: list[str] = []
+        for offset in range(0, self.count(), page):
+            out += self.collection.get(where=where, limit=page, offset=offset, include=[])["ids"]
+        return out
+
     def fetch(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         rows = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
         return {i: (t or "", dict(m or {})) for i, t, m in zip(rows["ids"], rows["documents"], rows["metadatas"])}
