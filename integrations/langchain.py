@@ -20,7 +20,7 @@ from o1_retriever.config import ThinkingConfig
 from o1_retriever.index import Hit, Index, Mode, hit_metadata
 from o1_retriever.fusion import Fusion
 from o1_retriever.model import ThinkThenEmbed
-from o1_retriever.thinkers import ThinkRequest, Thoughts, collect
+from o1_retriever.thinkers import ThinkRequest, Thoughts, collect, refuse_local_only_settings
 
 
 def hit_to_document(hit: Hit) -> Document:
@@ -110,6 +110,7 @@ class LangChainThinker:
         return f"LangChainThinker({type(self.chat_model).__name__})"
 
     def think(self, requests: list[ThinkRequest], settings: ThinkingConfig) -> list[Thoughts]:
+        refuse_local_only_settings(settings, repr(self))
         k = settings.n_thoughts
         conversations = [
             [(_ROLES[m["role"]], m["content"]) for m in prompts.thinking_messages(r.query, r.examples)]

@@ -16,7 +16,7 @@ from transformers import DynamicCache
 
 from o1_retriever import prompts
 from o1_retriever.pooling import l2_normalize
-from o1_retriever.sampling import select_next_tokens
+from o1_retriever.sampling import repeated_ngram_tokens, select_next_tokens
 from o1_retriever.validation import warn_truncated
 
 #: the label of a token that is not trained
@@ -209,11 +209,13 @@ class CausalLM:
         top_p: float,
         embed: bool,
         samples_per_prompt: int = 1,
+        no_repeat_ngram: int = 0,
     ) -> Generated:
         """Sample ``samples_per_prompt`` continuations per prompt (rows grouped by prompt, each row with its own
         seeded generator), stopping at ``<eos>`` or ``max_new_tokens`` (one limit, or one per prompt). Each prompt is
         read once; its KV cache is repeated for its samples. With ``embed``, ``<eos><emb>`` is then fed on the KV
-        cache and the ``<emb>`` hidden state is returned as that row's unit vector."""
+        cache and the ``<emb>`` hidden state is returned as that row's unit vector. ``no_repeat_ngram`` n > 0: a
+        row never samples a token that would repeat an n-gram of its own thought."""
         batch = len(prompts_ids) * samples_per_prompt
         if len(seeds) != batch:
             raise ValueError(f"{len(seeds)} seeds for {batch} rows")
@@ -236,7 +238,15 @@ class CausalLM:
         SAMPLING, EMBEDDING, FINISHED = 0, 1, 2  # EMBEDDING: <eos> was fed, <emb> is fed next
         phase = [SAMPLING] * batch
         active = list(range(batch))  # the rows still in the batch (cache, mask, positions), in this order
-        sampled = select_next_tokens(self.lm_head(hidden).float().cpu(), temperature, top_p, generators)
+
+        def pick(logits: torch.Tensor, rows: list[int]) -> torch.Tensor:
+            for i, row in enumerate(rows):
+                banned = repeated_ngram_tokens(thoughts[row], no_repeat_ngram)
+                if banned:
+                    logits[i, banned] = float("-inf")
+            return select_next_tokens(logits, temperature, top_p, [generators[row] for row in rows])
+
+        sampled = pick(self.lm_head(hidden).float().cpu(), list(range(batch)))
         while True:
             feed, keep, reads_emb = [], [], []  # a row not fed this step is finished and leaves the batch
             for i, row in enumerate(active):
@@ -273,9 +283,7 @@ class CausalLM:
             sampled = torch.full((len(active),), self.pad_id, dtype=torch.long)
             if sampling:
                 logits = self.lm_head(hidden[sampling]).float().cpu()
-                sampled[sampling] = select_next_tokens(
-                    logits, temperature, top_p, [generators[active[i]] for i in sampling]
-                )
+                sampled[sampling] = pick(logits, [active[i] for i in sampling])
         return Generated(thoughts, l2_normalize(vectors.numpy()) if embed else None)
 
     def decode(self, token_ids: list[int]) -> str:

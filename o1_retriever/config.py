@@ -6,6 +6,8 @@ into the checkpoint that serving loads, so the length limits a model was trained
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -24,6 +26,7 @@ class ThinkingConfig:
     temperature: float = 0.1
     top_p: float = 0.9
     seed: int = 0
+    no_repeat_ngram: int = 0  # n > 0: a thought never repeats an n-gram of its own tokens (the local thinker); 0: off
 
     def __post_init__(self) -> None:
         if self.n_thoughts < 1:
@@ -34,6 +37,16 @@ class ThinkingConfig:
             raise ValueError(f"temperature must be >= 0 (0 means greedy), got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
+            raise ValueError(f"no_repeat_ngram must be 0 (off) or at least 2, got {self.no_repeat_ngram}")
+
+    def cache_settings(self) -> dict:
+        """The settings that key cached thoughts: settings added later count only when switched on, so thoughts
+        cached before they existed stay valid."""
+        settings = dataclasses.asdict(self)
+        if not settings["no_repeat_ngram"]:
+            del settings["no_repeat_ngram"]
+        return settings
 
 
 @dataclass(frozen=True)

@@ -143,11 +143,17 @@ class ThinkThenEmbed:
         temperature: float | None = None,
         top_p: float | None = None,
         seed: int | None = None,
+        no_repeat_ngram: int | None = None,
     ) -> list[list[str]]:
         """``n`` thoughts per query; the same seed gives the same thoughts (cached on disk)."""
         queries = check_texts(queries, "queries")
         settings = self.thinking_config(
-            n_thoughts=n, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+            n_thoughts=n,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            no_repeat_ngram=no_repeat_ngram,
         )
         return [entry.thoughts for entry in self.think_with_vectors(queries, settings)]
 
@@ -157,7 +163,7 @@ class ThinkThenEmbed:
         """Thoughts and their vectors for each query: from the cache, else generated (and cached per batch). Thoughts
         of a thinker that does not embed depend on the thinker alone, so thoughts cached with another embedder are
         reused and re-embedded."""
-        key_settings = {"thinking": dataclasses.asdict(settings), "prompt_version": prompts.PROMPT_VERSION}
+        key_settings = {"thinking": settings.cache_settings(), "prompt_version": prompts.PROMPT_VERSION}
         key = lambda fingerprint, query: cache_key(fingerprint, query, key_settings)  # noqa: E731
         keys = [key(self.fingerprint, q) for q in queries]
         found = self.cache.get_many(keys) if self.cache is not None else {}

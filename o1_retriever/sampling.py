@@ -48,3 +48,11 @@ def select_next_tokens(
             full = top_p_filter(probs[row : row + 1].log(), top_p).softmax(-1)[0]
             picked.append(torch.multinomial(full, 1, generator=generator)[0])
     return torch.stack(picked)
+
+
+def repeated_ngram_tokens(history: list[int], n: int) -> list[int]:
+    """The tokens that would complete an n-gram already in ``history`` (after its last n - 1 tokens)."""
+    if n < 2 or len(history) < n:
+        return []
+    prefix = history[len(history) - n + 1 :]
+    return [history[i + n - 1] for i in range(len(history) - n + 1) if history[i : i + n - 1] == prefix]

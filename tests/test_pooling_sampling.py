@@ -69,3 +69,13 @@ def test_nucleus_sampling_distribution_matches_full_filter():
     flat = torch.zeros(1, 50)
     gen = torch.Generator().manual_seed(0)
     assert len({int(select_next_tokens(flat, 1.0, 0.99, [gen], candidates=4)) for _ in range(200)}) > 4
+
+
+def test_repeated_ngram_tokens_are_those_that_would_close_a_seen_ngram():
+    from o1_retriever.sampling import repeated_ngram_tokens
+
+    history = [5, 6, 7, 5, 6]
+    assert repeated_ngram_tokens(history, 3) == [7]  # "5 6" was followed by 7 before
+    assert repeated_ngram_tokens(history, 2) == [7]  # after "6" came 7 once
+    assert repeated_ngram_tokens(history, 4) == []
+    assert set(repeated_ngram_tokens([1, 1, 1], 2)) == {1}

@@ -155,3 +155,26 @@ def test_int8_thinker_is_seeded_and_keyed_apart_from_fp32(tiny_lm, tiny_encoder)
     assert int8.document_fingerprint == fp32.document_fingerprint  # documents are the encoder's: one index serves both
     with pytest.raises(ValueError, match="int8 needs split mode"):
         ModelConfig(mode="shared", thinker_precision="int8")
+
+
+def test_no_repeat_ngram_blocks_loops_and_keeps_old_cache_keys(tiny_lm):
+    lm = LocalThinker.load(str(tiny_lm), device="cpu").lm
+    prompt = lm.thinking_prompt("cells and genes", 64)
+    args = dict(max_new_tokens=40, temperature=0.0, top_p=1.0, embed=False, samples_per_prompt=2)
+    looping = lm.generate([prompt], [1, 2], **args).token_ids  # a tiny random model loops greedily
+    blocked = lm.generate([prompt], [1, 2], no_repeat_ngram=2, **args).token_ids
+    assert blocked == lm.generate([prompt], [1, 2], no_repeat_ngram=2, **args).token_ids  # deterministic
+    for row in blocked:
+        bigrams = list(zip(row, row[1:]))
+        assert len(bigrams) == len(set(bigrams))
+    assert any(len(set(zip(r, r[1:]))) < len(r) - 1 for r in looping)  # the setting changed something
+    assert "no_repeat_ngram" not in ThinkingConfig().cache_settings()  # thoughts cached before it stay valid
+    assert ThinkingConfig(no_repeat_ngram=3).cache_settings()["no_repeat_ngram"] == 3
+    with pytest.raises(ValueError, match="no_repeat_ngram"):
+        ThinkingConfig(no_repeat_ngram=1)
+
+
+def test_remote_thinkers_refuse_local_only_settings():
+    thinker = OpenAIThinker("http://127.0.0.1:9/v1", "tiny")
+    with pytest.raises(ValueError, match="local thinker only"):
+        thinker.think([ThinkRequest("q")], ThinkingConfig(no_repeat_ngram=3))

@@ -38,6 +38,9 @@ def evaluate(
     temperature: Optional[float] = typer.Option(None, min=0.0, help="Sampling temperature [default: the model's]"),
     top_p: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Nucleus sampling mass [default: the model's]"),
     seed: Optional[int] = typer.Option(None, help="Sampling seed [default: the model's]"),
+    no_repeat_ngram: Optional[int] = typer.Option(
+        None, min=0, help="A thought never repeats an n-gram of its own (local thinker; 0 off) [default: the model's]"
+    ),
     include_query_vector: Optional[bool] = typer.Option(
         None, help="Include the thought-free query vector in the mean [default: the model's]"
     ),
@@ -75,7 +78,12 @@ def evaluate(
         )
         hyde = retriever_model if same else load_model(hyde_generator, hyde_encoder)
     thinking = dict(
-        n_thoughts=n_thoughts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+        n_thoughts=n_thoughts,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        no_repeat_ngram=no_repeat_ngram,
     )
     thinking = {k: v for k, v in thinking.items() if v is not None}
     try:

@@ -197,6 +197,9 @@ def think(
         None, min=0.0, help="Sampling temperature, 0 greedy [default: model's]"
     ),
     seed: Optional[int] = typer.Option(None, help="Sampling seed [default: the model's]"),
+    no_repeat_ngram: Optional[int] = typer.Option(
+        None, min=0, help="A thought never repeats an n-gram of its own (local thinker; 0 off) [default: the model's]"
+    ),
     thinker: ThinkerChoice = ThinkerChoice(),
 ) -> None:
     """Print the thoughts the model writes for queries (JSON lines)."""
@@ -204,7 +207,14 @@ def think(
 
     retriever_model = load_model(model, thinker=thinker)
     try:
-        written = retriever_model.think(queries, n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+        written = retriever_model.think(
+            queries,
+            n=n,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            seed=seed,
+            no_repeat_ngram=no_repeat_ngram,
+        )
     except (ValueError, TypeError, ThinkerError) as error:
         fail(str(error))
     for query, thoughts in zip(queries, written):

@@ -59,6 +59,13 @@ class Thinker(Protocol):
         ...
 
 
+def refuse_local_only_settings(settings: ThinkingConfig, thinker: str) -> None:
+    """A remote or framework thinker samples with its own engine: refuse settings only the local thinker honours,
+    rather than cache thoughts under settings that were not applied."""
+    if settings.no_repeat_ngram:
+        raise ValueError(f"no_repeat_ngram is applied by the local thinker only, not by {thinker}: leave it at 0")
+
+
 def collect(outcomes: list[tuple[str, str | None]], source: str) -> Thoughts:
     """Thoughts from per-candidate (text, error) outcomes of a remote backend: a failed candidate or an empty answer
     is an error naming ``source``, never an empty thought."""

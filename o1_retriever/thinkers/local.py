@@ -120,6 +120,7 @@ class LocalThinker:
                 top_p=settings.top_p,
                 embed=self.embeds,
                 samples_per_prompt=k,
+                no_repeat_ngram=settings.no_repeat_ngram,
             )
             texts = [self.lm.decode(ids) for ids in generated.token_ids]
             for j in range(len(chunk)):

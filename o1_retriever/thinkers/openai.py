@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from o1_retriever import prompts
 from o1_retriever.config import ThinkingConfig
 from o1_retriever.sampling import row_seed
-from o1_retriever.thinkers import ThinkRequest, Thoughts, collect
+from o1_retriever.thinkers import refuse_local_only_settings, ThinkRequest, Thoughts, collect
 
 RETRY_STATUSES = (408, 409, 429, 500, 502, 503, 504)
 
@@ -52,6 +52,7 @@ class OpenAIThinker:
         return f"OpenAIThinker(url={self.url!r}, model={self.model!r})"
 
     def think(self, requests: list[ThinkRequest], settings: ThinkingConfig) -> list[Thoughts]:
+        refuse_local_only_settings(settings, self.url)
         k = settings.n_thoughts
         jobs = [
             (prompts.thinking_messages(r.query, r.examples), row_seed(settings.seed, r.query, i), settings)
