@@ -205,6 +205,8 @@ class Index:
         check_positive(k, "k")
         queries = check_texts(queries, "queries")
         given = sorted(name for name, value in thinking.items() if value is not None)
+        if lexical_thoughts:
+            given.append("lexical_thoughts")
         if given and not think:
             raise ValueError(f"{', '.join(given)} set how queries are thought about: pass think=True to think")
         if mode not in MODES:

@@ -217,6 +217,8 @@ def test_thinking_settings_without_thinking_are_refused(store):
     with pytest.raises(ValueError, match="n_thoughts set how queries are thought about: pass think=True"):
         store.query("cancer risk", n_thoughts=2)
     assert store.query("cancer risk", k=1, n_thoughts=None)[0].thoughts == []  # unset settings are fine
+    with pytest.raises(ValueError, match="lexical_thoughts set how"):
+        store.query("cancer risk", lexical_thoughts=True)
 
 
 def test_hybrid_filters_both_sides_and_survives_stop_words(store):
