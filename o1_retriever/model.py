@@ -239,6 +239,7 @@ class ThinkThenEmbed:
         temperature: float | None = None,
         top_p: float | None = None,
         seed: int | None = None,
+        no_repeat_ngram: int | None = None,
     ) -> QueryEmbeddings:
         """Unit query vectors: the renormalised mean of the k query+thought vectors (and, by default, the
         thought-free query vector); with ``think=False``, the thought-free vector alone.
@@ -252,7 +253,12 @@ class ThinkThenEmbed:
         if not think:
             return QueryEmbeddings(self._plain_query_vectors(queries), [[] for _ in queries])
         settings = self.thinking_config(
-            n_thoughts=n_thoughts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+            n_thoughts=n_thoughts,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            no_repeat_ngram=no_repeat_ngram,
         )
         with_query = self.config.include_query_vector if include_query_vector is None else include_query_vector
         return self._batcher.submit(queries, (settings, with_query))

@@ -65,6 +65,8 @@ def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
         2,
         "--max-new-tokens",
         4,
+        "--no-repeat-ngram",
+        2,
         "--hyde-generator",
         tiny_lm,
         "--hyde-encoder",
@@ -98,6 +100,7 @@ def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
     bm25 = summary["systems"]["bm25"]["metrics"]
     assert 0 < bm25["nDCG@10"] <= 1 and bm25["Recall@1000"] == 1.0  # every doc is within the top 1000
     assert summary["systems"]["o1"]["settings"]["n_thoughts"] == 2
+    assert summary["systems"]["o1"]["settings"]["no_repeat_ngram"] == 2
     assert set(summary["systems"]["o1"]["p_value_ndcg10"]) == {"bm25", "dense"}
     assert len(summary["per_query"]["o1"]["nDCG@10"]) == 6
     lines = (out / "runs" / "dense.trec").read_text().splitlines()
