@@ -17,6 +17,7 @@ from o1_retriever import embedders
 from o1_retriever.benchmark import Benchmark, Run, corpus_vectors, dense_run
 from o1_retriever.fusion import Fusion, fuse
 from o1_retriever.index import FUSION_CANDIDATES
+from o1_retriever.lexical import QUERY_REPEATS, expanded_query
 from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.pooling import mean_of_unit_vectors
 from o1_retriever.prompts import document_text
@@ -56,6 +57,7 @@ class Context:
     include_query_vector: bool | None = None
     depth: int = 1000
     cache_corpus: bool = True
+    lexical_repeats: int = QUERY_REPEATS  # how often bm25-thoughts repeats the query before the thoughts
     results: dict[str, SystemResult] = field(default_factory=dict)
     _built: dict = field(default_factory=dict)  # corpus indexes shared by systems
 
@@ -159,14 +161,14 @@ def _fused(dense: str, lexical: str, fusion: Fusion = Fusion()):
 
 def _bm25_thoughts(ctx: Context) -> SystemResult:
     """BM25 over the query and the thoughts the o1 system wrote (Query2doc style; the same thoughts, one generation)."""
-    from o1_retriever.lexical import expanded_query
-
     thoughts = ctx.model.think(ctx.texts, **_as_think_options(ctx.thinking))  # cached by the o1 run
     index, corpus_seconds = ctx.bm25()
     start = time.perf_counter()
-    hits = index.search([expanded_query(q, t) for q, t in zip(ctx.texts, thoughts)], ctx.depth)
+    texts = [expanded_query(q, t, ctx.lexical_repeats) for q, t in zip(ctx.texts, thoughts)]
+    hits = index.search(texts, ctx.depth)
     seconds = (time.perf_counter() - start) / len(ctx.texts)
-    return SystemResult(dict(zip(ctx.bench.queries, hits)), corpus_seconds, seconds, {"lexical": "query + thoughts"})
+    settings = {"lexical": f"query x{ctx.lexical_repeats} + thoughts"}
+    return SystemResult(dict(zip(ctx.bench.queries, hits)), corpus_seconds, seconds, settings)
 
 
 def _as_think_options(thinking: dict) -> dict:
@@ -256,13 +258,14 @@ def run_systems(
     include_query_vector: bool | None = None,
     depth: int = 1000,
     cache_corpus: bool = True,
+    lexical_repeats: int = QUERY_REPEATS,
 ) -> dict[str, SystemResult]:
     """Run ``systems`` on ``bench`` (and whatever they build on). ``thinking``: ThinkingConfig overrides
     (n_thoughts, temperature, ...) for o1 and hyde."""
     unknown = set(systems) - set(SYSTEMS)
     if unknown:
         raise ValueError(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
-    ctx = Context(bench, model, thinking, hyde_generator, include_query_vector, depth, cache_corpus)
+    ctx = Context(bench, model, thinking, hyde_generator, include_query_vector, depth, cache_corpus, lexical_repeats)
     wanted = set(systems) | {need for name in systems for need in SYSTEMS[name].needs}
     for name, system in SYSTEMS.items():
         if name in wanted:

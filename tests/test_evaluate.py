@@ -205,3 +205,9 @@ def test_thoughts_on_the_lexical_side_are_the_o1_thoughts(beir, tiny_lm):
     fused = fused_run(results["o1"].run, results["bm25-thoughts"].run, len(bench.corpus), Fusion())
     assert results["o1-hybrid"].run == fused
     assert expanded_query("q", ["a", " "], repeats=2) == "q q a"
+    once = run_systems(bench, model, ("bm25-thoughts",), thinking, cache_corpus=False, lexical_repeats=1)
+    expected = BM25(corpus, [d.id for d in bench.corpus]).search(
+        [expanded_query(q, t, 1) for q, t in zip(bench.queries.values(), thoughts)], 1000
+    )
+    assert once["bm25-thoughts"].run == dict(zip(bench.queries, expected))
+    assert once["bm25-thoughts"].settings["lexical"] == "query x1 + thoughts"

@@ -18,6 +18,7 @@ from o1_retriever.cli.common import (
     thinker_options,
 )
 from o1_retriever.evaluate import SYSTEMS
+from o1_retriever.lexical import QUERY_REPEATS
 
 
 @app.command()
@@ -43,6 +44,9 @@ def evaluate(
     ),
     include_query_vector: Optional[bool] = typer.Option(
         None, help="Include the thought-free query vector in the mean [default: the model's]"
+    ),
+    lexical_repeats: int = typer.Option(
+        QUERY_REPEATS, min=1, help="bm25-thoughts and o1-hybrid: the query's repeats before its thoughts"
     ),
     max_queries: Optional[int] = typer.Option(None, min=1, help="Evaluate only the first N queries"),
     max_docs: Optional[int] = typer.Option(None, min=1, help="Keep judged documents plus the first N documents"),
@@ -87,7 +91,15 @@ def evaluate(
     )
     thinking = {k: v for k, v in thinking.items() if v is not None}
     try:
-        results = run_systems(bench, retriever_model, chosen, thinking, hyde, include_query_vector=include_query_vector)
+        results = run_systems(
+            bench,
+            retriever_model,
+            chosen,
+            thinking,
+            hyde,
+            include_query_vector=include_query_vector,
+            lexical_repeats=lexical_repeats,
+        )
     except ThinkerError as error:
         fail(str(error))
     summary = {"command": shlex.join(["o1-retriever", *sys.argv[1:]]), **summarise(bench, results)}
