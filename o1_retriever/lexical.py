@@ -18,8 +18,9 @@ FORMAT = "o1-lexical 1"
 STAMP = "stamp.json"
 
 #: how often the query is repeated before its thoughts in an expanded lexical query (Query2doc repeats it so the
-#: query's own terms keep their weight against long thoughts)
-QUERY_REPEATS = 3
+#: query's own terms keep their weight against long thoughts); 5 of 1 / 3 / 5 on training queries
+#: (bench/results/eval/lexical-repeats-dev-*.json)
+QUERY_REPEATS = 5
 
 
 def expanded_query(query: str, thoughts: Sequence[str], repeats: int = QUERY_REPEATS) -> str:
