@@ -40,11 +40,8 @@ def main() -> None:
             a, b = pair.split(":")
             rows[pair] = compare_pair(summary["per_query"], a, b)
             row = rows[pair]
-            print(
-                f"{summary['dataset']:14} {pair:36} {row['a']:.3f} {row['b']:.3f} {row['difference']:+.3f} "
-                f"p={row['p']:.4f}"
-            )
-        out[summary["dataset"]] = rows
+            print(f"{folder.name:28} {pair:36} {row['a']:.3f} {row['b']:.3f} {row['difference']:+.3f} p={row['p']:.4f}")
+        out[f"{summary['dataset']} ({folder.name})"] = rows
     write(args.name, {"command": "python -m bench.pairs " + shlex.join(sys.argv[1:]), "nDCG@10": out})
 
 
