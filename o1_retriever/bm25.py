@@ -23,16 +23,16 @@ EMPTY = "empty-vocabulary"
 class BM25:
     """A bm25s index whose statistics (IDF, average length) come from ``texts``."""
 
-    def __init__(self, texts: list[str], ids: list[str] | None = None) -> None:
+    def __init__(self, texts: list[str], ids: list[str] | None = None, progress: bool = False) -> None:
         if not texts:
             raise ValueError("BM25 needs at least one document")
         self._bm25s, self._stemmer = _bm25s()
         self.ids = list(ids) if ids is not None else [str(i) for i in range(len(texts))]
-        tokens = self._tokens(texts)
+        tokens = self._tokens(texts, progress)
         # a corpus of stop words and punctuation only has no terms: nothing can match (bm25s cannot index it)
         self.index = None if not tokens.vocab else self._bm25s.BM25()
         if self.index is not None:
-            self.index.index(tokens, show_progress=False)
+            self.index.index(tokens, show_progress=progress)
 
     def save(self, folder: Path) -> None:
         """Write the index (bm25s files) into ``folder``; ``load`` reads it back with the same ids."""
@@ -51,8 +51,8 @@ class BM25:
         self.index = None if empty else self._bm25s.BM25.load(str(folder), show_progress=False)
         return self
 
-    def _tokens(self, texts: list[str]):
-        return self._bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=False)
+    def _tokens(self, texts: list[str], progress: bool = False):
+        return self._bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=progress)
 
     def search(self, queries: list[str], k: int) -> list[dict[str, float]]:
         """The k best documents per query as {doc id: score}."""

@@ -41,6 +41,8 @@ Mode = Literal["hybrid", "dense", "lexical"]
 MODES = ("hybrid", "dense", "lexical")
 #: candidates each side contributes to a fusion (at least k)
 FUSION_CANDIDATES = 100
+#: a lexical index of this many documents or more is built with progress bars (it takes seconds to minutes)
+PROGRESS_FROM = 50_000
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,7 @@ class Index:
             if index is None:
                 logger.info("building the lexical index of %d documents of %s", count, self.store.description)
                 began = time.perf_counter()
-                index = LexicalIndex(*self.store.contents())
+                index = LexicalIndex(*self.store.contents(), progress=count >= PROGRESS_FROM)
                 logger.info("lexical index built in %.1fs", time.perf_counter() - began)
                 if folder is not None:
                     try:

@@ -47,11 +47,12 @@ class LexicalIndex:
     scores of ids asked for. ``save``/``load`` keep it in a folder with a ``stamp`` (what the store looked like when
     it was built) so a reader can tell whether it is still current."""
 
-    def __init__(self, ids: list[str], texts: list[str], metadatas: list[dict]) -> None:
+    def __init__(self, ids: list[str], texts: list[str], metadatas: list[dict], progress: bool = False) -> None:
         from o1_retriever.bm25 import BM25
         from o1_retriever.prompts import document_text
 
-        bm25 = BM25([document_text(t, str(m.get("title") or "")) for t, m in zip(texts, metadatas)], ids)
+        texts = [document_text(t, str(m.get("title") or "")) for t, m in zip(texts, metadatas)]
+        bm25 = BM25(texts, ids, progress=progress)
         self._init(list(ids), bm25)
 
     def _init(self, ids: list[str], bm25) -> None:
