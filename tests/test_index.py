@@ -319,3 +319,15 @@ def test_a_store_of_stop_words_only_still_searches(shared_model, tmp_path):
     assert {h.id for h in store.query("to be", k=2)} == {"a", "b"}  # hybrid answers from the dense side
     reopened = ChromaStore(shared_model, tmp_path / "stop")  # the saved (empty) index loads
     assert {h.id for h in reopened.query("to be", k=2)} == {"a", "b"}
+
+
+def test_the_lexical_index_is_saved_only_where_the_store_lives(tmp_path):
+    import chromadb
+
+    from o1_retriever.stores.chroma import ChromaVectorStore
+
+    assert ChromaVectorStore(tmp_path / "a").lexical_folder == tmp_path / "a" / "o1-lexical" / "o1-retriever"
+    given = ChromaVectorStore(client=chromadb.EphemeralClient(), collection="mem")
+    assert given.lexical_folder is None  # a client given: no folder of ours to write into
+    named = ChromaVectorStore(client=chromadb.EphemeralClient(), collection="mem2", lexical_path=tmp_path / "lx")
+    assert named.lexical_folder == tmp_path / "lx" / "mem2"

@@ -52,6 +52,7 @@ class ChromaVectorStore:
 
         self.description = f"Chroma server {host}:{port}" if host else f"Chroma folder {path}"
         self.description += f", collection {collection!r}"
+        embedded_folder = Path(str(path)) if client is None and not host and path else None
         if client is None and not host and not create and not Path(str(path)).is_dir():
             raise StoreNotFoundError(f"no Chroma folder at {path}: build it first with `o1-retriever index`")
         if client is None:
@@ -63,11 +64,12 @@ class ChromaVectorStore:
                 raise StoreNotFoundError(f"cannot open {self.description}: {error}") from error
         self.client = client
         self.name = collection
-        # the lexical index lives beside an embedded Chroma; for a server, where the caller says (or in memory only)
+        # the lexical index lives beside an embedded Chroma; for a server or a given client, where the caller says
+        # (or in memory only)
         if lexical_path is not None:
             self.lexical_folder: Path | None = Path(lexical_path) / collection
         else:
-            self.lexical_folder = Path(str(path)) / LEXICAL_FOLDER / collection if path and not host else None
+            self.lexical_folder = embedded_folder / LEXICAL_FOLDER / collection if embedded_folder else None
         if create:
             self.collection = client.get_or_create_collection(
                 collection, configuration={"hnsw": HNSW}, embedding_function=None
