@@ -117,25 +117,20 @@ def fuse(
             for rank, (doc, _) in enumerate(ranking, start=1):
                 out[doc] = out.get(doc, 0.0) + 2.0 * weight / (fusion.rrf_k + rank)
         return out
-    dense_z, dense_floor = _z_scores(dense)
-    lexical_z, _ = _z_scores(lexical)
-    mean, std = _moments([s for _, s in lexical])
-    exact = lexical_scores or {}
+    dense_scores = dict(dense)
+    dense_floor = min(dense_scores.values())  # a lexical-only candidate ranks below every dense candidate
+    lexical_all = {**(lexical_scores or {}), **dict(lexical)}
+    (dense_mean, dense_std), (lexical_mean, lexical_std) = _moments(dense), _moments(lexical)
     out = {}
     for doc in dict.fromkeys([d for d, _ in dense] + [d for d, _ in lexical]):
-        lexical_value = lexical_z[doc] if doc in lexical_z else (exact.get(doc, 0.0) - mean) / std
-        out[doc] = w_dense * dense_z.get(doc, dense_floor) + w_lexical * lexical_value
+        dense_z = (dense_scores.get(doc, dense_floor) - dense_mean) / dense_std
+        lexical_z = (lexical_all.get(doc, 0.0) - lexical_mean) / lexical_std
+        out[doc] = w_dense * dense_z + w_lexical * lexical_z
     return out
 
 
-def _moments(scores: Sequence[float]) -> tuple[float, float]:
-    values = np.asarray(scores, dtype=np.float64)
+def _moments(ranking: Ranking) -> tuple[float, float]:
+    """Mean and standard deviation (1 when all scores are equal) of a side's candidate scores."""
+    values = np.asarray([score for _, score in ranking], dtype=np.float64)
     std = float(values.std())
     return float(values.mean()), std if std > 0 else 1.0
-
-
-def _z_scores(ranking: Ranking) -> tuple[dict[str, float], float]:
-    """z-normalised scores of a side's candidates, and the z of its lowest candidate."""
-    mean, std = _moments([s for _, s in ranking])
-    z = {doc: (score - mean) / std for doc, score in ranking}
-    return z, min(z.values())
