@@ -18,6 +18,7 @@ from o1_retriever.benchmark import Benchmark, Run, corpus_vectors, dense_run
 from o1_retriever.fusion import Fusion, fuse
 from o1_retriever.index import FUSION_CANDIDATES
 from o1_retriever.lexical import QUERY_REPEATS, expanded_query
+from o1_retriever.metrics import ranking
 from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.pooling import mean_of_unit_vectors
 from o1_retriever.prompts import document_text
@@ -135,13 +136,9 @@ def fused_run(dense: Run, lexical: Run, n_docs: int, fusion: Fusion, candidates:
     for query in dense.keys() | lexical.keys():
         scores = lexical.get(query, {})
         out[query] = fuse(
-            _ranking(dense.get(query, {}), candidates), _ranking(scores, candidates), n_docs, fusion, scores
+            ranking(dense.get(query, {}), candidates), ranking(scores, candidates), n_docs, fusion, scores
         )
     return out
-
-
-def _ranking(docs: dict[str, float], depth: int) -> list[tuple[str, float]]:
-    return sorted(docs.items(), key=lambda item: (-item[1], item[0]))[:depth]
 
 
 def _fused(dense: str, lexical: str, fusion: Fusion = Fusion()):

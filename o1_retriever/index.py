@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from o1_retriever.data import Document, content_id, skip_empty
 from o1_retriever.fusion import Fusion, fuse
 from o1_retriever.lexical import LexicalIndex, LexicalResult, expanded_query
+from o1_retriever.metrics import ranking
 from o1_retriever.model import QueryEmbeddings, ThinkThenEmbed
 from o1_retriever.stores import VectorStore
 from o1_retriever.validation import check_positive, check_texts
@@ -290,7 +291,7 @@ def _fused(
     """Hits of the lexical side alone (no dense candidates: ``mode="lexical"``) or of the fusion of both sides;
     ``fetch(ids)`` gives the text and metadata of the documents only the lexical side found."""
     rows = {h.id: (h.text, h.metadata) for h in dense}
-    dense_ranking = sorted(((h.id, h.score) for h in dense), key=lambda x: (-x[1], x[0]))  # ties: smaller id first
+    dense_ranking = ranking({h.id: h.score for h in dense})
     dense_rank = {doc: r for r, (doc, _) in _ranked(dense_ranking)}
     lexical_rank = {doc: r for r, (doc, _) in _ranked(lexical.ranking)}
     scores = fuse(dense_ranking, lexical.ranking, n_docs, fusion, lexical.exact)

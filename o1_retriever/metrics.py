@@ -19,9 +19,14 @@ MEASURES = {
 }
 
 
+def ranking(docs: dict[str, float], depth: int | None = None) -> list[tuple[str, float]]:
+    """(doc id, score) pairs best first, ties to the smaller id (as trec_eval breaks them), the ``depth`` best."""
+    return sorted(docs.items(), key=lambda item: (-item[1], item[0]))[:depth]
+
+
 def cut_run(run: dict[str, dict[str, float]], depth: int) -> dict[str, dict[str, float]]:
     """Each query's ``depth`` best documents (ties broken by document id, as trec_eval does)."""
-    return {q: dict(sorted(docs.items(), key=lambda item: (-item[1], item[0]))[:depth]) for q, docs in run.items()}
+    return {q: dict(ranking(docs, depth)) for q, docs in run.items()}
 
 
 def per_query_scores(

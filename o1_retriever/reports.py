@@ -8,7 +8,7 @@ from pathlib import Path
 
 from o1_retriever.benchmark import Benchmark
 from o1_retriever.evaluate import SystemResult
-from o1_retriever.metrics import mean_scores, paired_randomization_test, per_query_scores
+from o1_retriever.metrics import mean_scores, paired_randomization_test, per_query_scores, ranking
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ def write_outputs(out: str | Path, summary: dict, results: dict[str, SystemResul
     for name, result in results.items():
         with (out / "runs" / f"{name}.trec").open("w") as handle:
             for query, docs in result.run.items():
-                ranked = sorted(docs.items(), key=lambda item: (-item[1], item[0]))
-                for rank, (doc, score) in enumerate(ranked, start=1):
+                for rank, (doc, score) in enumerate(ranking(docs), start=1):
                     handle.write(f"{query} Q0 {doc} {rank} {score:.6f} {name}\n")
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "results.md").write_text(markdown_table(summary))
