@@ -62,6 +62,11 @@ class Fusion:
         return cls(method="rrf", dense_weight=0.5, gate_saturation=None)
 
     @classmethod
+    def of(cls, fusion: Fusion | str) -> Fusion:
+        """A Fusion as given, or the preset of that name."""
+        return cls.named(fusion) if isinstance(fusion, str) else fusion
+
+    @classmethod
     def named(cls, name: str) -> Fusion:
         """A preset by name, for the CLI and configs: ``guarded`` (the default), ``score`` (equal weights, no gate:
         best on corpora where BM25 is strong) or ``rrf``."""

@@ -79,7 +79,7 @@ class Index:
     ) -> None:
         self.model = model
         self.store = store
-        self.fusion = Fusion.named(fusion) if isinstance(fusion, str) else fusion
+        self.fusion = Fusion.of(fusion)
         self._lexical_index: LexicalIndex | None = None
         self._lexical_stamp: dict[str, Any] | None = None
         self._lexical_lock = threading.Lock()
@@ -230,7 +230,7 @@ class Index:
             texts = [expanded_query(q, t) if lexical_thoughts else q for q, t in zip(queries, embedded.thoughts)]
             candidates = [[h.id for h in row] for row in dense] if dense is not None else []
             lexical = lexical_index.search(texts, depth, self._allowed(where), exact=candidates)
-        fusion = self.fusion if fusion is None else Fusion.named(fusion) if isinstance(fusion, str) else fusion
+        fusion = self.fusion if fusion is None else Fusion.of(fusion)
         out = []
         for i, thoughts in enumerate(embedded.thoughts):
             if lexical is None:

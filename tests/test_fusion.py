@@ -79,5 +79,6 @@ def test_presets():
     assert Fusion.named("guarded") == Fusion()
     assert Fusion.named("rrf") == Fusion.rrf()
     assert Fusion.named("score").gate_saturation is None
+    assert Fusion.of("rrf") == Fusion.rrf() and Fusion.of(Fusion(dense_weight=0.5)) == Fusion(dense_weight=0.5)
     with pytest.raises(ValueError, match="choose from guarded, score, rrf"):
         Fusion.named("best")
