@@ -26,22 +26,22 @@ def read_trec(path: Path) -> dict[str, dict[str, float]]:
 def compare(qrels: dict, a: Path, b: Path) -> dict:
     """{system: {a, b, difference, p}} for every system both evaluations ran (nDCG@10, every judged query)."""
     out = {}
-    queries = sorted(qrels)
     systems = [{p.stem for p in (folder / "runs").glob("*.trec")} for folder in (a, b)]
     for system in sorted(systems[0] & systems[1]):
         scores = [
             per_query_scores(qrels, read_trec(folder / "runs" / f"{system}.trec"), ("nDCG@10",))["nDCG@10"]
             for folder in (a, b)
         ]
-        first, second = ([s[q] for q in queries] for s in scores)
-        mean_a, mean_b = sum(first) / len(first), sum(second) / len(second)
-        out[system] = {
-            "a": mean_a,
-            "b": mean_b,
-            "difference": mean_b - mean_a,
-            "p": paired_randomization_test(second, first),
-        }
+        mean_a, mean_b, p = paired(*scores)
+        out[system] = {"a": mean_a, "b": mean_b, "difference": mean_b - mean_a, "p": p}
     return out
+
+
+def paired(first: dict[str, float], second: dict[str, float]) -> tuple[float, float, float]:
+    """Means of two per-query scores over ``first``'s queries, and the paired randomisation p-value."""
+    queries = sorted(first)
+    xs, ys = [first[q] for q in queries], [second[q] for q in queries]
+    return sum(xs) / len(xs), sum(ys) / len(ys), paired_randomization_test(xs, ys)
 
 
 def main() -> None:

@@ -14,16 +14,13 @@ import sys
 from pathlib import Path
 
 from bench.common import write
-from o1_retriever.metrics import paired_randomization_test
+from bench.compare import paired
 
 
 def compare_pair(per_query: dict, a: str, b: str) -> dict:
     """a against b on the queries of one evaluation (its results.json per-query nDCG@10)."""
-    first, second = per_query[a]["nDCG@10"], per_query[b]["nDCG@10"]
-    queries = sorted(first)
-    xs, ys = [first[q] for q in queries], [second[q] for q in queries]
-    mean_a, mean_b = sum(xs) / len(xs), sum(ys) / len(ys)
-    return {"a": mean_a, "b": mean_b, "difference": mean_a - mean_b, "p": paired_randomization_test(xs, ys)}
+    mean_a, mean_b, p = paired(per_query[a]["nDCG@10"], per_query[b]["nDCG@10"])
+    return {"a": mean_a, "b": mean_b, "difference": mean_a - mean_b, "p": p}
 
 
 def main() -> None:
