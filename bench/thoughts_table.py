@@ -12,7 +12,7 @@ import torch
 
 from bench.common import DATA, write
 from o1_retriever import ThinkThenEmbed
-from o1_retriever.data import load_queries
+from o1_retriever.data import load_qrels, load_queries
 
 #: the first five SciFact test queries, in the order of queries.jsonl
 N_QUERIES = 5
@@ -40,8 +40,8 @@ def main() -> None:
     torch.set_num_threads(1)
     settings = args.setting or DEFAULT_SETTINGS
     model = ThinkThenEmbed.from_pretrained(args.model, cache=False, threads=1)
-    test_ids = {line.split("\t")[0] for line in (DATA / "scifact" / "qrels" / "test.tsv").read_text().splitlines()[1:]}
-    queries = [q for i, q in load_queries(DATA / "scifact").items() if i in test_ids][:N_QUERIES]
+    judged = load_qrels(DATA / "scifact", "test")
+    queries = [q for i, q in load_queries(DATA / "scifact").items() if i in judged][:N_QUERIES]
     table = {}
     for setting in settings:
         thinking = {"n": 3, "top_p": 0.9, "seed": 0, **parse_setting(setting)}
