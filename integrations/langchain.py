@@ -19,7 +19,7 @@ from o1_retriever import prompts
 from o1_retriever.config import ThinkingConfig
 from o1_retriever.index import Hit, Index, Mode, hit_metadata
 from o1_retriever.fusion import Fusion
-from o1_retriever.model import ThinkThenEmbed
+from o1_retriever.model import Think, ThinkThenEmbed, check_think
 from o1_retriever.thinkers import ThinkRequest, Thoughts, collect, refuse_local_only_settings
 
 
@@ -29,7 +29,9 @@ def hit_to_document(hit: Hit) -> Document:
 
 class O1Retriever(BaseRetriever):
     """Retrieves the ``k`` best documents from an Index (e.g. a ChromaStore): hybrid search, the query's thoughts
-    joining its vector with ``think=True`` (off by default: see ``Index.search``).
+    joining its vector with ``think=True`` (never by default: see ``Index.search``); ``think="distilled"`` embeds the
+    query with the checkpoint's distilled query encoder (no thinking at query time), ``think=False`` with the plain
+    one; ``None`` (default) is the model's ``default_think`` (distilled when the checkpoint has it).
 
     ``k``, ``mode`` (``"hybrid"``, ``"dense"``, ``"lexical"``), ``where`` and ``fusion`` (``o1_retriever.Fusion``;
     None: the Index's) can also be given per call: ``retriever.invoke(query, k=3, mode="dense")``.
@@ -39,7 +41,7 @@ class O1Retriever(BaseRetriever):
 
     store: Index
     k: int = Field(default=4, ge=1)
-    think: bool = False
+    think: Think | None = None
     mode: Mode = "hybrid"
     where: dict[str, Any] | None = None
     fusion: Fusion | str | None = None
@@ -70,9 +72,9 @@ class O1Retriever(BaseRetriever):
 class O1Embeddings(Embeddings):
     """ThinkThenEmbed as LangChain ``Embeddings`` (e.g. for ``langchain_chroma.Chroma``); queries think first."""
 
-    def __init__(self, model: ThinkThenEmbed, think: bool = True) -> None:
+    def __init__(self, model: ThinkThenEmbed, think: Think = True) -> None:
         self.model = model
-        self.think = think
+        self.think = check_think(think)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.model.embed_documents(texts).tolist()

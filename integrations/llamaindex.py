@@ -19,7 +19,7 @@ from o1_retriever import prompts
 from o1_retriever.config import ThinkingConfig
 from o1_retriever.index import Hit, Index, Mode, hit_metadata
 from o1_retriever.fusion import Fusion
-from o1_retriever.model import ThinkThenEmbed
+from o1_retriever.model import Think, ThinkThenEmbed, check_think
 from o1_retriever.thinkers import ThinkRequest, Thoughts, collect, refuse_local_only_settings
 
 
@@ -38,15 +38,16 @@ def hit_to_node(hit: Hit) -> NodeWithScore:
 
 class O1Retriever(BaseRetriever):
     """Retrieves from an Index (e.g. a ChromaStore): hybrid search, the query thought about before it is embedded
-    with ``think=True`` (off by default: see ``Index.search``). ``mode``: hybrid, dense or lexical; ``fusion``: an
-    ``o1_retriever.Fusion`` (None: the Index's)."""
+    with ``think=True`` (never by default: see ``Index.search``; ``think="distilled"``: the distilled query encoder,
+    no thinking at query time; ``None``, the default: distilled when the checkpoint has it, else plain). ``mode``:
+    hybrid, dense or lexical; ``fusion``: an ``o1_retriever.Fusion`` (None: the Index's)."""
 
     def __init__(
         self,
         store: Index,
         similarity_top_k: int = 4,
         *,
-        think: bool = False,
+        think: Think | None = None,
         mode: Mode = "hybrid",
         where: dict[str, Any] | None = None,
         fusion: Fusion | str | None = None,
@@ -57,7 +58,7 @@ class O1Retriever(BaseRetriever):
             raise ValueError(f"similarity_top_k must be >= 1, got {similarity_top_k}")
         self.store = store
         self.similarity_top_k = similarity_top_k
-        self.think = think
+        self.think = None if think is None else check_think(think)
         self.mode = mode
         self.where = where
         self.fusion = fusion
@@ -86,10 +87,10 @@ class O1Embedding(BaseEmbedding):
     ``get_query_embedding`` thinks first (unless ``think=False``); text embeddings are plain document vectors.
     """
 
-    think: bool = True
+    think: Think = True
     _model: ThinkThenEmbed = PrivateAttr()
 
-    def __init__(self, model: ThinkThenEmbed, think: bool = True, **kwargs: Any) -> None:
+    def __init__(self, model: ThinkThenEmbed, think: Think = True, **kwargs: Any) -> None:
         super().__init__(model_name=f"o1-retriever:{model.fingerprint}", think=think, **kwargs)
         self._model = model
 

@@ -5,6 +5,8 @@ A checkpoint folder holds:
 - ``special_tokens.safetensors``: the embedding rows of ``<query> </query> <thought> <emb>``;
 - ``adapter/``: a peft LoRA adapter for the causal LM, when one was trained;
 - ``encoder_adapter/``: split mode, a peft LoRA adapter for the encoder, when one was trained;
+- ``query_adapter/``: split mode, a peft LoRA adapter on top of the (adapted) encoder that embeds queries alone as
+  if they had been thought about (``think="distilled"``; ``o1-retriever distill`` trains it); documents never see it;
 - ``README.md``: a model card.
 The base weights are referenced, not copied, so a checkpoint is adapter-sized.
 """
@@ -26,6 +28,7 @@ CONFIG_FILE = "o1_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens.safetensors"
 ADAPTER_DIR = "adapter"
 ENCODER_ADAPTER_DIR = "encoder_adapter"
+QUERY_ADAPTER_DIR = "query_adapter"
 FORMAT_VERSION = 2  # 2: one length per sequence kind (format 1 had encoder_max_tokens)
 
 

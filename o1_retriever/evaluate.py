@@ -19,7 +19,7 @@ from o1_retriever.fusion import Fusion, fuse
 from o1_retriever.index import FUSION_CANDIDATES
 from o1_retriever.lexical import QUERY_REPEATS, expanded_query
 from o1_retriever.metrics import ranking
-from o1_retriever.model import ThinkThenEmbed
+from o1_retriever.model import Think, ThinkThenEmbed
 from o1_retriever.pooling import mean_of_unit_vectors
 from o1_retriever.prompts import document_text
 
@@ -100,6 +100,11 @@ def _dense(ctx: Context) -> SystemResult:
     return ctx.dense(ctx.model, lambda texts: ctx.model.embed_queries(texts, think=False).vectors, settings)
 
 
+def _distilled(ctx: Context) -> SystemResult:
+    settings = {"fingerprint": ctx.model.fingerprint, "query_encoder": "distilled (query_adapter/)"}
+    return ctx.dense(ctx.model, lambda texts: ctx.model.embed_queries(texts, think="distilled").vectors, settings)
+
+
 def _o1(ctx: Context) -> SystemResult:
     model, with_query = ctx.model, ctx.include_query_vector
     thoughts: list[list[str]] = []
@@ -173,7 +178,7 @@ def _as_think_options(thinking: dict) -> dict:
     return {renamed.get(k, k): v for k, v in thinking.items()}
 
 
-def _through_store(mode: str, think: bool = True, k: int = 100):
+def _through_store(mode: str, think: Think = True, k: int = 100):
     """The product path: the corpus vectors in a real Chroma (its approximate HNSW index), queries through
     ``Index.search`` (its thinking, its lexical side, its fusion), the ``k`` hits a retriever returns."""
 
@@ -187,7 +192,7 @@ def _through_store(mode: str, think: bool = True, k: int = 100):
         options = dict(ctx.thinking)
         if ctx.include_query_vector is not None:
             options["include_query_vector"] = ctx.include_query_vector
-        if not think:
+        if think is not True:
             options = {}
         with tempfile.TemporaryDirectory() as folder:
             store = ChromaVectorStore(folder)
@@ -216,6 +221,7 @@ class System:
     run: Callable[[Context], SystemResult]
     needs: tuple[str, ...] = ()  # systems whose results it reads
     help: str = ""
+    distilled: bool = False  # needs a model with a distilled query encoder
 
 
 #: every system ``evaluate`` knows, in the order they run and are reported; the CLI reads this registry
@@ -223,6 +229,7 @@ SYSTEMS: dict[str, System] = {
     "bm25": System(_bm25, help="BM25 (bm25s, stemmed, stop words)"),
     "dense": System(_dense, help="the model's query vector without thinking"),
     "o1": System(_o1, help="thinking: the mean of query + thought vectors"),
+    "distilled": System(_distilled, help="the distilled query encoder (query_adapter/), no thinking", distilled=True),
     "hyde": System(_hyde, help="HyDE: a generator writes passages, their vectors are averaged with the query's"),
     "hybrid": System(_fused("o1", "bm25"), ("o1", "bm25"), help="the default fusion of o1 and bm25"),
     "dense-hybrid": System(
@@ -238,12 +245,25 @@ SYSTEMS: dict[str, System] = {
     "store-dense-hybrid": System(
         _through_store("hybrid", think=False), help="hybrid without thinking through Chroma + Index.search"
     ),
+    "distilled-hybrid": System(
+        _fused("distilled", "bm25"), ("distilled", "bm25"), help="the fusion of distilled and bm25", distilled=True
+    ),
+    "store-distilled-hybrid": System(
+        _through_store("hybrid", think="distilled"),
+        help="hybrid with distilled queries through Chroma + Index.search",
+        distilled=True,
+    ),
     "o1-hybrid": System(
         _fused("o1", "bm25-thoughts"),
         ("o1", "bm25-thoughts"),
         help="the fusion of o1 and bm25-thoughts: thoughts on both sides",
     ),
 }
+
+
+def default_systems(model: ThinkThenEmbed) -> tuple[str, ...]:
+    """Every system the model can run (the distilled ones only with a distilled query encoder)."""
+    return tuple(name for name, system in SYSTEMS.items() if model.distilled or not system.distilled)
 
 
 def run_systems(
@@ -262,6 +282,12 @@ def run_systems(
     unknown = set(systems) - set(SYSTEMS)
     if unknown:
         raise ValueError(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
+    distilled = [name for name in systems if SYSTEMS[name].distilled]
+    if distilled and not model.distilled:
+        raise ValueError(
+            f"{', '.join(distilled)} need a checkpoint with a distilled query encoder; this model has none "
+            "(train one with `o1-retriever distill`)"
+        )
     ctx = Context(bench, model, thinking, hyde_generator, include_query_vector, depth, cache_corpus, lexical_repeats)
     wanted = set(systems) | {need for name in systems for need in SYSTEMS[name].needs}
     for name, system in SYSTEMS.items():

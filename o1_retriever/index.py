@@ -19,7 +19,7 @@ from o1_retriever.data import Document, content_id, skip_empty
 from o1_retriever.fusion import Fusion, fuse
 from o1_retriever.lexical import LexicalIndex, LexicalResult, expanded_query
 from o1_retriever.metrics import ranking
-from o1_retriever.model import QueryEmbeddings, ThinkThenEmbed
+from o1_retriever.model import DISTILLED, QueryEmbeddings, Think, ThinkThenEmbed, check_think
 from o1_retriever.stores import VectorStore
 from o1_retriever.validation import check_positive, check_texts
 
@@ -189,7 +189,7 @@ class Index:
         k: int = 10,
         *,
         where: dict[str, Any] | None = None,
-        think: bool = False,
+        think: Think | None = None,
         mode: Mode = "hybrid",
         lexical_thoughts: bool = False,
         fusion: Fusion | str | None = None,
@@ -197,8 +197,11 @@ class Index:
     ) -> list[list[Hit]]:
         """The k best documents for each query, best first, with the thoughts used for that query.
 
-        ``think``: write thoughts and embed the query with them (off by default: inside the hybrid, thinking moved
-        nDCG@10 by -0.013 to +0.011, significant on none of four test sets, for 1-7 s a query; README "Hybrid search").
+        ``think``: ``True`` writes thoughts and embeds the query with them (never by default: inside the hybrid,
+        thinking moved nDCG@10 by -0.013 to +0.011, significant on none of four test sets, for 1-7 s a query; README
+        "Hybrid search"); ``"distilled"``: the query alone through the checkpoint's distilled query encoder, at the
+        cost of ``False`` (the plain query vector); ``None`` (default): the model's ``default_think``, distilled when
+        the checkpoint has a distilled query encoder, else plain.
 
         ``mode``: ``"hybrid"`` (default: the fusion of the dense side, the query vector, and the lexical side, BM25
         over the store's documents), ``"dense"`` or ``"lexical"``. ``fusion`` overrides the Index's: a
@@ -207,21 +210,23 @@ class Index:
         sides alike."""
         check_positive(k, "k")
         queries = check_texts(queries, "queries")
+        think = self.model.default_think if think is None else check_think(think)
         given = sorted(name for name, value in thinking.items() if value is not None)
         if lexical_thoughts:
             given.append("lexical_thoughts")
-        if given and not think:
+        if given and think is not True:
             raise ValueError(f"{', '.join(given)} set how queries are thought about: pass think=True to think")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         count = self.count()
         if count == 0:
             raise EmptyIndexError(f"{self.store.description} is empty: index documents first")
-        wants_thoughts = think and (mode != "lexical" or lexical_thoughts)
+        wants_thoughts = think is True and (mode != "lexical" or lexical_thoughts)
         if mode == "lexical" and not wants_thoughts:
             embedded = QueryEmbeddings(None, [[] for _ in queries])  # no model call: BM25 alone
         else:
-            embedded = self.model.embed_queries(queries, think=wants_thoughts, **thinking)
+            how = DISTILLED if think == DISTILLED else wants_thoughts
+            embedded = self.model.embed_queries(queries, think=how, **thinking)
         depth = min(count, k if mode == "dense" else max(k, FUSION_CANDIDATES))
         dense = self.store.query(embedded.vectors, depth, where) if mode != "lexical" else None
         lexical = lexical_index = None

@@ -3,6 +3,7 @@ mode a model is in and which implementations it therefore needs."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ from o1_retriever.causal_lm import CausalLM, add_special_tokens, default_device,
 from o1_retriever.checkpoint import (
     ADAPTER_DIR,
     ENCODER_ADAPTER_DIR,
+    QUERY_ADAPTER_DIR,
     is_checkpoint,
     load_special_token_rows,
     read_config,
@@ -97,7 +99,7 @@ def build(
     device = device or default_device()
     adapters = {
         name: checkpoint_dir / name
-        for name in (ADAPTER_DIR, ENCODER_ADAPTER_DIR)
+        for name in (ADAPTER_DIR, ENCODER_ADAPTER_DIR, QUERY_ADAPTER_DIR)
         if checkpoint_dir is not None and (checkpoint_dir / name).is_dir()
     }
     shared = config.mode == "shared"
@@ -116,14 +118,22 @@ def build(
             model = _merge_adapter(model, adapters[ADAPTER_DIR])
         lm = CausalLM(model, tokenizer)
         thinker = LocalThinker.from_config(lm, config, embeds=shared)
+    query_embedder = None
     if shared:
         embedder = LMEmbedder(lm, config)
+        if QUERY_ADAPTER_DIR in adapters:
+            raise ValueError(f"{checkpoint_dir}: a {QUERY_ADAPTER_DIR}/ (distilled queries) needs a split-mode model")
     else:
         path = resolve_weights(_relative_to(checkpoint_dir, config.encoder))
         embedder = EncoderEmbedder.load(path, config, device=device, trust_remote_code=trust_remote_code)
         if ENCODER_ADAPTER_DIR in adapters:
             embedder.module = _merge_adapter(embedder.module, adapters[ENCODER_ADAPTER_DIR])
-    model = ThinkThenEmbed(config, thinker, embedder, cache, on_thinker_error=on_thinker_error)
+        if QUERY_ADAPTER_DIR in adapters:  # its own copy of the encoder: documents keep the encoder they had
+            query_module = _merge_adapter(copy.deepcopy(embedder.module), adapters[QUERY_ADAPTER_DIR])
+            query_embedder = EncoderEmbedder(query_module, embedder.tokenizer, config)
+    model = ThinkThenEmbed(
+        config, thinker, embedder, cache, on_thinker_error=on_thinker_error, query_embedder=query_embedder
+    )
     model.adapter_sources = adapters
     return model
 

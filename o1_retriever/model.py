@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Union
 
 import numpy as np
 
@@ -32,6 +32,17 @@ from o1_retriever.validation import check_positive, check_texts, cut_to_tokens
 logger = logging.getLogger(__name__)
 
 OnThinkerError = Literal["raise", "no-think"]
+#: How a query becomes a vector: ``False`` the query alone, ``True`` the query with thoughts written at query time,
+#: ``"distilled"`` the query alone through the query encoder trained to land where its thoughts would take it.
+Think = Union[bool, Literal["distilled"]]
+DISTILLED = "distilled"
+
+
+def check_think(think: object) -> Think:
+    """``think`` if it is one of ``True``, ``False``, ``"distilled"``; else a ValueError that lists them."""
+    if think is True or think is False or think == DISTILLED:
+        return think
+    raise ValueError(f"think must be True, False or {DISTILLED!r}, got {think!r}")
 
 
 @dataclass
@@ -49,6 +60,7 @@ class ThinkThenEmbed:
     ``on_thinker_error``: ``"raise"`` (default) stops with a ``ThinkerError`` naming the thinker when it cannot
     think about a query; ``"no-think"`` logs it and embeds that query without thoughts (not cached, so a later call
     thinks again).
+    ``query_embedder``: the distilled query encoder (``think="distilled"``), when the checkpoint has one.
     """
 
     def __init__(
@@ -60,12 +72,14 @@ class ThinkThenEmbed:
         *,
         on_thinker_error: OnThinkerError = "raise",
         batch_window_s: float = 0.005,
+        query_embedder: Embedder | None = None,
     ) -> None:
         if on_thinker_error not in ("raise", "no-think"):
             raise ValueError(f"on_thinker_error must be 'raise' or 'no-think', got {on_thinker_error!r}")
         self.config = config
         self.thinker = thinker
         self.embedder = embedder
+        self.query_embedder = query_embedder
         self.cache = cache
         self.on_thinker_error = on_thinker_error
         self._fingerprint: str | None = None
@@ -231,7 +245,7 @@ class ThinkThenEmbed:
     def embed_queries(
         self,
         queries: Sequence[str],
-        think: bool = True,
+        think: Think = True,
         n_thoughts: int | None = None,
         *,
         include_query_vector: bool | None = None,
@@ -242,7 +256,8 @@ class ThinkThenEmbed:
         no_repeat_ngram: int | None = None,
     ) -> QueryEmbeddings:
         """Unit query vectors: the renormalised mean of the k query+thought vectors (and, by default, the
-        thought-free query vector); with ``think=False``, the thought-free vector alone.
+        thought-free query vector); with ``think=False``, the thought-free vector alone; with ``think="distilled"``,
+        the query alone through the distilled query encoder (no thinking; the checkpoint must have one).
 
         Calls from several threads at once (a server, LangChain ``batch``, async retrievers) are gathered for
         ``batch_window_s`` into one batch; each query's thoughts are seeded by the query, so they are the same as
@@ -250,6 +265,8 @@ class ThinkThenEmbed:
         queries = check_texts(queries, "queries")
         if n_thoughts is not None:
             check_positive(n_thoughts, "n_thoughts")
+        if check_think(think) == DISTILLED:
+            return QueryEmbeddings(self._distilled_query_vectors(queries), [[] for _ in queries])
         if not think:
             return QueryEmbeddings(self._plain_query_vectors(queries), [[] for _ in queries])
         settings = self.thinking_config(
@@ -280,6 +297,25 @@ class ThinkThenEmbed:
 
     def _plain_query_vectors(self, queries: list[str]) -> np.ndarray:
         return embedders.embed_queries(self.embedder, queries, [None] * len(queries))
+
+    @property
+    def distilled(self) -> bool:
+        """Whether this model can embed queries with ``think="distilled"``."""
+        return self.query_embedder is not None
+
+    @property
+    def default_think(self) -> Think:
+        """How retrievers embed a query unless told: through the distilled query encoder when the checkpoint has
+        one, else the plain query vector (thinking at query time is always asked for explicitly)."""
+        return DISTILLED if self.distilled else False
+
+    def _distilled_query_vectors(self, queries: list[str]) -> np.ndarray:
+        if self.query_embedder is None:
+            raise ValueError(
+                "think='distilled' needs a checkpoint with a distilled query encoder (query_adapter/); this one has "
+                "none: train one with `o1-retriever distill`, or use think=False / think=True"
+            )
+        return embedders.embed_queries(self.query_embedder, queries, [None] * len(queries))
 
     def embed_documents(
         self, texts: Sequence[str], titles: Sequence[str] | None = None, batch_size: int = 32

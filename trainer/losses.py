@@ -60,3 +60,8 @@ def full_logits_nll(hidden: torch.Tensor, labels: torch.Tensor, lm_head: torch.n
     targets = labels[:, 1:]
     selected = targets != -100
     return F.cross_entropy(logits[selected].float(), targets[selected], reduction="none")
+
+
+def cosine_distance(vectors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-row 1 − cos(vector, target) of unit rows (distillation towards a target vector). (B, dim) x2 → (B,)."""
+    return 1.0 - (vectors * targets).sum(-1)

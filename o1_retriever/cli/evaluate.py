@@ -30,8 +30,12 @@ def evaluate(
     encoder: Optional[str] = typer.Option(
         None, help="With a base LM as --model: split mode with this encoder (the untrained baseline)"
     ),
-    systems: str = typer.Option(
-        ",".join(SYSTEMS), help="Comma-separated: " + "; ".join(f"{n}: {s.help}" for n, s in SYSTEMS.items())
+    systems: Optional[str] = typer.Option(
+        None,
+        help="Comma-separated: "
+        + "; ".join(f"{n}: {s.help}" for n, s in SYSTEMS.items())
+        + " [default: all the model can run]",
+        show_default=False,
     ),
     out: Path = typer.Option(Path("eval-results"), "--out", "-o", help="Output folder"),
     n_thoughts: Optional[int] = typer.Option(None, min=1, help="Thoughts per query [default: the model's]"),
@@ -58,11 +62,11 @@ def evaluate(
     """Evaluate systems on a BEIR folder: Markdown table, JSON, TREC runs, significance tests."""
     from o1_retriever.data import DataError
     from o1_retriever.benchmark import load_benchmark
-    from o1_retriever.evaluate import run_systems
+    from o1_retriever.evaluate import default_systems, run_systems
     from o1_retriever.reports import markdown_table, summarise, write_outputs
     from o1_retriever.thinkers import ThinkerError
 
-    chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
+    chosen = tuple(s.strip() for s in (systems or ",".join(SYSTEMS)).split(",") if s.strip())
     unknown = sorted(set(chosen) - set(SYSTEMS))
     if unknown or not chosen:
         fail(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)}")
@@ -71,6 +75,10 @@ def evaluate(
     except DataError as error:
         fail(str(error))
     retriever_model = load_model(model, encoder, thinker)
+    if systems is None:
+        chosen = default_systems(retriever_model)
+    elif not retriever_model.distilled and any(SYSTEMS[name].distilled for name in chosen):
+        fail(f"{model or 'the shipped model'} has no distilled query encoder: train one with `o1-retriever distill`")
     hyde = None
     if "hyde" in chosen:
         config = retriever_model.config

@@ -115,6 +115,14 @@ def search(
     think: bool = typer.Option(
         False, help="Think before embedding: the query's thoughts join its vector (1-7 s a query on a CPU)"
     ),
+    distilled: bool = typer.Option(
+        False,
+        help="Embed the query with the checkpoint's distilled query encoder (trained by `distill` to land where "
+        "thinking would; no thinking at query time). The default when the checkpoint has one",
+    ),
+    plain: bool = typer.Option(
+        False, help="Embed the query with the plain query encoder, even if a distilled one exists"
+    ),
     mode: str = typer.Option("hybrid", help="hybrid (dense + BM25, fused), dense or lexical"),
     fusion: str = typer.Option(
         "guarded",
@@ -133,6 +141,8 @@ def search(
 
     if not query.strip():
         fail("the query is empty")
+    if think + distilled + plain > 1:
+        fail("--think, --distilled and --plain are three ways of embedding the query: choose one")
     if not think and (n_thoughts is not None or seed is not None):
         fail("--n-thoughts and --seed set how the query is thought about: add --think")
     try:
@@ -141,7 +151,8 @@ def search(
         fail(str(error))
     chroma = _open_store(load_model(model, thinker=thinker), store, collection, host, port, False, lexical_path)
     try:
-        hits = chroma.query(query, k, think=think, mode=mode, fusion=fused_by, n_thoughts=n_thoughts, seed=seed)
+        how = True if think else "distilled" if distilled else False if plain else None
+        hits = chroma.query(query, k, think=how, mode=mode, fusion=fused_by, n_thoughts=n_thoughts, seed=seed)
     except (EmptyIndexError, ThinkerError, ValueError) as error:
         fail(str(error))
     if as_json:

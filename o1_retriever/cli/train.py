@@ -69,3 +69,50 @@ def train(
         typer.echo(f"stopped after step {summary['stopped_at']} of {summary['total_steps']}; rerun with --resume")
     else:
         typer.echo(f"trained {summary['total_steps']} steps; checkpoint in {config.out}")
+
+
+@app.command()
+def distill(
+    data: Path = typer.Option(..., "--data", help="Voted JSONL (query, pos, neg, thought), e.g. data/voted.jsonl.gz"),
+    out: Path = typer.Option(Path("o1-distilled"), "--out", "-o", help="Checkpoint folder written"),
+    model: str = typer.Option("default", "--model", "-m", help="The split-mode checkpoint whose queries are distilled"),
+    hold_out: list[Path] = typer.Option(
+        [], "--hold-out", help="BEIR folder whose first --dev-queries queries of --dev-split are held out (repeatable)"
+    ),
+    dev_split: str = typer.Option("train", help="qrels split of the held-out queries"),
+    dev_queries: int = typer.Option(150, min=1, help="Held-out queries per --hold-out folder"),
+    settings: list[str] = typer.Option(
+        [], "--set", help="Any DistillConfig field: --set distill_weight=0.5 --set max_epochs=4"
+    ),
+    overwrite: bool = typer.Option(False, help="Start again instead of resuming the run in --out"),
+) -> None:
+    """Distil thinking into the query encoder: queries alone land where their voted thoughts take them
+    (``think="distilled"``, no thinker at query time); documents and indexes are unchanged. Resumes by epoch."""
+    from o1_retriever.data import DataError
+    from o1_retriever.trainer.config import parse_assignment
+    from o1_retriever.trainer.distill import DistillConfig
+    from o1_retriever.trainer.distill import distill as run_distillation
+    from o1_retriever.trainer.records import read_records
+    from o1_retriever.weights import MissingWeightsError
+
+    try:
+        config = DistillConfig.from_dict(
+            {
+                "data": str(data),
+                "out": str(out),
+                "model": model,
+                "hold_out": [str(h) for h in hold_out],
+                "dev_split": dev_split,
+                "dev_queries": dev_queries,
+                **dict(parse_assignment(s) for s in settings),
+            }
+        )
+        summary = run_distillation(config, read_records(data), overwrite=overwrite)
+    except (DataError, MissingWeightsError, ValueError, TypeError, OSError) as error:
+        fail(str(error))
+    score = summary["history"][summary["best_epoch"]]["dev_nDCG@10"]
+    chosen = "no held-out queries: last epoch" if score is None else f"held-out nDCG@10 {score:.4f}"
+    typer.echo(
+        f"distilled {summary['records']} queries ({summary['with_thought']} with a voted thought); best epoch "
+        f"{summary['best_epoch']} ({chosen}); checkpoint in {out}"
+    )

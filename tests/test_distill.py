@@ -1,0 +1,193 @@
+"""Distilled thinking: the query encoder trained to land where a query's voted thought takes it
+(``think="distilled"``), its trainer (held-out queries, resume) and the mode in every retriever and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from o1_retriever import ThinkThenEmbed, embedders
+from o1_retriever.cli import app
+from o1_retriever.store import ChromaStore
+from o1_retriever.trainer import distill as distill_module
+from o1_retriever.trainer.distill import DistillConfig, distill, split_records, teacher_vectors
+from o1_retriever.trainer.records import as_records
+from tests.tiny_models import DOCS
+from tests.train_helpers import voted_records, write_records
+
+runner = CliRunner()
+FAST = dict(batch_size=8, learning_rate=1e-2, max_epochs=3)
+
+
+@pytest.fixture
+def checkpoint(split_model, tmp_path):
+    return split_model.save_pretrained(tmp_path / "base-checkpoint")
+
+
+@pytest.fixture
+def distilled(checkpoint, tmp_path):
+    out = tmp_path / "distilled"
+    config = DistillConfig(model=str(checkpoint), out=str(out), distill_weight=5.0, **FAST)
+    summary = distill(config, as_records(voted_records(40)))
+    return out, summary
+
+
+def test_distilled_queries_move_towards_their_thought_vectors_and_documents_do_not_change(
+    checkpoint, distilled, tmp_path
+):
+    out, summary = distilled
+    contrastive_only = tmp_path / "contrastive-only"
+    distill(
+        DistillConfig(model=str(checkpoint), out=str(contrastive_only), distill_weight=0.0, **FAST),
+        as_records(voted_records(40)),
+    )
+    base = ThinkThenEmbed.from_pretrained(checkpoint, device="cpu", cache=False)
+    model = ThinkThenEmbed.from_pretrained(out, device="cpu", cache=False)
+    assert (out / "query_adapter").is_dir() and model.distilled and not base.distilled
+    assert model.document_fingerprint == base.document_fingerprint  # an index built by the base model still opens
+    assert np.array_equal(model.embed_documents(["gene cells"]), base.embed_documents(["gene cells"]))
+    records = [r for r in as_records(voted_records(40)) if r.voted_thought]
+    targets, has = teacher_vectors(base.embedder, records)
+    assert bool(has.all())
+    queries = [r.query for r in records]
+    plain = base.embed_queries(queries, think=False).vectors
+    taught = model.embed_queries(queries, think="distilled").vectors
+    untaught = ThinkThenEmbed.from_pretrained(contrastive_only, device="cpu", cache=False)
+    distance = lambda vectors: float(np.mean(1 - (vectors * targets.numpy()).sum(1)))  # noqa: E731
+    # the distillation term pulls queries towards where their voted thoughts take them
+    assert distance(taught) < distance(untaught.embed_queries(queries, think="distilled").vectors)
+    assert not np.allclose(taught, plain, atol=1e-3)
+    assert np.array_equal(model.embed_queries(queries, think=False).vectors, plain)  # think=False is untouched
+    assert summary["with_thought"] == len(records) and summary["best_epoch"] == 3
+
+
+def test_the_teacher_is_the_o1_vector_of_the_voted_thought(split_model):
+    record = as_records(voted_records(2))[1]
+    targets, has = teacher_vectors(split_model.embedder, [record, as_records(voted_records(1))[0]])
+    plain = embedders.embed_queries(split_model.embedder, [record.query], [None])[0]
+    thought = embedders.embed_queries(split_model.embedder, [record.query], [record.voted_thought])[0]
+    expected = (plain + thought) / np.linalg.norm(plain + thought)
+    assert np.allclose(targets[0].numpy(), expected, atol=1e-6)
+    assert has.tolist() == [True, False] and not targets[1].any()  # a record without thought has no target
+
+
+def test_held_out_queries_are_never_trained_on(tmp_path):
+    rows = voted_records(6)
+    for i, row in enumerate(rows):
+        row.update(query_id=f"q{i}", source="mini/train" if i % 2 else "other/train")
+    train, dev = split_records(as_records(rows), {("mini", "q1"), ("mini", "q2"), ("mini", "q3")})
+    assert [r.query_id for r in dev] == ["q1", "q3"]  # q2 is another set's query with the same id
+    assert [r.query_id for r in train] == ["q0", "q2", "q4", "q5"]
+
+
+def test_a_killed_run_resumes_after_its_last_epoch(checkpoint, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    config = DistillConfig(model=str(checkpoint), out=str(out), **FAST)
+    records = as_records(voted_records(24))
+    real = distill_module.epoch_loss
+    ran = []
+
+    def crash_in_epoch_two(*args):
+        ran.append(args[-1])
+        if args[-1] == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(distill_module, "epoch_loss", crash_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        distill(config, records)
+    first = torch_load_history(out)
+    monkeypatch.setattr(distill_module, "epoch_loss", lambda *args: ran.append(args[-1]) or real(*args))
+    summary = distill(config, records)
+    assert ran == [1, 2, 2, 3]  # epoch 1 is not trained again
+    assert summary["history"][:2] == first and [h["epoch"] for h in summary["history"]] == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="holds another run"):
+        distill(DistillConfig(model=str(checkpoint), out=str(out), distill_weight=0.5, **FAST), records)
+
+
+def torch_load_history(out):
+    import torch
+
+    return torch.load(out / distill_module.STATE_FILE, weights_only=False)["history"]
+
+
+def test_distilled_mode_in_the_index_the_retrievers_and_errors(distilled, checkpoint, tmp_path):
+    from o1_retriever.integrations.langchain import O1Retriever as LangChainRetriever
+    from o1_retriever.integrations.llamaindex import O1Retriever as LlamaIndexRetriever
+
+    out, _ = distilled
+    model = ThinkThenEmbed.from_pretrained(out, device="cpu", cache=False)
+    store = ChromaStore(model, tmp_path / "index")
+    store.add_documents(DOCS)
+    query = "gene expression"
+    hits = store.query(query, k=3, mode="dense", think="distilled")
+    vector = model.embed_queries([query], think="distilled").vectors[0]
+    documents = model.embed_documents([d.text for d in DOCS], titles=[d.title for d in DOCS])
+    assert hits[0].id == DOCS[int(np.argmax(documents @ vector))].id
+    assert hits[0].thoughts == []
+    assert model.default_think == "distilled"  # a checkpoint with a distilled encoder uses it unless told
+    assert [h.score for h in store.query(query, k=3, mode="dense")] == [h.score for h in hits]
+    plain = store.query(query, k=3, mode="dense", think=False)
+    assert [h.score for h in plain] != [h.score for h in hits]
+    assert [h.id for h in LangChainRetriever(store=store, k=3, think="distilled", mode="dense").invoke(query)] == [
+        h.id for h in hits
+    ]
+    nodes = LlamaIndexRetriever(store, 3, think="distilled", mode="dense").retrieve(query)
+    assert [n.node.node_id for n in nodes] == [h.id for h in hits]
+    with pytest.raises(ValueError, match="think=True"):
+        store.query(query, think="distilled", temperature=0.5)
+    with pytest.raises(ValueError, match="think must be"):
+        store.query(query, think="maybe")
+    base_store = ChromaStore(ThinkThenEmbed.from_pretrained(checkpoint, device="cpu", cache=False), tmp_path / "index")
+    with pytest.raises(ValueError, match="o1-retriever distill"):
+        base_store.query(query, think="distilled")  # same index (documents unchanged), no distilled encoder
+    assert base_store.model.default_think is False
+    assert [h.score for h in base_store.query(query, k=3, mode="dense")] == [h.score for h in plain]
+
+
+def test_distill_and_search_from_the_command_line(checkpoint, tmp_path):
+    data = write_records(tmp_path / "voted.jsonl", voted_records(24))
+    out = tmp_path / "cli-distilled"
+    args = ["distill", "--data", data, "--model", checkpoint, "--out", out, "--set", "max_epochs=1"]
+    result = runner.invoke(app, [str(a) for a in args + ["--set", "batch_size=8"]])
+    assert result.exit_code == 0, result.output
+    assert "best epoch" in result.output and (out / "query_adapter").is_dir()
+    assert json.loads((out / "distill_log.json").read_text())["records"] == 24
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": d.id, "text": d.text}) + "\n" for d in DOCS))
+    store = tmp_path / "idx"
+    assert runner.invoke(app, ["index", str(corpus), "--model", str(out), "--store", str(store)]).exit_code == 0
+    found = runner.invoke(app, ["search", "gene", "--model", str(out), "--store", str(store), "--distilled", "--json"])
+    assert found.exit_code == 0, found.output and json.loads(found.stdout)["hits"]
+    both = runner.invoke(app, ["search", "gene", "--model", str(out), "--store", str(store), "--distilled", "--think"])
+    assert both.exit_code == 2 and "choose one" in both.output
+    scores = {
+        flag: [h["score"] for h in json.loads(runner.invoke(app, [*search, *flag, "--json"]).stdout)["hits"]]
+        for search in [["search", "gene", "--model", str(out), "--store", str(store), "--mode", "dense"]]
+        for flag in ((), ("--distilled",), ("--plain",))
+    }
+    assert scores[()] == scores[("--distilled",)] != scores[("--plain",)]  # distilled is this checkpoint's default
+    bad = runner.invoke(app, ["distill", "--data", str(data), "--model", str(checkpoint), "--set", "lora_r=0"])
+    assert bad.exit_code == 2 and "lora_r" in bad.output
+
+
+def test_evaluate_runs_the_distilled_systems_only_for_a_distilled_model(distilled, checkpoint):
+    from o1_retriever.benchmark import Benchmark
+    from o1_retriever.evaluate import default_systems, run_systems
+
+    out, _ = distilled
+    bench = Benchmark("tiny", list(DOCS), {"q1": "drug cancer risk"}, {"q1": {"d1": 1}})
+    model = ThinkThenEmbed.from_pretrained(out, device="cpu", cache=False)
+    base = ThinkThenEmbed.from_pretrained(checkpoint, device="cpu", cache=False)
+    assert "distilled" in default_systems(model) and "distilled" not in default_systems(base)
+    with pytest.raises(ValueError, match="distilled query encoder"):
+        run_systems(bench, base, ("distilled",), {})
+    results = run_systems(bench, model, ("distilled", "distilled-hybrid", "store-distilled-hybrid"), {})
+    vector = model.embed_queries(["drug cancer risk"], think="distilled").vectors[0]
+    documents = model.embed_documents([d.text for d in DOCS], titles=[d.title for d in DOCS])
+    expected = {d.id: float(s) for d, s in zip(DOCS, documents @ vector)}
+    assert results["distilled"].run["q1"] == pytest.approx(expected)
+    assert set(results["store-distilled-hybrid"].run["q1"]) == {d.id for d in DOCS}
