@@ -30,9 +30,14 @@ from o1_retriever.weights import home_dir, resolve_weights
 #: Environment variable naming the CPU threads torch may use (``threads=`` and ``--threads`` set it too).
 THREADS_ENV = "O1_RETRIEVER_THREADS"
 
-#: The checkpoint that ``from_pretrained()`` loads with no argument: it ships inside the package.
-DEFAULT_MODEL = Path(__file__).parent / "default_model"
-DEFAULT_NAME = "default"
+#: Checkpoints that ship inside the package, by name (a folder of that name in the working directory wins).
+#: "default" is what ``from_pretrained()`` loads with no argument; "default-distilled" is the same model with a
+#: distilled query encoder, its default query encoding (better in domain, worse out of domain: its model card).
+SHIPPED_CHECKPOINTS = {
+    "default": Path(__file__).parent / "default_model",
+    "default-distilled": Path(__file__).parent / "default_distilled",
+}
+DEFAULT_MODEL = SHIPPED_CHECKPOINTS["default"]
 
 
 def load(
@@ -50,14 +55,17 @@ def load(
 ) -> ThinkThenEmbed:
     """A checkpoint folder (has ``o1_config.json``), or an untrained model on base weights: ``name_or_path`` is then
     the causal LM (a folder, a built-in name, a hub id while online) and ``encoder`` (split mode) the encoder.
-    ``None`` or ``"default"`` (unless a folder of that name exists) is the shipped checkpoint. ``thinker``: another
+    ``None`` or ``"default"`` (unless a folder of that name exists) is the shipped checkpoint, ``"default-distilled"``
+    the shipped one with a distilled query encoder. ``thinker``: another
     thinker than the checkpoint's LM (split mode only). ``cache``: True for the default thought cache, a path for
     another, False for none. ``precision``: the local thinker's weights, "fp32" or "int8" (default: the config's).
     ``threads``: CPU threads for torch (default: ``$O1_RETRIEVER_THREADS``, else half the
     cores this process may use, at least 1: torch's default of all cores collapses when other processes are busy)."""
     set_threads(threads)
-    if name_or_path is None or (str(name_or_path) == DEFAULT_NAME and not Path(DEFAULT_NAME).exists()):
+    if name_or_path is None:
         name_or_path = DEFAULT_MODEL
+    elif str(name_or_path) in SHIPPED_CHECKPOINTS and not Path(name_or_path).exists():
+        name_or_path = SHIPPED_CHECKPOINTS[str(name_or_path)]
     source = Path(name_or_path)
     if is_checkpoint(source):
         config = read_config(source)

@@ -71,7 +71,9 @@ def test_the_teacher_is_the_o1_vector_of_the_voted_thought(split_model):
     thought = embedders.embed_queries(split_model.embedder, [record.query], [record.voted_thought])[0]
     expected = (plain + thought) / np.linalg.norm(plain + thought)
     assert np.allclose(targets[0].numpy(), expected, atol=1e-6)
-    assert has.tolist() == [True, False] and not targets[1].any()  # a record without thought has no target
+    assert has.tolist() == [True, False]
+    anchor = embedders.embed_queries(split_model.embedder, [as_records(voted_records(1))[0].query], [None])[0]
+    assert np.allclose(targets[1].numpy(), anchor, atol=1e-6)  # without a thought: the plain query vector
 
 
 def test_held_out_queries_are_never_trained_on(tmp_path):
@@ -191,3 +193,15 @@ def test_evaluate_runs_the_distilled_systems_only_for_a_distilled_model(distille
     expected = {d.id: float(s) for d, s in zip(DOCS, documents @ vector)}
     assert results["distilled"].run["q1"] == pytest.approx(expected)
     assert set(results["store-distilled-hybrid"].run["q1"]) == {d.id for d in DOCS}
+
+
+def test_the_shipped_distilled_checkpoint_is_the_default_plus_a_query_adapter():
+    from o1_retriever.checkpoint import read_config
+    from o1_retriever.loading import SHIPPED_CHECKPOINTS
+
+    default, distilled = SHIPPED_CHECKPOINTS["default"], SHIPPED_CHECKPOINTS["default-distilled"]
+    assert read_config(distilled) == read_config(default)
+    shared = "encoder_adapter/adapter_model.safetensors"  # documents are embedded as by the default: same index
+    assert (distilled / shared).read_bytes() == (default / shared).read_bytes()
+    assert (distilled / "query_adapter" / "adapter_model.safetensors").is_file()
+    assert json.loads((distilled / "distill_config.json").read_text())["distill_weight"] == 10

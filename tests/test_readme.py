@@ -1,4 +1,4 @@
-"""The README's Python blocks run as written (with a tiny split checkpoint standing in for the shipped one)."""
+"""The README's Python blocks run as written (tiny split checkpoints standing in for the shipped ones)."""
 
 import re
 from pathlib import Path
@@ -16,9 +16,17 @@ def test_readme_python_blocks_run(tiny_lm, tiny_encoder, tmp_path, monkeypatch):
     import o1_retriever.loading
     from o1_retriever import ThinkThenEmbed
 
+    from o1_retriever.trainer.distill import DistillConfig, distill
+    from o1_retriever.trainer.records import as_records
+    from tests.train_helpers import voted_records
+
     shipped = tmp_path / "shipped"
     ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(tiny_encoder), cache=False).save_pretrained(shipped)
+    distilled = tmp_path / "shipped-distilled"
+    distill(DistillConfig(model=str(shipped), out=str(distilled), max_epochs=1), as_records(voted_records(8)))
     monkeypatch.setattr(o1_retriever.loading, "DEFAULT_MODEL", shipped)
+    monkeypatch.setitem(o1_retriever.loading.SHIPPED_CHECKPOINTS, "default", shipped)
+    monkeypatch.setitem(o1_retriever.loading.SHIPPED_CHECKPOINTS, "default-distilled", distilled)
     monkeypatch.chdir(tmp_path)
     blocks = python_blocks()
     assert len(blocks) >= 4

@@ -54,6 +54,7 @@ class DistillConfig:
     dev_split: str = "train"
     dev_queries: int = 150
     distill_weight: float = 1.0  # loss = InfoNCE + w · (1 − cos(student, o1 vector of the voted thought))
+    anchor_weight: float = 0.0  # + a · (1 − cos(student, the frozen plain query vector)) for queries without thought
     temperature: float = 0.05
     lora_r: int = 16
     lora_alpha: int = 32
@@ -65,8 +66,8 @@ class DistillConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.distill_weight < 0 or self.temperature <= 0:
-            raise ValueError("distill_weight must be >= 0 and temperature > 0")
+        if self.distill_weight < 0 or self.anchor_weight < 0 or self.temperature <= 0:
+            raise ValueError("distill_weight and anchor_weight must be >= 0 and temperature > 0")
         if min(self.batch_size, self.max_epochs, self.patience, self.dev_queries, self.lora_r) < 1:
             raise ValueError("batch_size, max_epochs, patience, dev_queries and lora_r must be >= 1")
 
@@ -129,17 +130,17 @@ class PassageBank:
 
 
 def teacher_vectors(embedder, records: list[TrainingRecord]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(targets (n, dim), has_thought (n,) bool): the o1 vector of each record's voted thought, as the frozen encoder
-    gives it (mean of the unit query and query + thought vectors, renormalised); zero rows without a thought."""
+    """(targets (n, dim), has_thought (n,) bool), as the frozen encoder gives them: the o1 vector of a record's voted
+    thought (the mean of the unit query and query + thought vectors, renormalised), or the plain query vector of a
+    record without a thought (the anchor)."""
     queries = [r.query for r in records]
     thoughts = [r.voted_thought for r in records]
     with_thought = [i for i, t in enumerate(thoughts) if t is not None]
-    targets = np.zeros((len(records), embedder.dimension), dtype=np.float32)
+    targets = embedders.embed_queries(embedder, queries, [None] * len(queries)) if queries else None
     if with_thought:
         chosen = [queries[i] for i in with_thought]
-        plain = embedders.embed_queries(embedder, chosen, [None] * len(chosen))
         thought = embedders.embed_queries(embedder, chosen, [thoughts[i] for i in with_thought])
-        targets[with_thought] = l2_normalize(plain + thought)
+        targets[with_thought] = l2_normalize(targets[with_thought] + thought)
     has = torch.zeros(len(records), dtype=torch.bool)
     has[with_thought] = True
     return torch.from_numpy(targets), has
@@ -200,9 +201,10 @@ def epoch_loss(
             ignore[i, bank.positives(record)] = True
         ignore[torch.arange(len(batch)), positive] = False
         contrastive = info_nce(queries, bank.vectors, positive, config.temperature, ignore).mean()
-        mask = has_thought[rows]
-        distill = (cosine_distance(queries, targets[rows]) * mask).sum() / len(batch)
-        loss = contrastive + config.distill_weight * distill
+        weights = torch.where(has_thought[rows], config.distill_weight, config.anchor_weight)
+        distance = cosine_distance(queries, targets[rows])
+        distill = (distance * has_thought[rows]).sum() / len(batch)
+        loss = contrastive + (distance * weights).sum() / len(batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -267,15 +269,18 @@ def distill(config: DistillConfig, records: list[TrainingRecord], *, overwrite: 
 def _card_section(config: DistillConfig, summary: dict) -> str:
     score = summary["history"][summary["best_epoch"]]["dev_nDCG@10"]
     chosen = "the last epoch (no held-out queries)" if score is None else f"held-out nDCG@10 {score:.4f} (passage bank)"
+    anchor = (
+        f" (+ {config.anchor_weight} × (1 − cos) to the plain query vector without one)" if config.anchor_weight else ""
+    )
     return f"""
 ## Distilled query encoder (`query_adapter/`)
 
 `think="distilled"` (CLI `search --distilled`) embeds a query alone with this encoder plus a LoRA adapter (r
 {config.lora_r}) trained to land where its voted thought takes it: loss = InfoNCE over {summary["passages"]} passages
-(τ {config.temperature}) + {config.distill_weight} × (1 − cos) to the o1 vector of the voted thought; documents keep
-the plain encoder, so indexes built with `think=False` serve it too. {summary["records"]} training queries
-({summary["with_thought"]} with a voted thought), {summary["held_out"]} held out; epoch {summary["best_epoch"]} kept,
-{chosen}. Settings: `distill_config.json`; per epoch: `distill_log.json`.
+(τ {config.temperature}) + {config.distill_weight} × (1 − cos) to the o1 vector of the voted thought{anchor};
+documents keep the plain encoder, so indexes built with `think=False` serve it too. {summary["records"]} training
+queries ({summary["with_thought"]} with a voted thought), {summary["held_out"]} held out; epoch {summary["best_epoch"]}
+kept, {chosen}. Settings: `distill_config.json`; per epoch: `distill_log.json`.
 """
 
 
