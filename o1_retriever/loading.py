@@ -63,7 +63,7 @@ def load(
     cores this process may use, at least 1: torch's default of all cores collapses when other processes are busy)."""
     set_threads(threads)
     if name_or_path is None:
-        name_or_path = DEFAULT_MODEL
+        name_or_path = SHIPPED_CHECKPOINTS["default"]
     elif str(name_or_path) in SHIPPED_CHECKPOINTS and not Path(name_or_path).exists():
         name_or_path = SHIPPED_CHECKPOINTS[str(name_or_path)]
     source = Path(name_or_path)

@@ -204,4 +204,5 @@ def test_the_shipped_distilled_checkpoint_is_the_default_plus_a_query_adapter():
     shared = "encoder_adapter/adapter_model.safetensors"  # documents are embedded as by the default: same index
     assert (distilled / shared).read_bytes() == (default / shared).read_bytes()
     assert (distilled / "query_adapter" / "adapter_model.safetensors").is_file()
-    assert json.loads((distilled / "distill_config.json").read_text())["distill_weight"] == 10
+    settings = json.loads((distilled / "distill_config.json").read_text())
+    assert (settings["distill_weight"], settings["anchor_weight"]) == (10, 10)

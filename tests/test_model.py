@@ -318,10 +318,13 @@ def test_default_names_the_shipped_checkpoint_unless_a_folder_has_that_name(shar
 
     shared_model.save_pretrained(tmp_path / "shipped")
     split_model.save_pretrained(tmp_path / "default")
+    split_model.save_pretrained(tmp_path / "shipped-distilled")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(model_module, "DEFAULT_MODEL", tmp_path / "shipped")
+        patch.setitem(model_module.SHIPPED_CHECKPOINTS, "default", tmp_path / "shipped")
+        patch.setitem(model_module.SHIPPED_CHECKPOINTS, "default-distilled", tmp_path / "shipped-distilled")
         assert ThinkThenEmbed.from_pretrained(device="cpu", cache=False).config.mode == "shared"
         assert ThinkThenEmbed.from_pretrained("default", device="cpu", cache=False).config.mode == "shared"
+        assert ThinkThenEmbed.from_pretrained("default-distilled", device="cpu", cache=False).config.mode == "split"
         patch.chdir(tmp_path)
         assert ThinkThenEmbed.from_pretrained("default", device="cpu", cache=False).config.mode == "split"
 

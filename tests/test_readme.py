@@ -24,7 +24,6 @@ def test_readme_python_blocks_run(tiny_lm, tiny_encoder, tmp_path, monkeypatch):
     ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(tiny_encoder), cache=False).save_pretrained(shipped)
     distilled = tmp_path / "shipped-distilled"
     distill(DistillConfig(model=str(shipped), out=str(distilled), max_epochs=1), as_records(voted_records(8)))
-    monkeypatch.setattr(o1_retriever.loading, "DEFAULT_MODEL", shipped)
     monkeypatch.setitem(o1_retriever.loading.SHIPPED_CHECKPOINTS, "default", shipped)
     monkeypatch.setitem(o1_retriever.loading.SHIPPED_CHECKPOINTS, "default-distilled", distilled)
     monkeypatch.chdir(tmp_path)
