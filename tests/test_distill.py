@@ -206,3 +206,24 @@ def test_the_shipped_distilled_checkpoint_is_the_default_plus_a_query_adapter():
     assert (distilled / "query_adapter" / "adapter_model.safetensors").is_file()
     settings = json.loads((distilled / "distill_config.json").read_text())
     assert (settings["distill_weight"], settings["anchor_weight"]) == (10, 10)
+
+
+def test_ctrl_c_during_distill_keeps_finished_epochs_and_the_rerun_resumes(checkpoint, tmp_path, monkeypatch):
+    data = write_records(tmp_path / "voted.jsonl", voted_records(24))
+    out = tmp_path / "interrupted"
+    args = [str(a) for a in ("distill", "--data", data, "--model", checkpoint, "--out", out, "--set", "batch_size=8")]
+    real = distill_module.epoch_loss
+
+    def interrupted_in_epoch_two(*args):
+        if args[-1] == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(distill_module, "epoch_loss", interrupted_in_epoch_two)
+    result = runner.invoke(app, [*args, "--set", "max_epochs=3", "--set", "patience=3"])
+    assert result.exit_code == 130 and "rerun the same command to resume" in result.output
+    assert torch_load_history(out)[-1]["epoch"] == 1
+    monkeypatch.setattr(distill_module, "epoch_loss", real)
+    resumed = runner.invoke(app, [*args, "--set", "max_epochs=3", "--set", "patience=3"])
+    assert resumed.exit_code == 0, resumed.output
+    assert [h["epoch"] for h in json.loads((out / "distill_log.json").read_text())["history"]] == [0, 1, 2, 3]

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from o1_retriever import embedders
 from o1_retriever.checkpoint import QUERY_ADAPTER_DIR
@@ -214,9 +215,12 @@ def epoch_loss(
     return {name: value / steps for name, value in sums.items()}
 
 
-def distill(config: DistillConfig, records: list[TrainingRecord], *, overwrite: bool = False) -> dict:
+def distill(
+    config: DistillConfig, records: list[TrainingRecord], *, overwrite: bool = False, progress: bool = False
+) -> dict:
     """Train the distilled query encoder and write the checkpoint (the model's files + ``query_adapter/``) to
-    ``config.out``; a rerun of the same config resumes after its last finished epoch. Returns a summary."""
+    ``config.out``; a rerun of the same config resumes after its last finished epoch (``progress``: a bar over the
+    epochs, with the held-out score). Returns a summary."""
     out = Path(config.out)
     _prepare(out, config, overwrite)
     model = ThinkThenEmbed.from_pretrained(config.model, cache=False)
@@ -237,6 +241,7 @@ def distill(config: DistillConfig, records: list[TrainingRecord], *, overwrite: 
         state.update(best_epoch=0, best=_adapter_state(student), best_score=state["history"][0]["dev_nDCG@10"])
     counts = (len(train), int(has_thought.sum()), len(dev))
     logger.info("distilling: %d train records (%d with a thought), %d held out", *counts)
+    bar = tqdm(total=config.max_epochs, initial=state["epoch"], desc="distilling", unit="epoch", disable=not progress)
     while state["epoch"] < config.max_epochs and state["epoch"] - state["best_epoch"] < config.patience:
         epoch = state["epoch"] + 1
         began = time.perf_counter()
@@ -249,6 +254,9 @@ def distill(config: DistillConfig, records: list[TrainingRecord], *, overwrite: 
             state.update(best_epoch=epoch, best=_adapter_state(student), best_score=score)
         state["epoch"] = epoch
         _save_state(out, state, student, optimizer)
+        bar.update()
+        bar.set_postfix(dev=score, best_epoch=state["best_epoch"])
+    bar.close()
     student.module.load_state_dict(state["best"], strict=False)
     model.save_pretrained(out)
     student.module.save_pretrained(str(out / QUERY_ADAPTER_DIR))

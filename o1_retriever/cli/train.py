@@ -107,9 +107,12 @@ def distill(
                 **dict(parse_assignment(s) for s in settings),
             }
         )
-        summary = run_distillation(config, read_records(data), overwrite=overwrite)
+        summary = run_distillation(config, read_records(data), overwrite=overwrite, progress=True)
     except (DataError, MissingWeightsError, ValueError, TypeError, OSError) as error:
         fail(str(error))
+    except KeyboardInterrupt:
+        typer.secho(f"interrupted: finished epochs are kept in {out}; rerun the same command to resume", err=True)
+        raise typer.Exit(code=130) from None
     score = summary["history"][summary["best_epoch"]]["dev_nDCG@10"]
     chosen = "no held-out queries: last epoch" if score is None else f"held-out nDCG@10 {score:.4f}"
     typer.echo(
