@@ -110,7 +110,7 @@ class PassageBank:
     index: dict[str, int]
 
     @classmethod
-    def build(cls, records: list[TrainingRecord], embedder) -> PassageBank:
+    def build(cls, records: list[TrainingRecord], embedder, progress: bool = False) -> PassageBank:
         """The passages' vectors, from the on-disk cache (``$O1_RETRIEVER_HOME/passage-vectors/``, keyed by the
         encoder's fingerprint and the passages) when an earlier run embedded them."""
         texts = list(dict.fromkeys(p for r in records for p in (*r.pos, *r.neg)))
@@ -119,8 +119,9 @@ class PassageBank:
         if cache.exists():
             vectors = np.load(cache)
         else:
-            logger.info("embedding %d passages once (the frozen document side)", len(texts))
-            vectors = embedders.embed_documents(embedder, texts)
+            chunks = range(0, len(texts), 512)
+            bar = tqdm(chunks, desc="embedding the passages once", unit="x512", disable=not progress)
+            vectors = np.concatenate([embedders.embed_documents(embedder, texts[i : i + 512]) for i in bar])
             cache.parent.mkdir(parents=True, exist_ok=True)
             np.save(cache.with_suffix(".tmp.npy"), vectors)
             cache.with_suffix(".tmp.npy").replace(cache)
@@ -230,7 +231,7 @@ def distill(
     train, dev = split_records(records, held)
     if not train:
         raise ValueError(f"{config.data}: no usable record left to train on after holding out {len(dev)}")
-    bank = PassageBank.build(train + dev, model.embedder)
+    bank = PassageBank.build(train + dev, model.embedder, progress)
     targets, has_thought = teacher_vectors(model.embedder, train)
     student = student_embedder(model, config)
     trainable = [p for p in student.module.parameters() if p.requires_grad]
