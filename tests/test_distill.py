@@ -30,7 +30,7 @@ def checkpoint(split_model, tmp_path):
 @pytest.fixture
 def distilled(checkpoint, tmp_path):
     out = tmp_path / "distilled"
-    config = DistillConfig(model=str(checkpoint), out=str(out), distill_weight=5.0, **FAST)
+    config = DistillConfig(model=str(checkpoint), out=str(out), distill_weight=5.0, anchor_weight=0.0, **FAST)
     summary = distill(config, as_records(voted_records(40)))
     return out, summary
 
@@ -41,7 +41,7 @@ def test_distilled_queries_move_towards_their_thought_vectors_and_documents_do_n
     out, summary = distilled
     contrastive_only = tmp_path / "contrastive-only"
     distill(
-        DistillConfig(model=str(checkpoint), out=str(contrastive_only), distill_weight=0.0, **FAST),
+        DistillConfig(model=str(checkpoint), out=str(contrastive_only), distill_weight=0.0, anchor_weight=0.0, **FAST),
         as_records(voted_records(40)),
     )
     base = ThinkThenEmbed.from_pretrained(checkpoint, device="cpu", cache=False)

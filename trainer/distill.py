@@ -3,7 +3,9 @@
 A split-mode checkpoint's encoder is copied and a LoRA adapter on the copy is trained to embed a query *alone* where
 the frozen encoder puts the query with its committee-voted thought (the ``o1`` vector of that thought: the
 renormalised mean of the query vector and the query + thought vector), plus InfoNCE against the records' passages,
-so a query gets the thinking without a thinker at query time (SoftQE, 2024, does this for LLM expansions).
+so a query gets the thinking without a thinker at query time (SoftQE, 2024, does this for LLM expansions). A query
+without a voted thought is anchored to its own frozen plain vector, which keeps the adapter from drifting out of
+domain (chosen across domains on dev: README "Distilled thinking").
 
 Documents never see the adapter: the passages are embedded once by the frozen encoder, so the index a checkpoint
 built stays valid, and the training batch runs the encoder on short queries only. The result is the checkpoint
@@ -54,8 +56,10 @@ class DistillConfig:
     hold_out: list[str] = field(default_factory=list)  # BEIR folders whose first dev queries are held out
     dev_split: str = "train"
     dev_queries: int = 150
-    distill_weight: float = 1.0  # loss = InfoNCE + w · (1 − cos(student, o1 vector of the voted thought))
-    anchor_weight: float = 0.0  # + a · (1 − cos(student, the frozen plain query vector)) for queries without thought
+    # loss = InfoNCE + w · (1 − cos(student, the o1 vector of the voted thought)), or, for a query without a thought,
+    # + a · (1 − cos(student, its frozen plain vector)); the defaults are the shipped recipe's (chosen on dev)
+    distill_weight: float = 10.0
+    anchor_weight: float = 10.0
     temperature: float = 0.05
     lora_r: int = 16
     lora_alpha: int = 32
