@@ -15,20 +15,8 @@ import torch
 
 from bench.common import write
 from o1_retriever import ThinkThenEmbed, embedders
-from o1_retriever.metrics import mean_scores, per_query_scores
 from o1_retriever.trainer.distill import PassageBank, teacher_vectors
 from o1_retriever.trainer.records import read_records
-
-
-def bank_ndcg(vectors: torch.Tensor, records: list, bank: PassageBank) -> float:
-    """nDCG@10 of query vectors (one per record) against the bank, the records' positives relevant."""
-    top = torch.topk(vectors @ bank.vectors.T, min(100, len(bank.texts)), dim=1)
-    run = {
-        str(i): {str(j): float(s) for j, s in zip(idx.tolist(), val.tolist())}
-        for i, (idx, val) in enumerate(zip(top.indices, top.values))
-    }
-    qrels = {str(i): {str(j): 1 for j in bank.positives(r)} for i, r in enumerate(records)}
-    return mean_scores(per_query_scores(qrels, run, ("nDCG@10",)))["nDCG@10"]
 
 
 def main() -> None:
@@ -46,8 +34,8 @@ def main() -> None:
     teacher, _ = teacher_vectors(model.embedder, voted)
     plain = torch.from_numpy(embedders.embed_queries(model.embedder, [r.query for r in voted], [None] * len(voted)))
     figures = {"queries": len(voted), "passages": len(bank.texts)}
-    figures["plain nDCG@10"] = bank_ndcg(plain, voted, bank)
-    figures["teacher nDCG@10"] = bank_ndcg(teacher, voted, bank)
+    figures["plain nDCG@10"] = bank.ndcg(plain, voted)
+    figures["teacher nDCG@10"] = bank.ndcg(teacher, voted)
     print(f"{len(voted)} queries with a voted thought, {len(bank.texts)} passages")
     plain_score, teacher_score = figures["plain nDCG@10"], figures["teacher nDCG@10"]
     print(f"plain query {plain_score:.4f}  teacher (o1 of the voted thought) {teacher_score:.4f}")

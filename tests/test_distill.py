@@ -174,6 +174,15 @@ def test_distill_and_search_from_the_command_line(checkpoint, tmp_path):
     assert scores[()] == scores[("--distilled",)] != scores[("--plain",)]  # distilled is this checkpoint's default
     bad = runner.invoke(app, ["distill", "--data", str(data), "--model", str(checkpoint), "--set", "lora_r=0"])
     assert bad.exit_code == 2 and "lora_r" in bad.output
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text(corpus.read_text())
+    (beir / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "drug cancer risk"}) + "\n")
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    refused = runner.invoke(
+        app, ["evaluate", "--data", str(beir), "--model", str(checkpoint), "--systems", "dense,distilled"]
+    )
+    assert refused.exit_code == 2 and "distilled query encoder" in refused.output
 
 
 def test_evaluate_runs_the_distilled_systems_only_for_a_distilled_model(distilled, checkpoint):

@@ -134,6 +134,16 @@ class PassageBank:
     def positives(self, record: TrainingRecord) -> list[int]:
         return [self.index[p] for p in record.pos]
 
+    def ndcg(self, vectors: torch.Tensor, records: list[TrainingRecord]) -> float:
+        """nDCG@10 of query vectors (one row per record) against the passages, each record's positives relevant."""
+        top = torch.topk(vectors @ self.vectors.T, min(100, len(self.texts)), dim=1)
+        run = {
+            str(i): {str(j): float(s) for j, s in zip(idx.tolist(), val.tolist())}
+            for i, (idx, val) in enumerate(zip(top.indices, top.values))
+        }
+        qrels = {str(i): {str(j): 1 for j in self.positives(r)} for i, r in enumerate(records)}
+        return mean_scores(per_query_scores(qrels, run, ("nDCG@10",)))["nDCG@10"]
+
 
 def teacher_vectors(embedder, records: list[TrainingRecord]) -> tuple[torch.Tensor, torch.Tensor]:
     """(targets (n, dim), has_thought (n,) bool), as the frozen encoder gives them: the o1 vector of a record's voted
@@ -172,14 +182,7 @@ def dev_ndcg(student: EncoderEmbedder, dev: list[TrainingRecord], bank: PassageB
         return None
     student.module.eval()
     vectors = torch.from_numpy(embedders.embed_queries(student, [r.query for r in dev], [None] * len(dev)))
-    scores = vectors @ bank.vectors.T
-    top = torch.topk(scores, min(100, scores.shape[1]), dim=1)
-    run = {
-        str(i): {str(j): float(s) for j, s in zip(idx.tolist(), val.tolist())}
-        for i, (idx, val) in enumerate(zip(top.indices, top.values))
-    }
-    qrels = {str(i): {str(j): 1 for j in bank.positives(r)} for i, r in enumerate(dev)}
-    return mean_scores(per_query_scores(qrels, run, ("nDCG@10",)))["nDCG@10"]
+    return bank.ndcg(vectors, dev)
 
 
 def epoch_loss(
