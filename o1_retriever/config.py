@@ -74,8 +74,8 @@ class ModelConfig:
     #: tokens of a query + thought sequence (shared: ``<query>q</query><thought>t<eos><emb>``; split: ``q t``)
     max_thought_sequence_tokens: int = 256
     thinking: ThinkingConfig = field(default_factory=ThinkingConfig)
-    #: the local thinker's weights at query time on a CPU: "fp32", or "int8" (dynamic quantisation of its linear
-    #: layers: several times faster; split mode only, where the thinker does not embed)
+    #: the local thinker's weights at query time on a CPU: "fp32", or "int8" (its linear layers smoothed and in int8,
+    #: ``o1_retriever.quantization``: several times faster; split mode only, where the thinker does not embed)
     thinker_precision: Precision = "fp32"
 
     def __post_init__(self) -> None:

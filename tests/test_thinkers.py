@@ -142,14 +142,14 @@ def test_shared_mode_refuses_another_thinker(tiny_lm):
 
 def test_int8_thinker_is_seeded_and_keyed_apart_from_fp32(tiny_lm, tiny_encoder):
     from o1_retriever.config import ModelConfig
+    from o1_retriever.quantization import Int8Linear
 
     options = dict(encoder=str(tiny_encoder), device="cpu", cache=False)
     fp32 = ThinkThenEmbed.from_pretrained(tiny_lm, **options)
     int8 = ThinkThenEmbed.from_pretrained(tiny_lm, precision="int8", **options)
     assert int8.config.thinker_precision == "int8" and int8.thinker.identity != fp32.thinker.identity
-    layers = [m for m in int8.thinker.lm.decoder.modules() if type(m).__name__ == "Linear"]
-    assert layers and all(type(m).__module__.startswith("torch.ao.nn.quantized") for m in layers)  # the body: int8
-    assert type(int8.thinker.lm.lm_head) is torch.nn.Linear  # the head: fp32, the logits are the model's own
+    assert not [m for m in int8.thinker.lm.model.modules() if type(m) is torch.nn.Linear]  # every linear, head too
+    assert isinstance(int8.thinker.lm.lm_head, Int8Linear)
     a = int8.think(["cell gene"], n=2, max_new_tokens=5, temperature=1.0, seed=3)
     assert a == int8.think(["cell gene"], n=2, max_new_tokens=5, temperature=1.0, seed=3)
     assert int8.document_fingerprint == fp32.document_fingerprint  # documents are the encoder's: one index serves both
@@ -178,3 +178,31 @@ def test_remote_thinkers_refuse_local_only_settings():
     thinker = OpenAIThinker("http://127.0.0.1:9/v1", "tiny")
     with pytest.raises(ValueError, match="local thinker only"):
         thinker.think([ThinkRequest("q")], ThinkingConfig(no_repeat_ngram=3))
+
+
+def test_int8_falls_back_to_fp32_where_the_cpu_cannot(tiny_lm, tiny_encoder, monkeypatch):
+    import o1_retriever.thinkers.local as local
+
+    monkeypatch.setattr(local, "int8_supported", lambda: False)
+    with pytest.warns(UserWarning, match="stays fp32"):
+        model = ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(tiny_encoder), precision="int8", cache=False)
+    assert model.thinker.precision == "fp32"
+    assert [m for m in model.thinker.lm.model.modules() if type(m) is torch.nn.Linear]  # untouched
+
+
+def test_reserved_kv_cache_generates_what_a_growing_cache_does(tiny_lm, monkeypatch):
+    import o1_retriever.causal_lm as causal_lm
+    from transformers import DynamicCache
+
+    thinker = LocalThinker.load(str(tiny_lm), device="cpu")
+    lm = thinker.lm
+    prompts_ids = [thinker.prompt(ThinkRequest(f"question {w}")) for w in ("cell", "gene brain energy")]
+    options = dict(max_new_tokens=[9, 4], temperature=1.0, top_p=0.9, embed=True, samples_per_prompt=3)
+    ReservedLayer = causal_lm.ReservedLayer
+    monkeypatch.setattr(ReservedLayer, "RESERVE", 2)  # room runs out mid-thought: it grows again
+    reserved = lm.generate(prompts_ids, list(range(6)), **options)
+    monkeypatch.setattr(causal_lm, "ReservedCache", DynamicCache)
+    growing = lm.generate(prompts_ids, list(range(6)), **options)
+    assert reserved.token_ids == growing.token_ids
+    assert len({len(t) for t in reserved.token_ids}) > 1  # rows left the batch at different steps
+    assert np.allclose(reserved.vectors, growing.vectors, atol=1e-5)

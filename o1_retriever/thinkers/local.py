@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 
 from o1_retriever import prompts
-from o1_retriever.causal_lm import (
-    INT8_SCHEME,
-    CausalLM,
-    add_special_tokens,
-    default_device,
-    load_causal_lm,
-    quantized_int8,
-)
+from o1_retriever.causal_lm import CausalLM, add_special_tokens, default_device, load_causal_lm
 from o1_retriever.checkpoint import weights_fingerprint
 from o1_retriever.config import ModelConfig, Precision, ThinkingConfig
+from o1_retriever.quantization import CALIBRATION, INT8_SCHEME, int8_supported, quantize_int8
 from o1_retriever.sampling import row_seed
 from o1_retriever.thinkers import ThinkRequest, Thoughts
 
@@ -49,10 +44,18 @@ class LocalThinker:
         self.max_query_tokens = max_query_tokens
         self.max_thought_sequence_tokens = max_thought_sequence_tokens
         self.batch_rows = batch_rows
-        self.precision = precision
         self._weights = weights_fingerprint(lm.model)  # of the weights as trained, before any quantisation
+        if precision == "int8" and lm.device.type == "cpu" and not int8_supported():
+            warnings.warn("int8 thinking is not available with this torch build or CPU; the thinker stays fp32")
+            precision = "fp32"
+        self.precision = precision
         if precision == "int8" and lm.device.type == "cpu":
-            self.lm = quantized_int8(lm)
+            self.lm = self._quantized(lm)
+
+    def _quantized(self, lm: CausalLM) -> CausalLM:
+        """``lm`` in int8 (in place), calibrated on built-in prose read through this thinker's own prompt."""
+        calibration = [self.prompt(ThinkRequest(q)) + lm.tokenize(a, 256) + [lm.eos_id] for q, a in CALIBRATION]
+        return CausalLM(quantize_int8(lm.model, calibration), lm.tokenizer)
 
     @classmethod
     def from_config(cls, lm: CausalLM, config: ModelConfig, *, embeds: bool) -> LocalThinker:
