@@ -77,9 +77,10 @@ def activation_maxima(model: torch.nn.Module, sequences: list[list[int]], names:
         return hook
 
     hooks = [m.register_forward_pre_hook(record(n)) for n, m in model.named_modules() if n.endswith(names)]
+    body = model.get_decoder() if hasattr(model, "get_decoder") else model  # the head's logits are not needed
     try:
         for ids in sequences:
-            model(input_ids=torch.tensor([ids], device=next(model.parameters()).device))
+            body(input_ids=torch.tensor([ids], device=next(model.parameters()).device))
     finally:
         for hook in hooks:
             hook.remove()

@@ -148,6 +148,7 @@ def test_int8_thinker_is_seeded_and_keyed_apart_from_fp32(tiny_lm, tiny_encoder)
     fp32 = ThinkThenEmbed.from_pretrained(tiny_lm, **options)
     int8 = ThinkThenEmbed.from_pretrained(tiny_lm, precision="int8", **options)
     assert int8.config.thinker_precision == "int8" and int8.thinker.identity != fp32.thinker.identity
+    assert int8.thinker._int8_pending  # quantised when it first thinks: a load that only embeds does not pay
     assert not [m for m in int8.thinker.lm.model.modules() if type(m) is torch.nn.Linear]  # every linear, head too
     assert isinstance(int8.thinker.lm.lm_head, Int8Linear)
     a = int8.think(["cell gene"], n=2, max_new_tokens=5, temperature=1.0, seed=3)

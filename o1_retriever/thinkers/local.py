@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import warnings
 
 from o1_retriever import prompts
@@ -37,7 +38,7 @@ class LocalThinker:
             raise ValueError("a thinker that embeds its thoughts thinks through the trained special-token prompt")
         if embeds and precision != "fp32":
             raise ValueError("a thinker that embeds its thoughts keeps fp32 weights: its vectors are the model's")
-        self.lm = lm
+        self._lm = lm
         self.name = name
         self.trained = trained
         self.embeds = embeds
@@ -49,8 +50,22 @@ class LocalThinker:
             warnings.warn("int8 thinking is not available with this torch build or CPU; the thinker stays fp32")
             precision = "fp32"
         self.precision = precision
-        if precision == "int8" and lm.device.type == "cpu":
-            self.lm = self._quantized(lm)
+        self._int8_pending = precision == "int8" and lm.device.type == "cpu"
+        self._int8_lock = threading.Lock()
+
+    @property
+    def lm(self) -> CausalLM:
+        """The LM that generates; in int8, quantised on first use (a load that never thinks does not pay for it)."""
+        if self._int8_pending:
+            with self._int8_lock:
+                if self._int8_pending:
+                    self._lm = self._quantized(self._lm)
+                    self._int8_pending = False
+        return self._lm
+
+    @lm.setter
+    def lm(self, lm: CausalLM) -> None:
+        self._lm, self._int8_pending = lm, False
 
     def _quantized(self, lm: CausalLM) -> CausalLM:
         """``lm`` in int8 (in place), calibrated on built-in prose read through this thinker's own prompt."""
@@ -96,16 +111,16 @@ class LocalThinker:
         return f"local:{self.name}:{digest}"
 
     def prompt(self, request: ThinkRequest) -> list[int]:
-        if not self.trained:
-            return self.lm.chat_prompt(prompts.thinking_messages(request.query, request.examples))
+        if not self.trained:  # prompts need the tokenizer only: they never wait for quantisation
+            return self._lm.chat_prompt(prompts.thinking_messages(request.query, request.examples))
         if request.examples:
             raise ValueError("a trained thinker reads <query>q</query><thought> only: it takes no few-shot examples")
-        return self.lm.thinking_prompt(request.query, self.max_query_tokens)
+        return self._lm.thinking_prompt(request.query, self.max_query_tokens)
 
     def _limit(self, prompt: list[int], max_new_tokens: int) -> int:
         if not self.trained:  # an untrained chat model was never trained on any length
             return max_new_tokens
-        room = self.lm.thought_budget(len(prompt), self.max_thought_sequence_tokens, with_emb=self.embeds)
+        room = CausalLM.thought_budget(len(prompt), self.max_thought_sequence_tokens, with_emb=self.embeds)
         return max(1, min(max_new_tokens, room))
 
     def think(self, requests: list[ThinkRequest], settings: ThinkingConfig) -> list[Thoughts]:
