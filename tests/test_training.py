@@ -209,7 +209,7 @@ def test_two_processes_match_one(tiny_lm, tmp_path):
         assert torch.allclose(grad, two["grads"][name], atol=1e-6, rtol=1e-4), name
 
 
-def test_train_command(tiny_lm, tmp_path):
+def test_train_command(tiny_lm, tiny_encoder, tmp_path):
     data = write_records(tmp_path / "voted.jsonl", voted_records(8))
     config = tmp_path / "train.yaml"
     config.write_text(
@@ -235,5 +235,12 @@ def test_train_command(tiny_lm, tmp_path):
     assert json.loads((other / "train_config.json").read_text())["model"] == {
         k: v for k, v in written.items() if k != "format_version"
     }
+    # a recipe that serves with an int8 thinker trains with the fp32 one and saves the int8 setting
+    int8 = tmp_path / "ckpt-int8"
+    sets = ["--set", "model.mode=split", "--set", f"model.encoder={tiny_encoder}", "--set", "max_steps=1"]
+    sets += ["--set", "model.thinker_trained=false", "--set", "model.thinker_precision=int8"]
+    result = runner.invoke(app, ["train", "--config", str(config), "--data", str(data), "--out", str(int8), *sets])
+    assert result.exit_code == 0, result.output
+    assert json.loads((int8 / "o1_config.json").read_text())["thinker_precision"] == "int8"
     typo = runner.invoke(app, ["train", "--data", str(data), "--set", "model.max_doc_tokens=3"])
     assert typo.exit_code == 2 and "unknown model config keys" in typo.output

@@ -3,6 +3,7 @@ rows, and the joint forward pass. Sequences, limits and pooling are the embedder
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -66,7 +67,11 @@ class TrainableModel:
         from o1_retriever.loading import build
 
         torch.manual_seed(config.seed)
-        retriever = build(config.model, device=device, dtype=torch.float32)  # trained weights stay fp32
+        # trained weights stay fp32, the thinker's too: int8 thinking (thinker_precision) is for serving, so the
+        # model is built with an fp32 thinker and keeps the config it will serve with, which is what is saved
+        fp32 = dataclasses.replace(config.model, thinker_precision="fp32")
+        retriever = build(fp32, device=device, dtype=torch.float32)
+        retriever.config = config.model
         lm = retriever.thinker.lm
         base = lm.model
         if config.train_thinker:

@@ -51,7 +51,8 @@ def train(
         "max_steps": max_steps,
     }
     try:
-        overrides = {**dict(parse_assignment(s) for s in settings), **flags}
+        # a flag given overrides --set; a flag not given leaves --set as it is
+        overrides = {**dict(parse_assignment(s) for s in settings), **{k: v for k, v in flags.items() if v is not None}}
         if config_file:
             config = TrainConfig.from_file(config_file, overrides)
         else:
