@@ -53,7 +53,10 @@ def save_special_token_rows(folder: Path, model, tokenizer) -> None:
     ids = torch.tensor(special_token_ids(tokenizer))
     tensors = {"input_embeddings": model.get_input_embeddings().weight.detach()[ids].float().cpu().contiguous()}
     output = model.get_output_embeddings()
-    if output is not None and output.weight is not model.get_input_embeddings().weight:
+    if output is not None and not hasattr(output, "weight"):  # an int8 head (the thinker has thought in int8)
+        if not getattr(model.config, "tie_word_embeddings", False):
+            raise ValueError("the thinker's head is in int8: load the model with precision='fp32' to save it")
+    elif output is not None and output.weight is not model.get_input_embeddings().weight:
         tensors["output_embeddings"] = output.weight.detach()[ids].float().cpu().contiguous()
     save_file(tensors, str(folder / SPECIAL_TOKENS_FILE), metadata={"tokens": json.dumps(prompts.SPECIAL_TOKENS)})
 

@@ -207,3 +207,16 @@ def test_reserved_kv_cache_generates_what_a_growing_cache_does(tiny_lm, monkeypa
     assert reserved.token_ids == growing.token_ids
     assert len({len(t) for t in reserved.token_ids}) > 1  # rows left the batch at different steps
     assert np.allclose(reserved.vectors, growing.vectors, atol=1e-5)
+
+
+def test_an_int8_model_saves_the_rows_it_loaded(tiny_lm, tiny_encoder, tmp_path):
+    from safetensors.torch import load_file
+
+    options = dict(encoder=str(tiny_encoder), device="cpu", cache=False)
+    fp32 = ThinkThenEmbed.from_pretrained(tiny_lm, **options).save_pretrained(tmp_path / "fp32")
+    int8 = ThinkThenEmbed.from_pretrained(tiny_lm, precision="int8", **options)
+    before = int8.save_pretrained(tmp_path / "before")  # nothing quantised yet
+    int8.think(["cell gene"], n=1, max_new_tokens=2)
+    after = int8.save_pretrained(tmp_path / "after")  # the head is int8 now; its rows are the tied input rows
+    rows = [load_file(str(folder / "special_tokens.safetensors")) for folder in (fp32, before, after)]
+    assert all(torch.equal(r["input_embeddings"], rows[0]["input_embeddings"]) for r in rows)

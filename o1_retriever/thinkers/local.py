@@ -63,6 +63,11 @@ class LocalThinker:
                     self._int8_pending = False
         return self._lm
 
+    @property
+    def loaded_lm(self) -> CausalLM:
+        """The LM without quantising it (for saving a checkpoint): fp32 until the thinker first thinks in int8."""
+        return self._lm
+
     @lm.setter
     def lm(self, lm: CausalLM) -> None:
         self._lm, self._int8_pending = lm, False
