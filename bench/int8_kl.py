@@ -25,7 +25,7 @@ from o1_retriever import ThinkThenEmbed
 from o1_retriever.benchmark import load_benchmark
 from o1_retriever.causal_lm import CausalLM
 from o1_retriever.config import ThinkingConfig
-from o1_retriever.quantization import CALIBRATION, int8_linear_layers, quantize_int8
+from o1_retriever.quantization import int8_linear_layers, quantize_int8
 from o1_retriever.thinkers import ThinkRequest
 
 SETTINGS = ThinkingConfig(n_thoughts=3, max_new_tokens=48, temperature=0.7, top_p=0.9, seed=0)
@@ -62,7 +62,7 @@ def main() -> None:
     model = ThinkThenEmbed.from_pretrained("default", precision="fp32", cache=False, threads=args.threads)
     thinker, fp32 = model.thinker, model.thinker.lm
     queries = list(load_benchmark(args.data, split="train", max_queries=args.queries).queries.values())
-    calibration = [thinker.prompt(ThinkRequest(q)) + fp32.tokenize(a, 256) + [fp32.eos_id] for q, a in CALIBRATION]
+    calibration = thinker.calibration()
     schemes = {
         "dynamic-body": dynamic_body(copy.deepcopy(fp32.model)),
         "per-channel": int8_linear_layers(copy.deepcopy(fp32.model)),

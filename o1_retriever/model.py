@@ -105,8 +105,7 @@ class ThinkThenEmbed:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         write_config(folder, self.config)
-        thinker_lm = getattr(self.thinker, "loaded_lm", None) or getattr(self.thinker, "lm", None)
-        lm = thinker_lm or getattr(self.embedder, "lm", None)
+        lm = getattr(self.thinker, "loaded_lm", None) or getattr(self.embedder, "lm", None)
         if lm is not None:
             save_special_token_rows(folder, lm.model, lm.tokenizer)
             if hasattr(lm.model, "peft_config"):  # the special-token rows are saved on their own

@@ -7,7 +7,7 @@ MLP's down projection: keeping those layers in fp32 alone cut the error nearly 4
 SmoothQuant) moves that range into the weights, exactly in fp32: for a linear layer ``W`` fed by ``x``, ``x / s``
 and ``W * s`` give the same product, and ``1 / s`` folds into the layer that makes ``x`` (an RMSNorm's weight, or
 the up projection). The activation maxima come from one forward pass over a few built-in prose prompts
-(``CALIBRATION``), so any thinker is calibrated at load, without data.
+(``CALIBRATION``), so any thinker is calibrated when it first thinks, without data.
 
 Measured on the shipped thinker (``python -m bench.int8_kl``, ``bench/results/int8-kl.json``): the next-token KL
 divergence to fp32 along fp32 thoughts is 0.03 nats with smoothing, per-channel weights and 8-bit activations,

@@ -63,19 +63,23 @@ class LocalThinker:
                     self._int8_pending = False
         return self._lm
 
+    @lm.setter
+    def lm(self, lm: CausalLM) -> None:
+        self._lm, self._int8_pending = lm, False
+
     @property
     def loaded_lm(self) -> CausalLM:
         """The LM without quantising it (for saving a checkpoint): fp32 until the thinker first thinks in int8."""
         return self._lm
 
-    @lm.setter
-    def lm(self, lm: CausalLM) -> None:
-        self._lm, self._int8_pending = lm, False
+    def calibration(self) -> list[list[int]]:
+        """Token ids int8 smoothing is calibrated on: the built-in prose turns read through this thinker's prompt."""
+        lm = self._lm
+        return [self.prompt(ThinkRequest(q)) + lm.tokenize(a, 256) + [lm.eos_id] for q, a in CALIBRATION]
 
     def _quantized(self, lm: CausalLM) -> CausalLM:
-        """``lm`` in int8 (in place), calibrated on built-in prose read through this thinker's own prompt."""
-        calibration = [self.prompt(ThinkRequest(q)) + lm.tokenize(a, 256) + [lm.eos_id] for q, a in CALIBRATION]
-        return CausalLM(quantize_int8(lm.model, calibration), lm.tokenizer)
+        """``lm`` in int8 (in place), calibrated on ``calibration()``."""
+        return CausalLM(quantize_int8(lm.model, self.calibration()), lm.tokenizer)
 
     @classmethod
     def from_config(cls, lm: CausalLM, config: ModelConfig, *, embeds: bool) -> LocalThinker:
