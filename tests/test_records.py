@@ -5,7 +5,7 @@ import pytest
 from o1_retriever.data import DataError
 from o1_retriever.trainer.batches import usable_records
 from o1_retriever.trainer.committee import vote
-from o1_retriever.trainer.records import TrainingRecord, as_records
+from o1_retriever.trainer.records import TrainingRecord, as_records, with_thoughts
 
 
 def test_a_record_round_trips_with_the_keys_it_does_not_name():
@@ -53,3 +53,25 @@ class _Constant:
         import numpy as np
 
         return [np.ones((len(c), len(p))) for c, p in zip(candidates, positives)]
+
+
+def test_records_train_on_the_thinkers_own_thoughts(tmp_path):
+    records = as_records(
+        [
+            {"query_id": "1", "query": "a", "pos": ["p"], "thought": "voted", "source": "scifact/train"},
+            {"query_id": "1", "query": "b", "pos": ["p"], "source": "nfcorpus/train"},  # same id, other set
+        ]
+    )
+    thoughts = tmp_path / "thoughts.jsonl"
+    thoughts.write_text(
+        '{"source": "nfcorpus/train", "query_id": 1, "thoughts": ["nf first", "nf second"]}\n'
+        '{"source": "scifact/train", "query_id": "1", "thoughts": ["sf first"]}\n'
+    )
+    assert [r.thought for r in with_thoughts(records, thoughts)] == ["sf first", "nf first"]
+    assert records[0].thought == "voted"  # the records given are not changed
+    thoughts.write_text('{"source": "scifact/train", "query_id": "1", "thoughts": ["sf first"]}\n')
+    with pytest.raises(DataError, match="no thoughts for query '1' \\(source 'nfcorpus/train'\\)"):
+        with_thoughts(records, thoughts)
+    thoughts.write_text('{"source": "scifact/train", "query_id": "1", "thoughts": []}\n')
+    with pytest.raises(DataError, match="thoughts.jsonl:1: needs 'query_id' and a non-empty list"):
+        with_thoughts(records, thoughts)

@@ -244,3 +244,8 @@ def test_train_command(tiny_lm, tiny_encoder, tmp_path):
     assert json.loads((int8 / "o1_config.json").read_text())["thinker_precision"] == "int8"
     typo = runner.invoke(app, ["train", "--data", str(data), "--set", "model.max_doc_tokens=3"])
     assert typo.exit_code == 2 and "unknown model config keys" in typo.output
+    # --thoughts: every record must have its thinker's thoughts, and the run records the file
+    thoughts = tmp_path / "thoughts.jsonl"
+    thoughts.write_text('{"query_id": "q0", "thoughts": ["only the first query has one"]}\n')
+    missing = runner.invoke(app, ["train", "--config", str(config), "--data", str(data), "--thoughts", str(thoughts)])
+    assert missing.exit_code == 2 and "no thoughts for query" in missing.output

@@ -190,6 +190,24 @@ def load_records(
     return read_records(source, strict)
 
 
+def with_thoughts(records: list[TrainingRecord], path: str | Path) -> list[TrainingRecord]:
+    """``records`` with each one's thought replaced by the first of its thoughts in ``path`` (JSONL of ``source``,
+    ``query_id``, ``thoughts``, as ``data/serving-thoughts.jsonl.gz``); a DataError names a record it lacks."""
+    by_query: dict[tuple[Any, str], str] = {}
+    for number, row in read_jsonl(path):
+        thoughts = row.get("thoughts")
+        if "query_id" not in row or not isinstance(thoughts, list) or not thoughts or not isinstance(thoughts[0], str):
+            raise DataError(f"{path}:{number}: needs 'query_id' and a non-empty list of 'thoughts'")
+        by_query[(row.get("source"), str(row["query_id"]))] = thoughts[0]
+    out = []
+    for record in records:
+        key = (record.extra.get("source"), record.query_id)
+        if key not in by_query:
+            raise DataError(f"{path}: no thoughts for query {record.query_id!r} (source {key[0]!r}) of the training data")
+        out.append(replace(record, thought=by_query[key]))
+    return out
+
+
 def append_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """Append records and make them durable before returning (a crash keeps every finished line)."""
     with path.open("a", encoding="utf-8") as handle:

@@ -15,6 +15,9 @@ from o1_retriever.cli.common import fail
 @app.command()
 def train(
     data: Optional[Path] = typer.Option(None, "--data", help="Voted JSONL (query, pos, neg, thought)"),
+    thoughts: Optional[Path] = typer.Option(
+        None, "--thoughts", help="JSONL (source, query_id, thoughts): train each record on the first of its thoughts"
+    ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint folder"),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML or JSON with any TrainConfig fields"),
     settings: list[str] = typer.Option(
@@ -36,13 +39,14 @@ def train(
     """Joint training: behaviour cloning of thoughts + contrastive embedding, LoRA. Runs under torchrun too."""
     from o1_retriever.data import DataError
     from o1_retriever.trainer.config import TrainConfig, parse_assignment, with_overrides
-    from o1_retriever.trainer.records import read_records
+    from o1_retriever.trainer.records import read_records, with_thoughts
     from o1_retriever.trainer.train import RunExistsError
     from o1_retriever.trainer.train import train as run_training
     from o1_retriever.weights import MissingWeightsError
 
     flags = {
         "data": str(data) if data else None,
+        "thoughts": str(thoughts) if thoughts else None,
         "out": str(out) if out else None,
         "model.base": base,
         "model.mode": mode,
@@ -63,6 +67,8 @@ def train(
         fail("--data is required (a voted JSONL from `o1-retriever vote`)")
     try:
         records = read_records(config.data)
+        if config.thoughts:
+            records = with_thoughts(records, config.thoughts)
         summary = run_training(config, records, resume=resume, overwrite=overwrite, stop_after=stop_after)
     except (DataError, MissingWeightsError, RunExistsError, ValueError) as error:
         fail(str(error))
