@@ -203,7 +203,7 @@ def with_thoughts(records: list[TrainingRecord], path: str | Path) -> list[Train
     for record in records:
         key = (record.extra.get("source"), record.query_id)
         if key not in by_query:
-            raise DataError(f"{path}: no thoughts for query {record.query_id!r} (source {key[0]!r}) of the training data")
+            raise DataError(f"{path}: no thoughts for query {record.query_id!r} (source {key[0]!r}) of the records")
         out.append(replace(record, thought=by_query[key]))
     return out
 
