@@ -108,6 +108,46 @@ def test_think_command_is_deterministic(tiny_lm):
     assert first.stdout == second.stdout
 
 
+def test_think_for_training_records_resumes_and_feeds_train(tiny_lm, tmp_path, monkeypatch):
+    """think --records writes the thinker's thoughts for every usable record; an interrupted run resumes after the
+    records done; train --thoughts reads the file back."""
+    from o1_retriever.trainer.records import read_records, with_thoughts
+
+    rows = [{"query_id": str(i), "source": "set/train", "query": f"query {i}", "pos": ["p"]} for i in range(5)]
+    rows.insert(2, {"query_id": "bad", "source": "set/train", "query": "no positive", "pos": []})
+    records = tmp_path / "voted.jsonl"
+    records.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "thoughts.jsonl"
+    args = ("think", "--records", records, "--out", out, "--model", tiny_lm, "--n", 2, "--max-new-tokens", 3)
+    real = ThinkThenEmbed.think
+    calls = []
+
+    def interrupted_on_the_second_chunk(self, queries, **settings):
+        calls.append(list(queries))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, queries, **settings)
+
+    monkeypatch.setattr("o1_retriever.cli.serve._think_for_records.__defaults__", (2,))  # chunks of 2 records
+    monkeypatch.setattr(ThinkThenEmbed, "think", interrupted_on_the_second_chunk)
+    stopped = invoke(*args)
+    assert stopped.exit_code == 130 and "interrupted after 2 of 5 records; rerun" in stopped.output, stopped.output
+    monkeypatch.setattr(ThinkThenEmbed, "think", real)
+    resumed = invoke(*args)
+    assert resumed.exit_code == 0, resumed.output
+    assert "thoughts for 5 records" in resumed.output and "(3 new)" in resumed.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["query_id"] for line in lines] == ["0", "1", "2", "3", "4"]
+    assert all(len(line["thoughts"]) == 2 and line["source"] == "set/train" for line in lines)
+    trained_on = with_thoughts(read_records(records, strict=False), out)
+    assert [r.thought for r in trained_on if r.usable] == [line["thoughts"][0] for line in lines]
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({**rows[0], "query_id": "x"}) + "\n")
+    refused = invoke("think", "--records", other, "--out", out, "--model", tiny_lm)
+    assert refused.exit_code == 2 and "other records" in refused.output
+    assert invoke("think", "--records", records, "--model", tiny_lm).exit_code == 2  # no --out
+
+
 def test_search_and_evaluate_with_an_endpoint_as_the_thinker(corpus, tiny_lm, tiny_encoder, tmp_path, endpoint):
     """Split mode with --thinker openai: the thoughts shown are the endpoint's; a failing endpoint is an error that
     names it, never a silent thought-free search."""

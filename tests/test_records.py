@@ -60,18 +60,19 @@ def test_records_train_on_the_thinkers_own_thoughts(tmp_path):
         [
             {"query_id": "1", "query": "a", "pos": ["p"], "thought": "voted", "source": "scifact/train"},
             {"query_id": "1", "query": "b", "pos": ["p"], "source": "nfcorpus/train"},  # same id, other set
+            {"query_id": "2", "query": "c", "pos": []},  # never trained on: needs no thought
         ]
     )
     thoughts = tmp_path / "thoughts.jsonl"
     thoughts.write_text(
-        '{"source": "nfcorpus/train", "query_id": 1, "thoughts": ["nf first", "nf second"]}\n'
-        '{"source": "scifact/train", "query_id": "1", "thoughts": ["sf first"]}\n'
+        '{"query_id": 1, "query": "b", "thoughts": ["b first", "b second"]}\n'
+        '{"query_id": "1", "query": "a", "thoughts": ["a first"]}\n'
     )
-    assert [r.thought for r in with_thoughts(records, thoughts)] == ["sf first", "nf first"]
+    assert [r.thought for r in with_thoughts(records, thoughts)] == ["a first", "b first", None]
     assert records[0].thought == "voted"  # the records given are not changed
-    thoughts.write_text('{"source": "scifact/train", "query_id": "1", "thoughts": ["sf first"]}\n')
-    with pytest.raises(DataError, match="no thoughts for query '1' \\(source 'nfcorpus/train'\\)"):
+    thoughts.write_text('{"query": "a", "thoughts": ["a first"]}\n')
+    with pytest.raises(DataError, match="no thoughts for the query of record '1': 'b'"):
         with_thoughts(records, thoughts)
-    thoughts.write_text('{"source": "scifact/train", "query_id": "1", "thoughts": []}\n')
-    with pytest.raises(DataError, match="thoughts.jsonl:1: needs 'query_id' and a non-empty list"):
+    thoughts.write_text('{"query": "a", "thoughts": []}\n')
+    with pytest.raises(DataError, match="thoughts.jsonl:1: needs a 'query' and a non-empty list"):
         with_thoughts(records, thoughts)

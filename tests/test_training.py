@@ -246,6 +246,6 @@ def test_train_command(tiny_lm, tiny_encoder, tmp_path):
     assert typo.exit_code == 2 and "unknown model config keys" in typo.output
     # --thoughts: every record must have its thinker's thoughts, and the run records the file
     thoughts = tmp_path / "thoughts.jsonl"
-    thoughts.write_text('{"query_id": "q0", "thoughts": ["only the first query has one"]}\n')
+    thoughts.write_text(json.dumps({"query": voted_records(1)[0]["query"], "thoughts": ["only the first has one"]}))
     missing = runner.invoke(app, ["train", "--config", str(config), "--data", str(data), "--thoughts", str(thoughts)])
-    assert missing.exit_code == 2 and "no thoughts for query" in missing.output
+    assert missing.exit_code == 2 and "no thoughts for the query of record" in missing.output

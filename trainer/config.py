@@ -19,8 +19,8 @@ from o1_retriever.config import ModelConfig
 @dataclass
 class TrainConfig:
     data: str = ""  # voted JSONL (query, pos, neg, thought)
-    #: JSONL of (source, query_id, thoughts), one line per record of ``data``: each record trains with the first of
-    #: its thoughts here instead of its voted one (the thinker's own thoughts: an encoder trained on what it serves)
+    #: JSONL of (query, thoughts), as ``think --records`` writes it: each record trains with the first of its query's
+    #: thoughts there instead of its voted one (the thinker's own thoughts: an encoder trained on what it serves)
     thoughts: str = ""
     out: str = "o1-checkpoint"
     #: the model trained (mode, base, encoder, lengths, thinking settings); ``model.thinker_trained``: behaviour-clone

@@ -190,21 +190,34 @@ def load_records(
     return read_records(source, strict)
 
 
+def thought_rows(records: list[TrainingRecord], thoughts: list[list[str]]) -> list[dict[str, Any]]:
+    """The lines of a thoughts file (``with_thoughts`` reads it): ``source``, ``query_id``, ``query``, ``thoughts``."""
+    return [
+        {"source": r.extra.get("source"), "query_id": r.query_id, "query": r.query, "thoughts": t}
+        for r, t in zip(records, thoughts)
+    ]
+
+
 def with_thoughts(records: list[TrainingRecord], path: str | Path) -> list[TrainingRecord]:
-    """``records`` with each one's thought replaced by the first of its thoughts in ``path`` (JSONL of ``source``,
-    ``query_id``, ``thoughts``, as ``data/serving-thoughts.jsonl.gz``); a DataError names a record it lacks."""
-    by_query: dict[tuple[Any, str], str] = {}
+    """``records`` with each one's thought replaced by the first of its query's thoughts in ``path`` (JSONL with
+    ``query`` and ``thoughts``, as ``think --records`` writes and ``data/serving-thoughts.jsonl.gz`` is; a query's
+    thoughts depend on its text alone); a DataError names a record it lacks."""
+    by_query: dict[str, str] = {}
     for number, row in read_jsonl(path):
         thoughts = row.get("thoughts")
-        if "query_id" not in row or not isinstance(thoughts, list) or not thoughts or not isinstance(thoughts[0], str):
-            raise DataError(f"{path}:{number}: needs 'query_id' and a non-empty list of 'thoughts'")
-        by_query[(row.get("source"), str(row["query_id"]))] = thoughts[0]
+        if not isinstance(row.get("query"), str) or not isinstance(thoughts, list) or not thoughts:
+            raise DataError(f"{path}:{number}: needs a 'query' and a non-empty list of 'thoughts'")
+        if not isinstance(thoughts[0], str):
+            raise DataError(f"{path}:{number}: 'thoughts' must be strings")
+        by_query[row["query"]] = thoughts[0]
     out = []
     for record in records:
-        key = (record.extra.get("source"), record.query_id)
-        if key not in by_query:
-            raise DataError(f"{path}: no thoughts for query {record.query_id!r} (source {key[0]!r}) of the records")
-        out.append(replace(record, thought=by_query[key]))
+        if not record.usable:  # never trained on: needs no thought
+            out.append(record)
+        elif record.query not in by_query:
+            raise DataError(f"{path}: no thoughts for the query of record {record.query_id!r}: {record.query[:80]!r}")
+        else:
+            out.append(replace(record, thought=by_query[record.query]))
     return out
 
 

@@ -200,7 +200,13 @@ def _print_hits(query: str, hits) -> None:
 @app.command()
 @thinker_options
 def think(
-    queries: list[str] = typer.Argument(..., help="One or more queries"),
+    queries: Optional[list[str]] = typer.Argument(None, help="One or more queries"),
+    records: Optional[Path] = typer.Option(
+        None, "--records", help="Training records (JSONL): think for each record's query instead, into --out"
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="With --records: the thoughts file (JSONL, resumable) that train --thoughts reads"
+    ),
     model: Optional[str] = ModelOption,
     n: Optional[int] = typer.Option(None, min=1, help="Thoughts per query [default: the model's]"),
     max_new_tokens: Optional[int] = typer.Option(None, min=1, help="Tokens per thought at most [default: the model's]"),
@@ -213,20 +219,49 @@ def think(
     ),
     thinker: ThinkerChoice = ThinkerChoice(),
 ) -> None:
-    """Print the thoughts the model writes for queries (JSON lines)."""
+    """Print the thoughts the model writes for queries (JSON lines); with --records, write them for every training
+    record into --out, the file `train --thoughts` reads (to train an encoder on the thoughts it will serve)."""
     from o1_retriever.thinkers import ThinkerError
 
+    if bool(queries) == bool(records):
+        fail("give queries, or --records FILE --out FILE")
+    if records and (not out or out.suffix == ".gz"):
+        fail("--records needs --out: a plain JSONL file to write (gzip it when it is complete)")
     retriever_model = load_model(model, thinker=thinker)
+    settings = dict(n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    settings["no_repeat_ngram"] = no_repeat_ngram
     try:
-        written = retriever_model.think(
-            queries,
-            n=n,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            seed=seed,
-            no_repeat_ngram=no_repeat_ngram,
-        )
+        if records:
+            _think_for_records(retriever_model, records, out, settings)
+            return
+        written = retriever_model.think(queries, **settings)
     except (ValueError, TypeError, ThinkerError) as error:
         fail(str(error))
     for query, thoughts in zip(queries, written):
         typer.echo(json.dumps({"query": query, "thoughts": thoughts}))
+
+
+def _think_for_records(model, records_path: Path, out: Path, settings: dict, chunk: int = 24) -> None:
+    """Thoughts for every usable record of ``records_path``, appended to ``out`` a chunk at a time; a rerun goes on
+    after the lines already there (which must be this file's first records)."""
+    from o1_retriever.data import DataError
+    from o1_retriever.trainer.records import append_jsonl, read_finished, read_records, thought_rows
+
+    try:
+        usable = [r for r in read_records(records_path, strict=False) if r.usable]  # the ones train uses
+        done = read_finished(out)
+    except (DataError, OSError, json.JSONDecodeError) as error:
+        fail(f"{error}")
+    mine = [[r.extra.get("source"), r.query_id] for r in usable[: len(done)]]
+    if [[d.get("source"), d.get("query_id")] for d in done] != mine:
+        fail(f"{out} holds thoughts for other records than the first of {records_path}: write to a new --out")
+    written = len(done)
+    try:
+        for start in range(written, len(usable), chunk):
+            batch = usable[start : start + chunk]
+            append_jsonl(out, thought_rows(batch, model.think([r.query for r in batch], **settings)))
+            written += len(batch)
+    except KeyboardInterrupt:
+        typer.secho(f"interrupted after {written} of {len(usable)} records; rerun the same command to resume", err=True)
+        raise typer.Exit(code=130) from None
+    typer.echo(f"thoughts for {len(usable)} records in {out} ({len(usable) - len(done)} new)")

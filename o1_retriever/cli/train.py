@@ -16,7 +16,7 @@ from o1_retriever.cli.common import fail
 def train(
     data: Optional[Path] = typer.Option(None, "--data", help="Voted JSONL (query, pos, neg, thought)"),
     thoughts: Optional[Path] = typer.Option(
-        None, "--thoughts", help="JSONL (source, query_id, thoughts): train each record on the first of its thoughts"
+        None, "--thoughts", help="JSONL from `think --records`: each record trains on its query's first thought"
     ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint folder"),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML or JSON with any TrainConfig fields"),
