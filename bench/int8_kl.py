@@ -6,8 +6,9 @@ the same run.
     python -m bench.int8_kl [--data ../shared/data/scifact] [--queries 8] [--threads 1]
 
 Schemes: ``dynamic-body`` (torch's ``quantize_dynamic`` of the body: per-tensor weights, 7-bit activations; the
-scheme ``--precision int8`` used before), ``per-channel`` (every linear layer, per-channel weights, 8-bit
-activations, no smoothing) and ``smoothed`` (the same after smoothing: what ``--precision int8`` does now).
+first scheme of ``--precision int8``), ``per-channel`` (every linear layer, per-channel weights, 8-bit activations, no
+smoothing), ``smoothed`` (the same after smoothing: what ``--precision int8`` does now) and ``exact-int4`` (layers
+whose weights already are 4-bit in exact int4, the rest smoothed int8; an experiment: ``bench/int4_grid.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 from transformers import DynamicCache
 
 from bench.common import DATA, timed, write
+from bench.int4_grid import exact_int4_layers
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.benchmark import load_benchmark
 from o1_retriever.causal_lm import CausalLM
@@ -37,6 +39,11 @@ def dynamic_body(model):
         body = torch.ao.quantization.quantize_dynamic(model.model, {torch.nn.Linear}, dtype=torch.qint8)
     model.model = body
     return model
+
+
+def exact_int4(model, calibration):
+    exact_int4_layers(model)
+    return quantize_int8(model, calibration)
 
 
 @torch.inference_mode()
@@ -67,6 +74,7 @@ def main() -> None:
         "dynamic-body": dynamic_body(copy.deepcopy(fp32.model)),
         "per-channel": int8_linear_layers(copy.deepcopy(fp32.model)),
         "smoothed": quantize_int8(copy.deepcopy(fp32.model), calibration),
+        "exact-int4": exact_int4(copy.deepcopy(fp32.model), calibration),
     }
     totals = {name: {"kl": 0.0, "top1": 0.0, "tokens": 0} for name in schemes}
     seconds: dict[str, list[float]] = {name: [] for name in ["fp32", *schemes]}

@@ -3,7 +3,10 @@ import copy
 import pytest
 import torch
 
+from bench.int4_grid import GROUP, Int4Linear, exact_int4_layers, four_bit_grid, int4_supported
 from o1_retriever.quantization import Int8Linear, int8_linear_layers, quantize_int8, smooth, smoothing_scales
+
+needs_int4 = pytest.mark.skipif(not int4_supported(), reason="no int4 CPU kernel or bf16 arithmetic here")
 
 
 def outlier_llama(seed: int = 0):
@@ -90,3 +93,67 @@ def test_quantising_twice_changes_nothing_more():
     once = logits(model)
     assert smooth(model, SEQUENCES) == 0  # its linear layers are int8 already: nothing left to smooth
     assert torch.equal(logits(quantize_int8(model, SEQUENCES)), once)
+
+
+def on_a_four_bit_grid(weight: torch.Tensor, symmetric: bool = False) -> torch.Tensor:
+    """``weight`` rounded as GGUF rounds to Q4_1 (each group's least and greatest value kept, 16 levels between) or,
+    ``symmetric``, to Q4_0 (levels -8..7 times a step: the greatest level is often unused)."""
+    rows, columns = weight.shape
+    groups = weight.detach().float().reshape(rows, columns // GROUP, GROUP)
+    if symmetric:
+        step = groups.abs().amax(-1, keepdim=True) / 8
+        return ((groups / step).round().clamp(-8, 7) * step).reshape(rows, columns)
+    low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
+    step = (high - low) / 15
+    return (((groups - low) / step).round() * step + low).reshape(rows, columns)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_four_bit_grids_are_found_exactly_and_other_weights_refused(symmetric):
+    torch.manual_seed(0)
+    weight = on_a_four_bit_grid(torch.randn(32, 3 * GROUP), symmetric)
+    codes, steps, offsets = four_bit_grid(weight)
+    assert codes.min() >= 0 and codes.max() <= 15
+    rebuilt = codes.reshape(32, 3, GROUP) * steps[..., None] + offsets[..., None]
+    assert torch.allclose(rebuilt.reshape(weight.shape), weight, rtol=0, atol=1e-3 * steps.max().item())
+    assert four_bit_grid(torch.randn(32, 3 * GROUP)) is None  # full-precision weights
+    assert four_bit_grid(on_a_four_bit_grid(torch.randn(32, 3 * GROUP)) * 1.001 + 1e-4 * torch.randn(1)) is not None
+    off = weight.clone()
+    off[17, 40] += 0.3 * steps[17, 1]  # one value between two levels
+    assert four_bit_grid(off) is None
+    assert four_bit_grid(torch.randn(4, GROUP + 1)) is None  # no whole groups
+
+
+@needs_int4
+@pytest.mark.parametrize("bias", [True, False])
+def test_int4_linear_computes_the_weights_it_was_given(bias):
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(2 * GROUP, 16, bias=bias)
+    with torch.no_grad():
+        linear.weight.copy_(on_a_four_bit_grid(linear.weight))
+    x = torch.randn(2, 5, 2 * GROUP)
+    exact = Int4Linear(linear, *four_bit_grid(linear.weight))(x)
+    assert exact.shape == (2, 5, 16) and exact.dtype == torch.float32
+    assert torch.allclose(exact, linear(x), rtol=0.02, atol=0.02)  # bf16 activations and steps: ~3 digits
+
+
+@needs_int4
+def test_layers_already_four_bit_kept_four_bit_come_closest_to_fp32():
+    """The experiment of ``bench.int8_kl``'s ``exact-int4`` scheme (not the product's int8)."""
+    model = outlier_llama()
+    with torch.no_grad():
+        for layer in model.model.layers:
+            for linear in [m for m in layer.modules() if type(m) is torch.nn.Linear]:
+                linear.weight.copy_(on_a_four_bit_grid(linear.weight))  # as a model de-quantised from GGUF
+    reference = logits(model)
+    mixed = copy.deepcopy(model)
+    assert exact_int4_layers(mixed) == 14  # 7 a layer; the head is not on a grid
+    quantize_int8(mixed, SEQUENCES)
+    assert isinstance(mixed.lm_head, Int8Linear)
+    assert not [m for m in mixed.modules() if type(m) is torch.nn.Linear]
+    int8_only = quantize_int8(copy.deepcopy(model), SEQUENCES)
+
+    def error(m):
+        return ((logits(m) - reference).norm() / reference.norm()).item()
+
+    assert error(mixed) < 0.75 * error(int8_only)
