@@ -8,6 +8,7 @@ python -m bench.compare --data ../shared/data/scifact --a runs/eval-base-scifact
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from bench.common import write
@@ -48,18 +49,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the BEIR folder both evaluations used")
     parser.add_argument("--split", default="test")
+    parser.add_argument("--max-queries", type=int, help="as the evaluations' --max-queries (e.g. a dev split)")
     parser.add_argument("--a", required=True, type=Path, help="the baseline evaluation's --out folder")
     parser.add_argument("--b", required=True, type=Path, help="the other evaluation's --out folder")
     parser.add_argument("--name", required=True, help="bench/results/NAME.json")
     args = parser.parse_args()
-    qrels = load_benchmark(args.data, args.split).qrels  # the judgments evaluate scored
+    qrels = load_benchmark(args.data, args.split, max_queries=args.max_queries).qrels  # the judgments evaluate scored
     result = compare(qrels, args.a, args.b)
     if not result:
         raise SystemExit(f"no system has a run in both {args.a}/runs and {args.b}/runs: did both evaluations finish?")
     print(f"{'system':8} {'a':>7} {'b':>7} {'b - a':>7} {'p':>7}")
     for system, row in result.items():
         print(f"{system:8} {row['a']:7.3f} {row['b']:7.3f} {row['difference']:+7.3f} {row['p']:7.4f}")
-    write(args.name, {"data": args.data, "a": str(args.a), "b": str(args.b), "nDCG@10": result})
+    command = " ".join(["python -m bench.compare", *sys.argv[1:]])
+    write(args.name, {"command": command, "data": args.data, "a": str(args.a), "b": str(args.b), "nDCG@10": result})
 
 
 if __name__ == "__main__":

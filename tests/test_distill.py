@@ -13,7 +13,8 @@ from o1_retriever import ThinkThenEmbed, embedders
 from o1_retriever.cli import app
 from o1_retriever.store import ChromaStore
 from o1_retriever.trainer import distill as distill_module
-from o1_retriever.trainer.distill import DistillConfig, distill, split_records, teacher_vectors
+from o1_retriever.trainer.distill import DistillConfig, distill, teacher_vectors
+from o1_retriever.trainer.records import split_records
 from o1_retriever.trainer.records import as_records
 from tests.tiny_models import DOCS
 from tests.train_helpers import voted_records, write_records

@@ -66,6 +66,22 @@ def test_shared_training_writes_a_loadable_adapter_checkpoint(tiny_lm, tmp_path)
     assert sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) < 2_000_000  # adapter-sized
 
 
+def test_held_out_dev_queries_are_never_trained_on(tiny_lm, tmp_path):
+    folder = tmp_path / "mini"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text(json.dumps({"_id": "d0", "text": "a document"}) + "\n")
+    queries = [json.dumps({"_id": f"q{i}", "text": f"q {i}"}) + "\n" for i in range(16)]
+    (folder / "queries.jsonl").write_text("".join(queries))
+    judged = "".join(f"q{i}\td0\t1\n" for i in range(16))
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + judged)
+    rows = [{**r, "query_id": f"q{i}", "source": "mini/train"} for i, r in enumerate(voted_records(16))]
+    rows[0]["source"] = "other/train"  # the same id in another set is not a dev query
+    config = tiny_config(tiny_lm, tmp_path / "ckpt", max_steps=1, hold_out=[str(folder)], dev_queries=4)
+    summary = train(config, rows, progress=False)
+    assert summary["data"]["records"] == 13  # q1-q3 held out; q0 is another set's
+    assert json.loads((tmp_path / "ckpt" / "train_config.json").read_text())["hold_out"] == [str(folder)]
+
+
 def test_periodic_evaluation_and_gradient_checkpointing(tiny_lm, tmp_path):
     """The nDCG@10 logged during training is that of the model as it is then: here, after the last step, the
     nDCG@10 of the checkpoint it writes, evaluated the same way."""

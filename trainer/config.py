@@ -22,6 +22,11 @@ class TrainConfig:
     #: JSONL of (query, thoughts), as ``think --records`` writes it: each record trains with the first of its query's
     #: thoughts there instead of its voted one (the thinker's own thoughts: an encoder trained on what it serves)
     thoughts: str = ""
+    #: BEIR folders whose first ``dev_queries`` queries of ``dev_split`` are left out of training: a dev split to choose
+    #: settings on (``evaluate --split train --max-queries 150`` scores exactly those queries)
+    hold_out: list[str] = field(default_factory=list)
+    dev_split: str = "train"
+    dev_queries: int = 150
     out: str = "o1-checkpoint"
     #: the model trained (mode, base, encoder, lengths, thinking settings); ``model.thinker_trained``: behaviour-clone
     #: the thinker (always in shared mode; False in split mode fine-tunes the encoder alone)

@@ -39,7 +39,7 @@ from o1_retriever.metrics import mean_scores, per_query_scores
 from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.pooling import l2_normalize
 from o1_retriever.trainer.losses import cosine_distance, info_nce
-from o1_retriever.trainer.records import TrainingRecord
+from o1_retriever.trainer.records import TrainingRecord, held_out_ids, split_records
 from o1_retriever.weights import home_dir
 
 logger = logging.getLogger(__name__)
@@ -82,27 +82,6 @@ class DistillConfig:
         if unknown:
             raise ValueError(f"unknown distill settings {sorted(unknown)}")
         return cls(**data)
-
-
-def held_out_ids(folders: list[str], split: str, n: int) -> set[tuple[str, str]]:
-    """(set name, query id) of the queries ``evaluate --split SPLIT --max-queries N`` scores on each folder."""
-    from o1_retriever.benchmark import load_benchmark
-
-    return {(Path(f).name, q) for f in folders for q in load_benchmark(f, split, max_queries=n).queries}
-
-
-def record_set(record: TrainingRecord) -> str:
-    """The BEIR set a record came from (``source`` "scifact/train" → "scifact"), or "" when it does not say."""
-    return str(record.extra.get("source", "")).split("/")[0]
-
-
-def split_records(
-    records: list[TrainingRecord], held: set[tuple[str, str]]
-) -> tuple[list[TrainingRecord], list[TrainingRecord]]:
-    """(train, dev): usable records, those of held-out queries in dev."""
-    usable = [r for r in records if r.usable]
-    is_dev = [(record_set(r), r.query_id) in held for r in usable]
-    return [r for r, d in zip(usable, is_dev) if not d], [r for r, d in zip(usable, is_dev) if d]
 
 
 @dataclass

@@ -190,6 +190,27 @@ def load_records(
     return read_records(source, strict)
 
 
+def held_out_ids(folders: list[str], split: str, n: int) -> set[tuple[str, str]]:
+    """(set name, query id) of the queries ``evaluate --split SPLIT --max-queries N`` scores on each folder."""
+    from o1_retriever.benchmark import load_benchmark  # imported here: records need no benchmark otherwise
+
+    return {(Path(f).name, q) for f in folders for q in load_benchmark(f, split, max_queries=n).queries}
+
+
+def record_set(record: TrainingRecord) -> str:
+    """The BEIR set a record came from (``source`` "scifact/train" → "scifact"), or "" when it does not say."""
+    return str(record.extra.get("source", "")).split("/")[0]
+
+
+def split_records(
+    records: list[TrainingRecord], held: set[tuple[str, str]]
+) -> tuple[list[TrainingRecord], list[TrainingRecord]]:
+    """(train, dev): usable records, those of held-out queries in dev."""
+    usable = [r for r in records if r.usable]
+    is_dev = [(record_set(r), r.query_id) in held for r in usable]
+    return [r for r, d in zip(usable, is_dev) if not d], [r for r, d in zip(usable, is_dev) if d]
+
+
 def thought_rows(records: list[TrainingRecord], thoughts: list[list[str]]) -> list[dict[str, Any]]:
     """The lines of a thoughts file (``with_thoughts`` reads it): ``source``, ``query_id``, ``query``, ``thoughts``."""
     return [

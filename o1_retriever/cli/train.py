@@ -19,6 +19,9 @@ def train(
         None, "--thoughts", help="JSONL from `think --records`: each record trains on its query's first thought"
     ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint folder"),
+    hold_out: list[Path] = typer.Option(
+        [], "--hold-out", help="BEIR folder whose first dev queries (dev_split, dev_queries) are left out (repeatable)"
+    ),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML or JSON with any TrainConfig fields"),
     settings: list[str] = typer.Option(
         [], "--set", help="Any TrainConfig field, dotted for the model: --set batch_size=16 --set model.thinking.seed=1"
@@ -47,6 +50,7 @@ def train(
     flags = {
         "data": str(data) if data else None,
         "thoughts": str(thoughts) if thoughts else None,
+        "hold_out": [str(h) for h in hold_out] or None,
         "out": str(out) if out else None,
         "model.base": base,
         "model.mode": mode,
