@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.common import DATA
 from bench.compare import read_trec
 from o1_retriever.data import load_corpus, load_qrels
-from o1_retriever.trainer.records import _passage, read_records, record_set, write_jsonl_atomic
+from o1_retriever.trainer.records import passage_text, read_records, record_set, write_jsonl_atomic
 
 
 def mined(ranked: list[str], judged: set[str], skip: int, take: int) -> list[str]:
@@ -41,7 +41,7 @@ def main() -> None:
     texts, rankings, judgments = {}, {}, {}
     for name, path in runs.items():
         folder = args.data_root / name
-        texts[name] = {d.id: _passage(d) for d in load_corpus(folder)}
+        texts[name] = {d.id: passage_text(d) for d in load_corpus(folder)}
         run = read_trec(Path(path))
         rankings[name] = {q: sorted(docs, key=docs.get, reverse=True) for q, docs in run.items()}
         judgments[name] = {q: set(docs) for q, docs in load_qrels(folder, "train").items()}

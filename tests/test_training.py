@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.cli import app
+from o1_retriever.data import DataError
 from o1_retriever.trainer.config import TrainConfig
 from o1_retriever.trainer.train import RunExistsError, train
 from tests.train_helpers import voted_records, write_records
@@ -80,6 +81,10 @@ def test_held_out_dev_queries_are_never_trained_on(tiny_lm, tmp_path):
     summary = train(config, rows, progress=False)
     assert summary["data"]["records"] == 13  # q1-q3 held out; q0 is another set's
     assert json.loads((tmp_path / "ckpt" / "train_config.json").read_text())["hold_out"] == [str(folder)]
+    thoughts = tmp_path / "thoughts.jsonl"  # the recipe's thoughts are applied by train itself, not only the CLI
+    thoughts.write_text(json.dumps({"query": rows[0]["query"], "thoughts": ["only the first has one"]}) + "\n")
+    with pytest.raises(DataError, match="no thoughts for the query of record 'q1'"):
+        train(tiny_config(tiny_lm, tmp_path / "ckpt2", max_steps=1, thoughts=str(thoughts)), rows, progress=False)
 
 
 def test_periodic_evaluation_and_gradient_checkpointing(tiny_lm, tmp_path):

@@ -135,7 +135,7 @@ def beir_records(
     if not wanted:
         raise DataError(f"{folder}: split {split!r} has no query with a positive document in the corpus")
     ids = list(corpus)
-    bm25 = BM25([_passage(corpus[i]) for i in ids], ids)
+    bm25 = BM25([passage_text(corpus[i]) for i in ids], ids)
     hits = bm25.search([queries[q] for q, _ in wanted], negatives + 20) if negatives else [{}] * len(wanted)
     records = []
     for (query_id, positives), ranked in zip(wanted, hits):
@@ -144,8 +144,8 @@ def beir_records(
         records.append(
             TrainingRecord(
                 queries[query_id],
-                [_passage(corpus[d]) for d in positives],
-                [_passage(corpus[d]) for d in negs],
+                [passage_text(corpus[d]) for d in positives],
+                [passage_text(corpus[d]) for d in negs],
                 query_id=query_id,
             )
         )
@@ -172,11 +172,11 @@ def restrict_positives(
             raise DataError(f"record {number}: query {record.query_id!r} is not judged in {folder} ({split})")
         positives = judged_positives(qrels[record.query_id], corpus, min_relevance)
         if positives:
-            kept.append(replace(record, pos=[_passage(corpus[d]) for d in positives]))
+            kept.append(replace(record, pos=[passage_text(corpus[d]) for d in positives]))
     return kept, len(records) - len(kept)
 
 
-def _passage(document) -> str:
+def passage_text(document) -> str:
     return prompts.document_text(document.text, document.title).strip()
 
 

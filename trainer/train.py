@@ -34,7 +34,7 @@ from o1_retriever.trainer.batches import (
 from o1_retriever.trainer.config import TrainConfig
 from o1_retriever.trainer.losses import false_negatives, info_nce
 from o1_retriever.trainer.modeling import TrainableModel
-from o1_retriever.trainer.records import as_records, held_out_ids, split_records
+from o1_retriever.trainer.records import as_records, held_out_ids, split_records, with_thoughts
 from o1_retriever.trainer.schedule import lr_at
 
 logger = logging.getLogger(__name__)
@@ -206,9 +206,12 @@ def train(
         prepare_output(out, resume, overwrite)
     if size > 1:
         torch.distributed.barrier()
+    records = as_records(records)
+    if config.thoughts:
+        records = with_thoughts(records, config.thoughts)
     if config.hold_out:
         held = held_out_ids(config.hold_out, config.dev_split, config.dev_queries)
-        records, dev = split_records(as_records(records), held)
+        records, dev = split_records(records, held)
         if rank == 0:
             logger.warning("%d records of %d dev queries held out of training", len(dev), len(held))
     records, counts = usable_records(records)

@@ -228,8 +228,9 @@ def think(
     if records and (not out or out.suffix == ".gz"):
         fail("--records needs --out: a plain JSONL file to write (gzip it when it is complete)")
     retriever_model = load_model(model, thinker=thinker)
-    settings = dict(n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
-    settings["no_repeat_ngram"] = no_repeat_ngram
+    settings = dict(
+        n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, no_repeat_ngram=no_repeat_ngram
+    )
     try:
         if records:
             _think_for_records(retriever_model, records, out, settings)

@@ -42,7 +42,7 @@ def train(
     """Joint training: behaviour cloning of thoughts + contrastive embedding, LoRA. Runs under torchrun too."""
     from o1_retriever.data import DataError
     from o1_retriever.trainer.config import TrainConfig, parse_assignment, with_overrides
-    from o1_retriever.trainer.records import read_records, with_thoughts
+    from o1_retriever.trainer.records import read_records
     from o1_retriever.trainer.train import RunExistsError
     from o1_retriever.trainer.train import train as run_training
     from o1_retriever.weights import MissingWeightsError
@@ -71,8 +71,6 @@ def train(
         fail("--data is required (a voted JSONL from `o1-retriever vote`)")
     try:
         records = read_records(config.data)
-        if config.thoughts:
-            records = with_thoughts(records, config.thoughts)
         summary = run_training(config, records, resume=resume, overwrite=overwrite, stop_after=stop_after)
     except (DataError, MissingWeightsError, RunExistsError, ValueError) as error:
         fail(str(error))
