@@ -1,7 +1,7 @@
 """The thoughts of each thinking setting for 5 fixed SciFact test queries, side by side (issue 14's thoughts table):
 what a user would read in ``hit.thoughts``.
 
-    python -m bench.thoughts_table [--model PATH] [--setting "temperature=0.7,max_new_tokens=48" ...]
+    python -m bench.thoughts_table [--model PATH] [--thinker-model LM] [--precision int8] [--setting "..." ...]
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import torch
 from bench.common import DATA, write
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.data import load_qrels, load_queries
+from o1_retriever.thinkers.local import LocalThinker
 
 #: the first five SciFact test queries, in the order of queries.jsonl
 N_QUERIES = 5
@@ -35,11 +36,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="[default: the shipped model]")
     parser.add_argument("--setting", action="append", default=None, help="key=value,... of ThinkingConfig")
+    parser.add_argument("--thinker-model", default=None, help="another local LM thinks [default: the model's own]")
+    parser.add_argument("--precision", default=None, help="the thinker's weights, fp32 or int8 [default: the model's]")
     parser.add_argument("--name", default="thoughts-table")
     args = parser.parse_args()
     torch.set_num_threads(1)
     settings = args.setting or DEFAULT_SETTINGS
-    model = ThinkThenEmbed.from_pretrained(args.model, cache=False, threads=1)
+    thinker = None
+    if args.thinker_model:
+        thinker = LocalThinker.load(args.thinker_model, precision=args.precision or "fp32")
+    options = {"precision": args.precision} if args.precision and thinker is None else {}
+    model = ThinkThenEmbed.from_pretrained(args.model, cache=False, threads=1, thinker=thinker, **options)
     judged = load_qrels(DATA / "scifact", "test")
     queries = [q for i, q in load_queries(DATA / "scifact").items() if i in judged][:N_QUERIES]
     table = {}
@@ -53,6 +60,7 @@ def main() -> None:
         {
             "command": "python -m bench.thoughts_table",
             "model": args.model or "shipped default",
+            "thinker": repr(model.thinker),
             "queries": queries,
             "thoughts": table,
         },

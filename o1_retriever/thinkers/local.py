@@ -10,7 +10,7 @@ import warnings
 from o1_retriever import prompts
 from o1_retriever.causal_lm import CausalLM, add_special_tokens, default_device, load_causal_lm
 from o1_retriever.checkpoint import weights_fingerprint
-from o1_retriever.config import ModelConfig, Precision, ThinkingConfig
+from o1_retriever.config import PRECISIONS, ModelConfig, Precision, ThinkingConfig
 from o1_retriever.quantization import CALIBRATION, INT8_SCHEME, int8_supported, quantize_int8
 from o1_retriever.sampling import row_seed
 from o1_retriever.thinkers import ThinkRequest, Thoughts
@@ -95,13 +95,16 @@ class LocalThinker:
         )
 
     @classmethod
-    def load(cls, name_or_path: str, *, device: str | None = None) -> LocalThinker:
-        """An untrained instruct LM thinking through its chat template (a built-in name, a folder or a hub id)."""
+    def load(cls, name_or_path: str, *, device: str | None = None, precision: Precision = "fp32") -> LocalThinker:
+        """An untrained instruct LM thinking through its chat template (a built-in name, a folder or a hub id), in
+        ``precision`` (int8: quantised on first use, on a CPU)."""
         from o1_retriever.weights import resolve_weights
 
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         model, tokenizer = load_causal_lm(resolve_weights(name_or_path), device or default_device())
         add_special_tokens(model, tokenizer)
-        return cls(CausalLM(model, tokenizer), name=name_or_path)
+        return cls(CausalLM(model, tokenizer), name=name_or_path, precision=precision)
 
     def __repr__(self) -> str:
         return f"LocalThinker({self.name!r}, trained={self.trained}, embeds={self.embeds})"
