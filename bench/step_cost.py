@@ -69,6 +69,7 @@ def weight_formats() -> dict[str, Callable[[int, int], Callable[[torch.Tensor], 
     if int4_supported():
 
         def int4(out: int, inp: int):
+            out -= out % 16  # the kernel packs rows by 16: the head's 4 added special tokens are left out
             linear = torch.nn.Linear(inp, out, bias=False)
             grid = four_bit_grid(torch.randint(0, 16, (out, inp)).float() * 0.01) if inp % GROUP == 0 else None
             return Int4Linear(linear, *grid) if grid else fp32(out, inp)

@@ -7,6 +7,8 @@ what a user would read in ``hit.thoughts``.
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 
 import torch
 
@@ -58,7 +60,7 @@ def main() -> None:
     write(
         args.name,
         {
-            "command": "python -m bench.thoughts_table",
+            "command": "python -m bench.thoughts_table " + shlex.join(sys.argv[1:]),
             "model": args.model or "shipped default",
             "thinker": repr(model.thinker),
             "queries": queries,
