@@ -41,6 +41,24 @@ def test_local_thinker_is_seeded_and_batch_independent(tiny_lm):
     assert len(with_shots) > len(thinker.prompt(ThinkRequest("q")))  # few-shot turns reach the chat template
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: int8 linear layers quantise a generation call's activations with one scale for all its rows, "
+    "so a query's int8 thoughts depend on the queries batched with it (fp32 ones do not); README, 'Deterministic'",
+)
+def test_int8_thoughts_do_not_depend_on_the_batch(tiny_lm):
+    from o1_retriever.quantization import int8_supported
+
+    if not int8_supported():
+        pytest.skip("no int8 kernel on this CPU")
+    thinker = LocalThinker.load(str(tiny_lm), device="cpu", precision="int8")
+    settings = ThinkingConfig(n_thoughts=3, max_new_tokens=12, temperature=1.0, seed=0)
+    queries = ["question cell gene", "brain", "a much longer question about many many words here"]
+    alone = thinker.think([ThinkRequest(queries[0])], settings)[0].texts
+    together = thinker.think([ThinkRequest(q) for q in queries], settings)[0].texts
+    assert alone == together
+
+
 def test_build_thinker_gives_a_local_lm_the_precision_asked_for(tiny_lm):
     """``--thinker local --precision int8`` quantises that LM (it once stayed fp32 silently); a remote thinker has no
     weights here to quantise, so a precision for it is refused."""
