@@ -44,11 +44,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     settings = args.setting or DEFAULT_SETTINGS
-    thinker = None
-    if args.thinker_model:
-        thinker = LocalThinker.load(args.thinker_model, precision=args.precision or "fp32")
-    options = {"precision": args.precision} if args.precision and thinker is None else {}
-    model = ThinkThenEmbed.from_pretrained(args.model, cache=False, threads=1, thinker=thinker, **options)
+    thinker = LocalThinker.load(args.thinker_model, precision=args.precision or "fp32") if args.thinker_model else None
+    model = ThinkThenEmbed.from_pretrained(
+        args.model, cache=False, threads=1, thinker=thinker, precision=args.precision
+    )
     judged = load_qrels(DATA / "scifact", "test")
     queries = [q for i, q in load_queries(DATA / "scifact").items() if i in judged][:N_QUERIES]
     table = {}

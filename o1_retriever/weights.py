@@ -91,6 +91,11 @@ def home_dir() -> Path:
     return Path(os.environ.get("O1_RETRIEVER_HOME", Path.home() / ".cache" / "o1_retriever"))
 
 
+def _cached(weights: BuiltinWeights, suffix: str = "") -> Path:
+    """Where the cache keeps what built-in weights become: the dequantised folder, or (``suffix``) a joined file."""
+    return home_dir() / "models" / f"{weights.name}{suffix}"
+
+
 def builtin(name: str) -> BuiltinWeights | None:
     return _ALIASES.get(name.lower())
 
@@ -126,7 +131,7 @@ def _package_file(weights: BuiltinWeights) -> Path:
 
 def _joined_file(weights: BuiltinWeights) -> Path:
     """The parts of a split file joined once into the cache, checked against the expected checksum."""
-    target = home_dir() / "models" / f"{weights.name}{weights.suffix}"
+    target = _cached(weights, weights.suffix)
     if target.exists():
         return target
     parts = [
@@ -158,7 +163,7 @@ def _joined_file(weights: BuiltinWeights) -> Path:
 
 def _dequantised_folder(weights: BuiltinWeights, gguf_file: Path) -> Path:
     """A plain transformers folder made once from the GGUF file; written to a temp dir, then renamed."""
-    target = home_dir() / "models" / weights.name
+    target = _cached(weights)
     if (target / "config.json").exists():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -194,14 +199,14 @@ def resolve_weights(name_or_path: str) -> str:
     if weights is None:
         _check_hub_model(name_or_path)
         return name_or_path
-    prepared = home_dir() / "models" / weights.name
-    if weights.parts and (prepared / "config.json").exists():  # joined and dequantised before: the parts are not read
-        return str(prepared)
+    if weights.parts and (_cached(weights) / "config.json").exists():  # joined and dequantised before: no part is read
+        return str(_cached(weights))
     path = _package_file(weights)
     if path.suffix == ".gguf":
-        path = _dequantised_folder(weights, path)
+        folder = _dequantised_folder(weights, path)
         if weights.parts:
-            (home_dir() / "models" / f"{weights.name}{weights.suffix}").unlink(missing_ok=True)  # a joined copy
+            path.unlink(missing_ok=True)  # the joined copy: the folder replaces it
+        path = folder
     return str(path)
 
 
