@@ -6,8 +6,9 @@ the same run.
     python -m bench.int8_kl [--data ../shared/data/scifact] [--queries 8] [--threads 1]
 
 Schemes: ``dynamic-body`` (torch's ``quantize_dynamic`` of the body: per-tensor weights, 7-bit activations; the
-first scheme of ``--precision int8``), ``per-channel`` (every linear layer, per-channel weights, 8-bit activations, no
-smoothing), ``smoothed`` (the same after smoothing: what ``--precision int8`` does now) and ``exact-int4`` (layers
+first scheme of ``--precision int8``), ``per-channel`` (every linear layer, per-channel weights, 8-bit activations
+with one range per call, no smoothing), ``smoothed-per-call`` (the same after smoothing: the second scheme),
+``smoothed`` (smoothed, activations ranged per token: what ``--precision int8`` does now) and ``exact-int4`` (layers
 whose weights already are 4-bit in exact int4, the rest smoothed int8; an experiment: ``bench/int4_grid.py``).
 """
 
@@ -72,7 +73,8 @@ def main() -> None:
     calibration = thinker.calibration()
     schemes = {
         "dynamic-body": dynamic_body(copy.deepcopy(fp32.model)),
-        "per-channel": int8_linear_layers(copy.deepcopy(fp32.model)),
+        "per-channel": int8_linear_layers(copy.deepcopy(fp32.model), per_token=False),
+        "smoothed-per-call": quantize_int8(copy.deepcopy(fp32.model), calibration, per_token=False),
         "smoothed": quantize_int8(copy.deepcopy(fp32.model), calibration),
         "exact-int4": exact_int4(copy.deepcopy(fp32.model), calibration),
     }

@@ -8,8 +8,8 @@ measures, in one process and at one thread count:
   (forward hooks around every linear layer and the LM head);
 - each weight format's linear-layer time for one step (the thinker's own layer shapes, 3 rows, weights not in
   cache), so ``format_floor_over_plain_generate`` is what the linear layers alone would cost against the baseline,
-  with no other work at all: fp32, bf16, int8 with 8-bit dynamic activations (the shipped kernel), int8 weights
-  with bf16 activations, and exact int4 where torch's kernel runs.
+  with no other work at all: fp32, bf16, int8 with 8-bit dynamic activations ranged per token (the shipped kernel)
+  or per call (the one before), int8 weights with bf16 activations, and exact int4 where torch's kernel runs.
 
     python -m bench.step_cost [--queries 3] [--threads 1]
 """
@@ -53,6 +53,9 @@ def weight_formats() -> dict[str, Callable[[int, int], Callable[[torch.Tensor], 
     def int8_dynamic(out: int, inp: int):
         return Int8Linear(torch.nn.Linear(inp, out, bias=False))
 
+    def int8_dynamic_per_call(out: int, inp: int):
+        return Int8Linear(torch.nn.Linear(inp, out, bias=False), per_token=False)
+
     def int8_weights_bf16_activations(out: int, inp: int):
         weight = torch.randint(-127, 128, (out, inp), dtype=torch.int8)
         scales = torch.rand(out, dtype=torch.bfloat16)
@@ -61,7 +64,8 @@ def weight_formats() -> dict[str, Callable[[int, int], Callable[[torch.Tensor], 
     formats = {
         "fp32": fp32,
         "bf16": bf16,
-        "int8 weights, 8-bit dynamic activations (shipped)": int8_dynamic,
+        "int8 weights, 8-bit dynamic activations per token (shipped)": int8_dynamic,
+        "int8 weights, 8-bit dynamic activations, one range per call": int8_dynamic_per_call,
         "int8 weights, bf16 activations": int8_weights_bf16_activations,
     }
     from bench.int4_grid import GROUP, Int4Linear, four_bit_grid, int4_supported
