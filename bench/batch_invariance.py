@@ -1,6 +1,9 @@
 """Whether a query's thoughts are the same alone and inside a batch: for each precision, 4 queries of one prompt
-length and 4 of different lengths (padded to the longest), each thought alone and then all together, the shipped
-settings (3 thoughts, 48 tokens, temperature 0.7, top-p 0.9, seed 0); counts how many thoughts are identical.
+length and 4 of different lengths, each thought alone and then all together, the shipped settings (3 thoughts, 48
+tokens, temperature 0.7, top-p 0.9, seed 0); counts how many thoughts are identical. Then what the padding that makes
+int8 thoughts independent of their batch costs, in one process: seconds to think one query alone (p50 of 8) and 8
+queries at once (best of 2), the product's padding (each prompt to a multiple of ``LocalThinker.PAD_MULTIPLE``,
+generation calls grouped by width) against the padding before (one call, every prompt padded to the longest).
 
     python -m bench.batch_invariance [--thinker smollm2-135m-instruct] [--threads 2]
 """
@@ -8,11 +11,15 @@ settings (3 thoughts, 48 tokens, temperature 0.7, top-p 0.9, seed 0); counts how
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
 
 import torch
 
-from bench.common import write
+from bench.common import DATA, write
 from o1_retriever.config import ThinkingConfig
+from o1_retriever.data import load_queries
+from o1_retriever.sampling import row_seed
 from o1_retriever.thinkers import ThinkRequest, build_thinker
 
 SETTINGS = ThinkingConfig(n_thoughts=3, max_new_tokens=48, temperature=0.7, top_p=0.9, seed=0)
@@ -33,6 +40,38 @@ def identical_thoughts(thinker, queries: list[str]) -> dict:
     return {"identical": same, "of": sum(len(a) for a in alone), "prompt_lengths": lengths}
 
 
+def think_in_one_call(thinker, queries: list[str]) -> None:
+    """The padding before: every prompt of the call left-padded to the longest."""
+    prompts = [thinker.prompt(ThinkRequest(q)) for q in queries]
+    seeds = [row_seed(SETTINGS.seed, q, i) for q in queries for i in range(SETTINGS.n_thoughts)]
+    thinker.lm.generate(
+        prompts, seeds, max_new_tokens=48, temperature=0.7, top_p=0.9, embed=False, samples_per_prompt=3
+    )
+
+
+def padding_cost(thinker, queries: list[str]) -> dict:
+    ways = {
+        "grouped_by_padded_width": lambda qs: thinker.think([ThinkRequest(q) for q in qs], SETTINGS),
+        "one_call_padded_to_longest": lambda qs: think_in_one_call(thinker, qs),
+    }
+    alone: dict[str, list[float]] = {name: [] for name in ways}
+    together: dict[str, list[float]] = {name: [] for name in ways}
+    for query in queries[:8]:
+        for name, way in ways.items():
+            start = time.perf_counter()
+            way([query])
+            alone[name].append(time.perf_counter() - start)
+    for _ in range(2):
+        for name, way in ways.items():
+            start = time.perf_counter()
+            way(queries[8:16])
+            together[name].append(time.perf_counter() - start)
+    return {
+        name: {"one_query_p50_s": statistics.median(alone[name]), "eight_queries_s": min(together[name])}
+        for name in ways
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--thinker", default="smollm2-135m-instruct")
@@ -47,12 +86,16 @@ def main() -> None:
             "other_lengths": identical_thoughts(thinker, OTHER_LENGTHS),
         }
         print(precision, results[precision])
+    queries = list(load_queries(DATA / "scifact").values())[:16]
+    cost = padding_cost(thinker, queries)  # the int8 thinker, the shipped precision
+    print("int8 padding cost", cost)
     write(
         "batch-invariance",
         {
             "command": f"python -m bench.batch_invariance --thinker {args.thinker} --threads {args.threads}",
             "settings": "3 thoughts, 48 tokens, temperature 0.7, top-p 0.9, seed 0",
             "precisions": results,
+            "int8_seconds": cost,
         },
     )
 

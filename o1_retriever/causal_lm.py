@@ -140,6 +140,11 @@ class ReservedCache(DynamicCache):
         self.layer_class_to_replicate = ReservedLayer
 
 
+def padded_width(length: int, multiple: int) -> int:
+    """``length`` rounded up to a multiple of ``multiple``."""
+    return -(-length // multiple) * multiple
+
+
 def special_token_ids(tokenizer) -> list[int]:
     """Ids of ``<query> </query> <thought> <emb>``, in that order."""
     return tokenizer.convert_tokens_to_ids(list(prompts.SPECIAL_TOKENS))
@@ -217,10 +222,13 @@ class CausalLM:
         return self.tokenize(text, max_tokens - 1) + [self.emb_id]
 
     # ------------------------------------------------------------------ running
-    def pad(self, sequences: list[list[int]], value: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Left-padded ids (with ``value``, default the pad id) and attention mask, on the model's device."""
+    def pad(
+        self, sequences: list[list[int]], value: int | None = None, multiple: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded ids (with ``value``, default the pad id) and attention mask, on the model's device; the width
+        is the longest sequence's length rounded up to ``multiple``."""
         value = self.pad_id if value is None else value
-        width = max(len(s) for s in sequences)
+        width = padded_width(max(len(s) for s in sequences), multiple)
         ids = torch.full((len(sequences), width), value, dtype=torch.long)
         mask = torch.zeros((len(sequences), width), dtype=torch.long)
         for row, seq in enumerate(sequences):
@@ -253,19 +261,22 @@ class CausalLM:
         embed: bool,
         samples_per_prompt: int = 1,
         no_repeat_ngram: int = 0,
+        pad_multiple: int = 1,
     ) -> Generated:
         """Sample ``samples_per_prompt`` continuations per prompt (rows grouped by prompt, each row with its own
         seeded generator), stopping at ``<eos>`` or ``max_new_tokens`` (one limit, or one per prompt). Each prompt is
         read once; its KV cache is repeated for its samples. With ``embed``, ``<eos><emb>`` is then fed on the KV
         cache and the ``<emb>`` hidden state is returned as that row's unit vector. ``no_repeat_ngram`` n > 0: a
-        row never samples a token that would repeat an n-gram of its own thought."""
+        row never samples a token that would repeat an n-gram of its own thought. Prompts are left-padded to the
+        longest one's length rounded up to ``pad_multiple``: prompts that round to the same width are padded alike
+        whatever else the call holds."""
         batch = len(prompts_ids) * samples_per_prompt
         if len(seeds) != batch:
             raise ValueError(f"{len(seeds)} seeds for {batch} rows")
         limits = [max_new_tokens] * len(prompts_ids) if isinstance(max_new_tokens, int) else list(max_new_tokens)
         row_limit = [limits[row // samples_per_prompt] for row in range(batch)]
         generators = [torch.Generator().manual_seed(s) for s in seeds]
-        ids, mask = self.pad(prompts_ids)
+        ids, mask = self.pad(prompts_ids, multiple=pad_multiple)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = ReservedCache()
         hidden = self._forward(ids, mask, positions, cache).last_hidden_state[:, -1]

@@ -12,9 +12,9 @@ the up projection). The activation maxima come from one forward pass over a few 
 
 Each token (row) is quantised on its own range. With one range per call (torch's dynamic linear layer as it is), a
 query's thoughts depended on the other queries generated in the same batch and on their padding; per token, the
-integer products are exact and each row's result is the same whatever the batch holds. (A prompt left-padded to a
-longer neighbour still differs in attention's last bits, which rounding to 8 bits can amplify: README,
-"Deterministic".)
+integer products are exact and each row's result is the same whatever the batch holds. (A prompt left-padded for a
+longer neighbour would still differ in attention's last bits, which rounding to 8 bits amplifies: the thinker pads
+each prompt to a width of its own, ``LocalThinker.PAD_MULTIPLE``.)
 
 Measured on the shipped thinker (``python -m bench.int8_kl``, ``bench/results/int8-kl.json``): the next-token KL
 divergence to fp32 along fp32 thoughts is 0.020 nats with smoothing, per-channel weights and 8-bit activations

@@ -41,21 +41,31 @@ def test_local_thinker_is_seeded_and_batch_independent(tiny_lm):
     assert len(with_shots) > len(thinker.prompt(ThinkRequest("q")))  # few-shot turns reach the chat template
 
 
-def test_int8_thoughts_do_not_depend_on_the_batch(tiny_lm):
-    """int8 activations are ranged per token: a query's thoughts are the same alone and beside other queries of its
-    prompt length (one range per generation call once made them depend on their neighbours). Queries of other
-    lengths pad it, which moves attention's last bits; int8 rounding can amplify that (README, "Deterministic")."""
+def test_int8_thoughts_do_not_depend_on_the_batch(tiny_lm, monkeypatch):
+    """int8 activations are ranged per token, and prompts are padded to a width of their own: a query's thoughts
+    are the same alone and beside queries of any length. One range per generation call once made them depend on
+    their neighbours, and padding to a longer neighbour on its length (README, "Deterministic")."""
+    from o1_retriever.causal_lm import padded_width
     from o1_retriever.quantization import int8_supported
 
     if not int8_supported():
         pytest.skip("no int8 kernel on this CPU")
     thinker = LocalThinker.load(str(tiny_lm), device="cpu", precision="int8")
     settings = ThinkingConfig(n_thoughts=3, max_new_tokens=12, temperature=1.0, seed=0)
-    queries = ["question cell gene", "brain brain brain", "many words here"]
-    assert len({len(thinker.prompt(ThinkRequest(q))) for q in queries}) == 1  # no padding
+    queries = ["question cell gene", "brain brain brain", "brain", "a much longer question " * 12]
+    widths = {padded_width(len(thinker.prompt(ThinkRequest(q))), thinker.PAD_MULTIPLE) for q in queries}
+    assert len(widths) == 2  # two groups of one width: one generation call each
+    calls = []
+    generate = thinker.lm.generate
+    monkeypatch.setattr(
+        thinker.lm, "generate", lambda prompts, *a, **kw: calls.append(prompts) or generate(prompts, *a, **kw)
+    )
     alone = thinker.think([ThinkRequest(queries[0])], settings)[0].texts
-    together = thinker.think([ThinkRequest(q) for q in queries], settings)[0].texts
-    assert alone == together
+    together = thinker.think([ThinkRequest(q) for q in queries], settings)
+    assert together[0].texts == alone
+    assert [t.texts for t in together] == [thinker.think([ThinkRequest(q)], settings)[0].texts for q in queries]
+    assert len(calls) == 1 + 2 + len(queries)
+    assert all(len({padded_width(len(p), thinker.PAD_MULTIPLE) for p in prompts}) == 1 for prompts in calls)
 
 
 def test_build_thinker_gives_a_local_lm_the_precision_asked_for(tiny_lm):

@@ -8,7 +8,7 @@ import threading
 import warnings
 
 from o1_retriever import prompts
-from o1_retriever.causal_lm import CausalLM, add_special_tokens, default_device, load_causal_lm
+from o1_retriever.causal_lm import CausalLM, add_special_tokens, default_device, load_causal_lm, padded_width
 from o1_retriever.checkpoint import weights_fingerprint
 from o1_retriever.config import PRECISIONS, ModelConfig, Precision, ThinkingConfig
 from o1_retriever.quantization import CALIBRATION, INT8_SCHEME, int8_supported, quantize_int8
@@ -21,6 +21,11 @@ class LocalThinker:
     trained (``trained``); with ``embeds`` (shared mode) it also reads each thought's ``<emb>`` vector from the
     generation's own KV cache. Sequence limits are the model's: a trained prompt is cut at ``max_query_tokens``
     and its thought fits ``max_thought_sequence_tokens``, as in training."""
+
+    #: prompts are left-padded to a multiple of this many tokens, and only prompts of one padded width share a
+    #: generation call: padding for a longer neighbour moves attention's last bits, which int8 rounding amplifies
+    #: into other thoughts (bench/batch_invariance.py), so each prompt's padding must depend on itself alone
+    PAD_MULTIPLE = 32
 
     def __init__(
         self,
@@ -117,6 +122,7 @@ class LocalThinker:
             "thinker_trained": self.trained,
             "max_query_tokens": self.max_query_tokens,
             "precision": self.precision if self.precision == "fp32" else f"{self.precision}: {INT8_SCHEME}",
+            "padding": f"left, to a multiple of {self.PAD_MULTIPLE} tokens",  # it moves int8 thoughts
             "weights": self._weights,
         }
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -136,25 +142,31 @@ class LocalThinker:
         return max(1, min(max_new_tokens, room))
 
     def think(self, requests: list[ThinkRequest], settings: ThinkingConfig) -> list[Thoughts]:
+        """Thoughts for ``requests``, in their order. Prompts are generated in groups of one padded width (see
+        ``PAD_MULTIPLE``), so a query's thoughts do not depend on the queries thought with it."""
         k = settings.n_thoughts
         per_call = max(1, self.batch_rows // k)  # prompts per generation call; each prompt is read once
-        out: list[Thoughts] = []
-        for start in range(0, len(requests), per_call):
-            chunk = requests[start : start + per_call]
-            prompt_ids = [self.prompt(r) for r in chunk]
-            generated = self.lm.generate(
-                prompt_ids,
-                [row_seed(settings.seed, r.query, i) for r in chunk for i in range(k)],
-                max_new_tokens=[self._limit(p, settings.max_new_tokens) for p in prompt_ids],
-                temperature=settings.temperature,
-                top_p=settings.top_p,
-                embed=self.embeds,
-                samples_per_prompt=k,
-                no_repeat_ngram=settings.no_repeat_ngram,
-            )
-            texts = [self.lm.decode(ids) for ids in generated.token_ids]
-            for j in range(len(chunk)):
-                rows = slice(j * k, (j + 1) * k)
-                vectors = generated.vectors[rows] if self.embeds else None
-                out.append(Thoughts(texts[rows], [], vectors))
+        prompt_ids = [self.prompt(r) for r in requests]
+        by_width: dict[int, list[int]] = {}
+        for i, prompt in enumerate(prompt_ids):
+            by_width.setdefault(padded_width(len(prompt), self.PAD_MULTIPLE), []).append(i)
+        out: list[Thoughts | None] = [None] * len(requests)
+        for group in by_width.values():
+            for start in range(0, len(group), per_call):
+                chunk = group[start : start + per_call]
+                generated = self.lm.generate(
+                    [prompt_ids[i] for i in chunk],
+                    [row_seed(settings.seed, requests[i].query, j) for i in chunk for j in range(k)],
+                    max_new_tokens=[self._limit(prompt_ids[i], settings.max_new_tokens) for i in chunk],
+                    temperature=settings.temperature,
+                    top_p=settings.top_p,
+                    embed=self.embeds,
+                    samples_per_prompt=k,
+                    no_repeat_ngram=settings.no_repeat_ngram,
+                    pad_multiple=self.PAD_MULTIPLE,
+                )
+                texts = [self.lm.decode(ids) for ids in generated.token_ids]
+                for n, i in enumerate(chunk):
+                    rows = slice(n * k, (n + 1) * k)
+                    out[i] = Thoughts(texts[rows], [], generated.vectors[rows] if self.embeds else None)
         return out
