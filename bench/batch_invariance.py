@@ -45,7 +45,13 @@ def think_in_one_call(thinker, queries: list[str]) -> None:
     prompts = [thinker.prompt(ThinkRequest(q)) for q in queries]
     seeds = [row_seed(SETTINGS.seed, q, i) for q in queries for i in range(SETTINGS.n_thoughts)]
     thinker.lm.generate(
-        prompts, seeds, max_new_tokens=48, temperature=0.7, top_p=0.9, embed=False, samples_per_prompt=3
+        prompts,
+        seeds,
+        max_new_tokens=SETTINGS.max_new_tokens,
+        temperature=SETTINGS.temperature,
+        top_p=SETTINGS.top_p,
+        embed=False,
+        samples_per_prompt=SETTINGS.n_thoughts,
     )
 
 
@@ -78,16 +84,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    thinkers = {p: build_thinker("local", args.thinker, device="cpu", precision=p) for p in ("fp32", "int8")}
     results = {}
-    for precision in ("fp32", "int8"):
-        thinker = build_thinker("local", args.thinker, device="cpu", precision=precision)
+    for precision, thinker in thinkers.items():
         results[precision] = {
             "same_length": identical_thoughts(thinker, SAME_LENGTH),
             "other_lengths": identical_thoughts(thinker, OTHER_LENGTHS),
         }
         print(precision, results[precision])
     queries = list(load_queries(DATA / "scifact").values())[:16]
-    cost = padding_cost(thinker, queries)  # the int8 thinker, the shipped precision
+    cost = padding_cost(thinkers["int8"], queries)  # the shipped precision
     print("int8 padding cost", cost)
     write(
         "batch-invariance",
