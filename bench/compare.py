@@ -8,6 +8,7 @@ python -m bench.compare --data ../shared/data/scifact --a runs/eval-base-scifact
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -25,17 +26,26 @@ def read_trec(path: Path) -> dict[str, dict[str, float]]:
 
 
 def compare(qrels: dict, a: Path, b: Path) -> dict:
-    """{system: {a, b, difference, p}} for every system both evaluations ran (nDCG@10, every judged query)."""
+    """{system: {a, b, difference, p}} for every system both evaluations ran (nDCG@10, every judged query). An
+    evaluation is its ``--out`` folder (the TREC runs, scored here) or a results JSON (its per-query nDCG@10, e.g.
+    one kept in ``bench/results/eval/`` after the folder is gone)."""
+    scores_of = [_per_query(qrels, folder) for folder in (a, b)]
     out = {}
-    systems = [{p.stem for p in (folder / "runs").glob("*.trec")} for folder in (a, b)]
-    for system in sorted(systems[0] & systems[1]):
-        scores = [
-            per_query_scores(qrels, read_trec(folder / "runs" / f"{system}.trec"), ("nDCG@10",))["nDCG@10"]
-            for folder in (a, b)
-        ]
-        mean_a, mean_b, p = paired(*scores)
+    for system in sorted(scores_of[0].keys() & scores_of[1].keys()):
+        mean_a, mean_b, p = paired(scores_of[0][system], scores_of[1][system])
         out[system] = {"a": mean_a, "b": mean_b, "difference": mean_b - mean_a, "p": p}
     return out
+
+
+def _per_query(qrels: dict, evaluation: Path) -> dict[str, dict[str, float]]:
+    """{system: {query: nDCG@10}} of one evaluation."""
+    if evaluation.is_file():
+        per_query = json.loads(evaluation.read_text())["per_query"]
+        return {system: {q: scores["nDCG@10"][q] for q in qrels} for system, scores in per_query.items()}
+    return {
+        path.stem: per_query_scores(qrels, read_trec(path), ("nDCG@10",))["nDCG@10"]
+        for path in (evaluation / "runs").glob("*.trec")
+    }
 
 
 def paired(first: dict[str, float], second: dict[str, float]) -> tuple[float, float, float]:
@@ -50,14 +60,14 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="the BEIR folder both evaluations used")
     parser.add_argument("--split", default="test")
     parser.add_argument("--max-queries", type=int, help="as the evaluations' --max-queries (e.g. a dev split)")
-    parser.add_argument("--a", required=True, type=Path, help="the baseline evaluation's --out folder")
-    parser.add_argument("--b", required=True, type=Path, help="the other evaluation's --out folder")
+    parser.add_argument("--a", required=True, type=Path, help="the baseline evaluation's --out folder or results JSON")
+    parser.add_argument("--b", required=True, type=Path, help="the other evaluation's --out folder or results JSON")
     parser.add_argument("--name", required=True, help="bench/results/NAME.json")
     args = parser.parse_args()
     qrels = load_benchmark(args.data, args.split, max_queries=args.max_queries).qrels  # the judgments evaluate scored
     result = compare(qrels, args.a, args.b)
     if not result:
-        raise SystemExit(f"no system has a run in both {args.a}/runs and {args.b}/runs: did both evaluations finish?")
+        raise SystemExit(f"no system is in both {args.a} and {args.b}: did both evaluations finish?")
     print(f"{'system':8} {'a':>7} {'b':>7} {'b - a':>7} {'p':>7}")
     for system, row in result.items():
         print(f"{system:8} {row['a']:7.3f} {row['b']:7.3f} {row['difference']:+7.3f} {row['p']:7.4f}")

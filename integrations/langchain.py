@@ -31,7 +31,8 @@ class O1Retriever(BaseRetriever):
     """Retrieves the ``k`` best documents from an Index (e.g. a ChromaStore): hybrid search, the query's thoughts
     joining its vector with ``think=True`` (never by default: see ``Index.search``); ``think="distilled"`` embeds the
     query with the checkpoint's distilled query encoder (no thinking at query time), ``think=False`` with the plain
-    one; ``None`` (default) is the model's ``default_think`` (distilled when the checkpoint has it).
+    one; ``think="gated"`` thinks only for queries whose plain vector finds nothing close (the checkpoint's
+    ``think_below``); ``None`` (default) is the model's ``default_think`` (distilled when the checkpoint has it).
 
     ``k``, ``mode`` (``"hybrid"``, ``"dense"``, ``"lexical"``), ``where`` and ``fusion`` (``o1_retriever.Fusion``;
     None: the Index's) can also be given per call: ``retriever.invoke(query, k=3, mode="dense")``.

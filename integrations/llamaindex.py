@@ -39,7 +39,8 @@ def hit_to_node(hit: Hit) -> NodeWithScore:
 class O1Retriever(BaseRetriever):
     """Retrieves from an Index (e.g. a ChromaStore): hybrid search, the query thought about before it is embedded
     with ``think=True`` (never by default: see ``Index.search``; ``think="distilled"``: the distilled query encoder,
-    no thinking at query time; ``None``, the default: distilled when the checkpoint has it, else plain). ``mode``:
+    no thinking at query time; ``"gated"``: thinking only for queries whose plain vector finds nothing close, the
+    checkpoint's ``think_below``; ``None``, the default: distilled when the checkpoint has it, else plain). ``mode``:
     hybrid, dense or lexical; ``fusion``: an ``o1_retriever.Fusion`` (None: the Index's)."""
 
     def __init__(

@@ -113,8 +113,15 @@ A retriever that thinks before it embeds (O1 Embedder, Yan, Liu, Lian, 2025).
 - thoughts per query: {config.thinking.n_thoughts}, temperature {config.thinking.temperature},
   top_p {config.thinking.top_p}, at most {config.thinking.max_new_tokens} new tokens, seed {config.thinking.seed}
 - query vector included in the mean: {config.include_query_vector}
+- {_gate(config)}
 - {_reading(config)}
 
 Load it with `ThinkThenEmbed.from_pretrained("<this folder>")`.
 {extra}
 """
+
+
+def _gate(config: ModelConfig) -> str:
+    if config.think_below is None:
+        return 'thinking gate: none (`think="gated"` needs `think_below` in o1_config.json)'
+    return f'thinking gate (`think="gated"`): a query thinks when its plain best cosine is below {config.think_below}'

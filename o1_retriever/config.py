@@ -77,6 +77,10 @@ class ModelConfig:
     #: the local thinker's weights at query time on a CPU: "fp32", or "int8" (its linear layers smoothed and in int8,
     #: ``o1_retriever.quantization``: several times faster; split mode only, where the thinker does not embed)
     thinker_precision: Precision = "fp32"
+    #: ``think="gated"``: a query thinks only when its plain vector's best cosine in the store is below this (the
+    #: first round is unsure); the others cost what ``think=False`` costs. Chosen on dev (``bench/gate.py``) for the
+    #: encoder and thinker of the checkpoint; None: the checkpoint has no gate
+    think_below: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("shared", "split"):
@@ -91,6 +95,8 @@ class ModelConfig:
             object.__setattr__(self, "thinker_trained", self.mode == "shared")
         elif self.mode == "shared" and not self.thinker_trained:
             raise ValueError("thinker_trained=False needs split mode: in shared mode one LM thinks and embeds")
+        if self.think_below is not None and not -1.0 <= self.think_below <= 1.0:
+            raise ValueError(f"think_below is a cosine similarity in [-1, 1], got {self.think_below}")
         for name in LENGTH_FIELDS:
             if getattr(self, name) < 2:
                 raise ValueError(f"{name} must be >= 2, got {getattr(self, name)}")

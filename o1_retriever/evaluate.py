@@ -134,6 +134,21 @@ def _hyde(ctx: Context) -> SystemResult:
     return ctx.dense(generator, lambda texts: hyde_vectors(generator, texts, **ctx.thinking), settings)
 
 
+def _gated(ctx: Context) -> SystemResult:
+    """``think="gated"`` on the exact harness: each query's o1 ranking when its plain vector's best cosine is below
+    the checkpoint's ``think_below``, else its dense ranking; the query time counts thinking for those queries only."""
+    threshold = ctx.model.config.think_below
+    if threshold is None:
+        raise ValueError("gated systems need a checkpoint with think_below (its o1_config.json; bench/gate.py)")
+    dense, o1 = ctx.results["dense"], ctx.results["o1"]
+    unsure = {q for q, docs in dense.run.items() if not docs or max(docs.values()) < threshold}
+    run = {q: o1.run[q] if q in unsure else docs for q, docs in dense.run.items()}
+    share = len(unsure) / max(len(dense.run), 1)
+    seconds = dense.query_seconds + share * max(0.0, o1.query_seconds - dense.query_seconds)
+    settings = {"think_below": threshold, "share_thinking": share, **o1.settings}
+    return SystemResult(run, dense.corpus_seconds, seconds, settings)
+
+
 def fused_run(dense: Run, lexical: Run, n_docs: int, fusion: Fusion, candidates: int = FUSION_CANDIDATES) -> Run:
     """Each query fused as ``Index.search`` fuses it: the top ``candidates`` of each side, with the exact lexical
     scores of the dense candidates taken from the lexical run (0 beyond its depth)."""
@@ -192,7 +207,7 @@ def _through_store(mode: str, think: Think = True, k: int = 100):
         options = dict(ctx.thinking)
         if ctx.include_query_vector is not None:
             options["include_query_vector"] = ctx.include_query_vector
-        if think is not True:
+        if think not in (True, "gated"):
             options = {}
         with tempfile.TemporaryDirectory() as folder:
             store = ChromaVectorStore(folder)
@@ -222,6 +237,7 @@ class System:
     needs: tuple[str, ...] = ()  # systems whose results it reads
     help: str = ""
     distilled: bool = False  # needs a model with a distilled query encoder
+    gated: bool = False  # needs a model with a thinking gate (``think_below``)
 
 
 #: every system ``evaluate`` knows, in the order they run and are reported; the CLI reads this registry
@@ -253,6 +269,18 @@ SYSTEMS: dict[str, System] = {
         help="hybrid with distilled queries through Chroma + Index.search",
         distilled=True,
     ),
+    "gated": System(
+        _gated,
+        ("dense", "o1"),
+        help="o1 for queries whose plain best cosine is below think_below, else dense",
+        gated=True,
+    ),
+    "gated-hybrid": System(_fused("gated", "bm25"), ("gated", "bm25"), help="the fusion of gated and bm25", gated=True),
+    "store-gated-hybrid": System(
+        _through_store("hybrid", think="gated"),
+        help="hybrid with think='gated' through Chroma + Index.search",
+        gated=True,
+    ),
     "o1-hybrid": System(
         _fused("o1", "bm25-thoughts"),
         ("o1", "bm25-thoughts"),
@@ -262,8 +290,14 @@ SYSTEMS: dict[str, System] = {
 
 
 def default_systems(model: ThinkThenEmbed) -> tuple[str, ...]:
-    """Every system the model can run (the distilled ones only with a distilled query encoder)."""
-    return tuple(name for name, system in SYSTEMS.items() if model.distilled or not system.distilled)
+    """Every system the model can run (the distilled ones only with a distilled query encoder, the gated ones only
+    with a thinking gate)."""
+    gated = model.config.think_below is not None
+    return tuple(
+        name
+        for name, system in SYSTEMS.items()
+        if (model.distilled or not system.distilled) and (gated or not system.gated)
+    )
 
 
 def run_systems(
@@ -287,6 +321,12 @@ def run_systems(
         raise ValueError(
             f"{', '.join(distilled)} need a checkpoint with a distilled query encoder; this model has none "
             "(train one with `o1-retriever distill`)"
+        )
+    gated = [name for name in systems if SYSTEMS[name].gated]
+    if gated and model.config.think_below is None:
+        raise ValueError(
+            f"{', '.join(gated)} need a checkpoint with a thinking gate (think_below in its o1_config.json); "
+            "this model has none"
         )
     ctx = Context(bench, model, thinking, hyde_generator, include_query_vector, depth, cache_corpus, lexical_repeats)
     wanted = set(systems) | {need for name in systems for need in SYSTEMS[name].needs}

@@ -19,7 +19,7 @@ from o1_retriever.data import Document, content_id, skip_empty
 from o1_retriever.fusion import Fusion, fuse
 from o1_retriever.lexical import LexicalIndex, LexicalResult, expanded_query
 from o1_retriever.metrics import ranking
-from o1_retriever.model import DISTILLED, QueryEmbeddings, Think, ThinkThenEmbed, check_think
+from o1_retriever.model import DISTILLED, GATED, QueryEmbeddings, Think, ThinkThenEmbed, check_think
 from o1_retriever.stores import VectorStore
 from o1_retriever.validation import check_positive, check_texts
 
@@ -199,9 +199,11 @@ class Index:
 
         ``think``: ``True`` writes thoughts and embeds the query with them (never by default: inside the hybrid,
         thinking moved nDCG@10 by -0.013 to +0.011, significant on none of four test sets, for 1-7 s a query; README
-        "Hybrid search"); ``"distilled"``: the query alone through the checkpoint's distilled query encoder, at the
-        cost of ``False`` (the plain query vector); ``None`` (default): the model's ``default_think``, distilled when
-        the checkpoint has a distilled query encoder, else plain.
+        "Hybrid search"); ``"gated"``: the plain query vector searches first, and only the queries whose best cosine
+        is below the checkpoint's ``think_below`` (nothing close: an unsure first round) think and search again, so
+        the others cost what ``False`` costs; ``"distilled"``: the query alone through the checkpoint's distilled
+        query encoder, at the cost of ``False`` (the plain query vector); ``None`` (default): the model's
+        ``default_think``, distilled when the checkpoint has a distilled query encoder, else plain.
 
         ``mode``: ``"hybrid"`` (default: the fusion of the dense side, the query vector, and the lexical side, BM25
         over the store's documents), ``"dense"`` or ``"lexical"``. ``fusion`` overrides the Index's: a
@@ -214,25 +216,30 @@ class Index:
         given = sorted(name for name, value in thinking.items() if value is not None)
         if lexical_thoughts:
             given.append("lexical_thoughts")
-        if given and think is not True:
+        if given and think not in (True, GATED):
             raise ValueError(f"{', '.join(given)} set how queries are thought about: pass think=True to think")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if think == GATED and mode == "lexical":
+            raise ValueError("think='gated' reads the dense side's first round: use mode 'hybrid' or 'dense'")
         count = self.count()
         if count == 0:
             raise EmptyIndexError(f"{self.store.description} is empty: index documents first")
-        wants_thoughts = think is True and (mode != "lexical" or lexical_thoughts)
-        if mode == "lexical" and not wants_thoughts:
-            embedded = QueryEmbeddings(None, [[] for _ in queries])  # no model call: BM25 alone
-        else:
-            how = DISTILLED if think == DISTILLED else wants_thoughts
-            embedded = self.model.embed_queries(queries, think=how, **thinking)
         depth = min(count, k if mode == "dense" else max(k, FUSION_CANDIDATES))
-        dense = self.store.query(embedded.vectors, depth, where) if mode != "lexical" else None
+        if think == GATED:
+            embedded, dense = self._gated_dense(queries, depth, where, thinking)
+        else:
+            wants_thoughts = think is True and (mode != "lexical" or lexical_thoughts)
+            if mode == "lexical" and not wants_thoughts:
+                embedded = QueryEmbeddings(None, [[] for _ in queries])  # no model call: BM25 alone
+            else:
+                how = DISTILLED if think == DISTILLED else wants_thoughts
+                embedded = self.model.embed_queries(queries, think=how, **thinking)
+            dense = self.store.query(embedded.vectors, depth, where) if mode != "lexical" else None
         lexical = lexical_index = None
         if mode != "dense":
             lexical_index = self._lexical(count)
-            texts = [expanded_query(q, t) if lexical_thoughts else q for q, t in zip(queries, embedded.thoughts)]
+            texts = [expanded_query(q, t) if lexical_thoughts and t else q for q, t in zip(queries, embedded.thoughts)]
             candidates = [[h.id for h in row] for row in dense] if dense is not None else []
             lexical = lexical_index.search(texts, depth, self._allowed(where), exact=candidates)
         fusion = self.fusion if fusion is None else Fusion.of(fusion)
@@ -245,6 +252,32 @@ class Index:
                 hits = _fused(side, lexical[i], k, count, fusion, thoughts, self.store.fetch)
             out.append(hits)
         return out
+
+    def _gated_dense(
+        self, queries: list[str], depth: int, where: dict[str, Any] | None, thinking: dict[str, Any]
+    ) -> tuple[QueryEmbeddings, list]:
+        """The dense side of ``think="gated"``: every query searches with its plain vector; those whose best hit is
+        below ``think_below`` (or that found nothing) think and search again with their thought vector."""
+        threshold = self.model.config.think_below
+        if threshold is None:
+            raise ValueError(
+                "think='gated' needs the checkpoint's think_below (the cosine under which a query thinks); this "
+                "checkpoint has none: set it in its o1_config.json (choose it on dev queries with bench/gate.py), "
+                "or use think=True / False"
+            )
+        plain = self.model.embed_queries(queries, think=False)
+        dense = self.store.query(plain.vectors, depth, where)
+        unsure = [i for i, row in enumerate(dense) if not row or row[0].score < threshold]
+        if not unsure:
+            return plain, dense
+        thought = self.model.embed_queries([queries[i] for i in unsure], think=True, **thinking)
+        vectors, thoughts = plain.vectors.copy(), list(plain.thoughts)
+        for row, i in enumerate(unsure):
+            vectors[i], thoughts[i] = thought.vectors[row], thought.thoughts[row]
+        again = self.store.query(thought.vectors, depth, where)
+        for row, i in enumerate(unsure):
+            dense[i] = again[row]
+        return QueryEmbeddings(vectors, thoughts), dense
 
     def prepare_lexical_index(self) -> None:
         """Build (or load) the lexical index now, e.g. at the end of an ingest, rather than on the next search."""

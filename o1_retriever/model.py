@@ -33,16 +33,20 @@ logger = logging.getLogger(__name__)
 
 OnThinkerError = Literal["raise", "no-think"]
 #: How a query becomes a vector: ``False`` the query alone, ``True`` the query with thoughts written at query time,
-#: ``"distilled"`` the query alone through the query encoder trained to land where its thoughts would take it.
-Think = Union[bool, Literal["distilled"]]
+#: ``"distilled"`` the query alone through the query encoder trained to land where its thoughts would take it,
+#: ``"gated"`` (a search only: it reads the store's first round) thoughts only for queries whose plain vector finds
+#: nothing close (``ModelConfig.think_below``), the query alone for the rest.
+Think = Union[bool, Literal["distilled", "gated"]]
 DISTILLED = "distilled"
+GATED = "gated"
 
 
 def check_think(think: object) -> Think:
-    """``think`` if it is one of ``True``, ``False``, ``"distilled"``; else a ValueError that lists them."""
-    if think is True or think is False or think == DISTILLED:
+    """``think`` if it is one of ``True``, ``False``, ``"distilled"``, ``"gated"``; else a ValueError that lists
+    them."""
+    if think is True or think is False or think in (DISTILLED, GATED):
         return think
-    raise ValueError(f"think must be True, False or {DISTILLED!r}, got {think!r}")
+    raise ValueError(f"think must be True, False, {DISTILLED!r} or {GATED!r}, got {think!r}")
 
 
 @dataclass
@@ -265,7 +269,12 @@ class ThinkThenEmbed:
         queries = check_texts(queries, "queries")
         if n_thoughts is not None:
             check_positive(n_thoughts, "n_thoughts")
-        if check_think(think) == DISTILLED:
+        if check_think(think) == GATED:
+            raise ValueError(
+                "think='gated' decides per query from a search's first round: use Index.search, ChromaStore.query "
+                "or a retriever; to embed a query here choose think=True, False or 'distilled'"
+            )
+        if think == DISTILLED:
             return QueryEmbeddings(self._distilled_query_vectors(queries), [[] for _ in queries])
         if not think:
             return QueryEmbeddings(self._plain_query_vectors(queries), [[] for _ in queries])

@@ -60,10 +60,15 @@ CALIBRATION = (
 #: how much of the activations' range moves into the weights (0: none, 1: all); 0.7 was best of 0.5-0.9 by KL
 SMOOTHING_ALPHA = 0.7
 
-#: names what ``quantize_int8`` does, for the thought cache: thoughts of another scheme are other thoughts
-INT8_SCHEME = (
-    f"smoothed (alpha {SMOOTHING_ALPHA}) int8 linear layers, per-channel weights, 8-bit dynamic activations per token"
-)
+
+def int8_scheme() -> str:
+    """Names what ``quantize_int8`` does on this CPU, for the thought cache: thoughts of another scheme are other
+    thoughts. Activations keep 8 bits where the CPU multiplies them exactly (VNNI), else 7."""
+    bits = 8 if _exact_int8_products() else 7
+    return (
+        f"smoothed (alpha {SMOOTHING_ALPHA}) int8 linear layers, per-channel weights, {bits}-bit dynamic activations "
+        "per token"
+    )
 
 
 def smoothing_scales(activation_max: torch.Tensor, weight_max: torch.Tensor, alpha: float) -> torch.Tensor:

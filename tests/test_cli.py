@@ -57,6 +57,10 @@ def test_index_then_search(corpus, tiny_lm, tmp_path):
     assert bad.exit_code == 2 and "unknown fusion 'best'" in bad.output
     needs = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--n-thoughts", 2)
     assert needs.exit_code == 2 and "add --think" in needs.output
+    both = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--think", "--gated")
+    assert both.exit_code == 2 and "choose one" in both.output
+    ungated = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--gated")
+    assert ungated.exit_code == 2 and "think_below" in ungated.output
 
 
 def test_index_folder_of_text_files(tmp_path, tiny_lm):

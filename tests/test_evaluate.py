@@ -211,3 +211,25 @@ def test_thoughts_on_the_lexical_side_are_the_o1_thoughts(beir, tiny_lm):
     )
     assert once["bm25-thoughts"].run == dict(zip(bench.queries, expected))
     assert once["bm25-thoughts"].settings["lexical"] == "query x1 + thoughts"
+
+
+def test_gated_takes_o1_where_the_plain_query_is_unsure(beir, tiny_lm):
+    from o1_retriever import ThinkThenEmbed
+    from o1_retriever.benchmark import load_benchmark
+    from o1_retriever.evaluate import default_systems, run_systems
+
+    bench = load_benchmark(beir)
+    model = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
+    assert "gated" not in default_systems(model)
+    with pytest.raises(ValueError, match="need a checkpoint with a thinking gate"):
+        run_systems(bench, model, ("gated",), {}, cache_corpus=False)
+    thinking = {"n_thoughts": 2, "max_new_tokens": 4, "temperature": 0.0}
+    plain = run_systems(bench, model, ("dense",), thinking, cache_corpus=False)["dense"].run
+    tops = sorted(max(docs.values()) for docs in plain.values())
+    model.config = dataclasses.replace(model.config, think_below=tops[len(tops) // 2])
+    assert {"gated", "gated-hybrid", "store-gated-hybrid"} <= set(default_systems(model))
+    results = run_systems(bench, model, ("dense", "o1", "gated"), thinking, cache_corpus=False)
+    for query, docs in results["gated"].run.items():
+        unsure = max(results["dense"].run[query].values()) < model.config.think_below
+        assert docs == (results["o1"].run if unsure else results["dense"].run)[query]
+    assert results["gated"].settings["share_thinking"] == pytest.approx(len(tops) // 2 / len(tops))

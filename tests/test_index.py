@@ -331,3 +331,44 @@ def test_the_lexical_index_is_saved_only_where_the_store_lives(tmp_path):
     assert given.lexical_folder is None  # a client given: no folder of ours to write into
     named = ChromaVectorStore(client=chromadb.EphemeralClient(), collection="mem2", lexical_path=tmp_path / "lx")
     assert named.lexical_folder == tmp_path / "lx" / "mem2"
+
+
+def _with_gate(model, think_below):
+    import dataclasses
+
+    model.config = dataclasses.replace(model.config, think_below=think_below)
+
+
+def test_gated_thinks_only_for_queries_whose_first_round_is_unsure(store, shared_model):
+    queries = ["cancer risk of drug treatment", "gene expression data"]
+    settings = {"n_thoughts": 2, "max_new_tokens": 5}
+    top = [row[0].score for row in store.search(queries, k=1, think=False, mode="dense")]
+    assert top[0] != top[1]
+    unsure, sure = (0, 1) if top[0] < top[1] else (1, 0)
+    plain = store.search(queries, k=4, think=False)
+    thinking = store.search(queries, k=4, think=True, **settings)
+    _with_gate(shared_model, (top[0] + top[1]) / 2)
+    gated = store.search(queries, k=4, think="gated", **settings)
+    assert gated[sure] == plain[sure] and gated[sure][0].thoughts == []
+    assert [h.id for h in gated[unsure]] == [h.id for h in thinking[unsure]]
+    assert [h.score for h in gated[unsure]] == pytest.approx([h.score for h in thinking[unsure]], abs=1e-5)
+    assert gated[unsure][0].thoughts == thinking[unsure][0].thoughts and len(gated[unsure][0].thoughts) == 2
+    _with_gate(shared_model, 1.0)  # nothing is that close: every query thinks
+    assert [[h.id for h in row] for row in store.search(queries, k=4, think="gated", **settings)] == [
+        [h.id for h in row] for row in thinking
+    ]
+    _with_gate(shared_model, -1.0)  # everything is: no query thinks, and no thinker runs
+    shared_model.think = None  # would fail if called
+    assert store.search(queries, k=4, think="gated", **settings) == plain
+
+
+def test_gated_needs_a_gate_a_dense_side_and_a_search(store, shared_model):
+    with pytest.raises(ValueError, match="needs the checkpoint's think_below"):
+        store.query("cancer risk", think="gated")
+    _with_gate(shared_model, 0.5)
+    with pytest.raises(ValueError, match="reads the dense side's first round"):
+        store.query("cancer risk", think="gated", mode="lexical")
+    with pytest.raises(ValueError, match="use Index.search, ChromaStore.query or a retriever"):
+        shared_model.embed_queries(["cancer risk"], think="gated")
+    with pytest.raises(ValueError, match="think must be True, False, 'distilled' or 'gated'"):
+        store.query("cancer risk", think="sometimes")

@@ -116,3 +116,18 @@ def test_langchain_embeddings_with_langchain_chroma(shared_model, tmp_path):
     vectorstore.add_texts([d.text for d in DOCS], ids=[d.id for d in DOCS])
     found = vectorstore.similarity_search("gene expression in human cells", k=2)
     assert len(found) == 2 and found[0].page_content in {d.text for d in DOCS}
+
+
+def test_both_retrievers_gate_thinking(store, shared_model):
+    import dataclasses
+
+    from o1_retriever.integrations.langchain import O1Retriever as LangChainRetriever
+    from o1_retriever.integrations.llamaindex import O1Retriever as LlamaIndexRetriever
+
+    shared_model.config = dataclasses.replace(shared_model.config, think_below=1.0)  # every query is unsure
+    docs = LangChainRetriever(store=store, k=2, think="gated", thinking=THINKING).invoke("cancer risk")
+    nodes = LlamaIndexRetriever(store, similarity_top_k=2, think="gated", **THINKING).retrieve("cancer risk")
+    assert len(docs[0].metadata["o1_thoughts"]) == 2 == len(nodes[0].node.metadata["o1_thoughts"])
+    shared_model.config = dataclasses.replace(shared_model.config, think_below=-1.0)  # none is
+    docs = LangChainRetriever(store=store, k=2, think="gated", thinking=THINKING).invoke("cancer risk")
+    assert docs[0].metadata["o1_thoughts"] == []

@@ -175,3 +175,15 @@ def test_layers_already_four_bit_kept_four_bit_come_closest_to_fp32():
         return ((logits(m) - reference).norm() / reference.norm()).item()
 
     assert error(mixed) < 0.75 * error(int8_only)
+
+
+def test_the_int8_scheme_names_the_activation_bits_this_cpu_uses(monkeypatch):
+    """7-bit and 8-bit activations write other thoughts: a thought cache shared by two CPUs must not mix them."""
+    from o1_retriever import quantization
+
+    names = {}
+    for exact in (False, True):
+        monkeypatch.setattr(quantization, "_exact_int8_products", lambda exact=exact: exact)
+        names[exact] = quantization.int8_scheme()
+        assert Int8Linear(torch.nn.Linear(4, 4)).reduce_range is not exact
+    assert "7-bit" in names[False] and "8-bit" in names[True]

@@ -117,6 +117,11 @@ def search(
     think: bool = typer.Option(
         False, help="Think before embedding: the query's thoughts join its vector (1-7 s a query on a CPU)"
     ),
+    gated: bool = typer.Option(
+        False,
+        help="Think only if the plain query finds nothing close (its best cosine below the checkpoint's "
+        "think_below); otherwise answer at the cost of --plain",
+    ),
     distilled: bool = typer.Option(
         False,
         help="Embed the query with the checkpoint's distilled query encoder (trained by `distill` to land where "
@@ -143,17 +148,17 @@ def search(
 
     if not query.strip():
         fail("the query is empty")
-    if think + distilled + plain > 1:
-        fail("--think, --distilled and --plain are three ways of embedding the query: choose one")
-    if not think and (n_thoughts is not None or seed is not None):
-        fail("--n-thoughts and --seed set how the query is thought about: add --think")
+    if think + gated + distilled + plain > 1:
+        fail("--think, --gated, --distilled and --plain are four ways of embedding the query: choose one")
+    if not (think or gated) and (n_thoughts is not None or seed is not None):
+        fail("--n-thoughts and --seed set how the query is thought about: add --think (or --gated)")
     try:
         fused_by = Fusion.named(fusion)
     except ValueError as error:
         fail(str(error))
     chroma = _open_store(load_model(model, thinker=thinker), store, collection, host, port, False, lexical_path)
     try:
-        how = True if think else "distilled" if distilled else False if plain else None
+        how = True if think else "gated" if gated else "distilled" if distilled else False if plain else None
         hits = chroma.query(query, k, think=how, mode=mode, fusion=fused_by, n_thoughts=n_thoughts, seed=seed)
     except (EmptyIndexError, ThinkerError, ValueError) as error:
         fail(str(error))

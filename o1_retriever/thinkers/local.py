@@ -11,7 +11,7 @@ from o1_retriever import prompts
 from o1_retriever.causal_lm import CausalLM, add_special_tokens, default_device, load_causal_lm, padded_width
 from o1_retriever.checkpoint import weights_fingerprint
 from o1_retriever.config import PRECISIONS, ModelConfig, Precision, ThinkingConfig
-from o1_retriever.quantization import CALIBRATION, INT8_SCHEME, int8_supported, quantize_int8
+from o1_retriever.quantization import CALIBRATION, int8_scheme, int8_supported, quantize_int8
 from o1_retriever.sampling import row_seed
 from o1_retriever.thinkers import ThinkRequest, Thoughts
 
@@ -121,7 +121,7 @@ class LocalThinker:
             "prompt_version": prompts.PROMPT_VERSION,
             "thinker_trained": self.trained,
             "max_query_tokens": self.max_query_tokens,
-            "precision": self.precision if self.precision == "fp32" else f"{self.precision}: {INT8_SCHEME}",
+            "precision": self.precision if self.precision == "fp32" else f"{self.precision}: {int8_scheme()}",
             "padding": f"left, to a multiple of {self.PAD_MULTIPLE} tokens",  # it moves int8 thoughts
             "weights": self._weights,
         }
