@@ -30,12 +30,25 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
+def cpu_features() -> list[str]:
+    """The vector instruction sets of this CPU that change kernels and int8 results (empty where /proc is absent)."""
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
+    except OSError:
+        return []
+    return [flag for flag in wanted if flag in flags]
+
+
 def write(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
-        **payload,
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "features": cpu_features(),
+        "threads": torch.get_num_threads(),
     }
+    payload = {"machine": machine, **payload}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(json.dumps(payload, indent=2))
