@@ -188,18 +188,6 @@ class Int8Linear(torch.nn.Module):
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.reduce_range = not _exact_int8_products()
 
-    @classmethod
-    def concatenated(cls, linears: list[torch.nn.Linear]) -> Int8Linear:
-        """One int8 layer computing the outputs of ``linears`` (which read the same input) side by side."""
-        weight = torch.cat([linear.weight.detach() for linear in linears])
-        biases = [linear.bias for linear in linears]
-        merged = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=biases[0] is not None)
-        with torch.no_grad():
-            merged.weight.copy_(weight)
-            if merged.bias is not None:
-                merged.bias.copy_(torch.cat([b.detach() for b in biases]))
-        return cls(merged)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.per_token:
             return torch.ops.quantized.linear_dynamic(x.float(), self._packed, self.reduce_range).to(x.dtype)
@@ -218,76 +206,6 @@ class Int8Linear(torch.nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8, activation scales {scales}"
 
 
-class SharedInputInt8:
-    """Projections that read the same input (a layer's q/k/v, an MLP's gate/up) as one ``Int8Linear``: the input is
-    ranged and quantised once and one int8 product computes every projection; each projection module returns its
-    columns. Per-channel weight scales and per-token ranges make every output element the same as the separate
-    layers' (test), so thoughts do not change; a step runs fewer, larger operators."""
-
-    def __init__(self, linears: list[torch.nn.Linear]) -> None:
-        self.layer = Int8Linear.concatenated(linears)
-        bounds = [0]
-        for linear in linears:
-            bounds.append(bounds[-1] + linear.out_features)
-        self.slices = [_Int8Columns(self, start, end) for start, end in zip(bounds[:-1], bounds[1:])]
-        self.slices[0].layer = self.layer  # registered once in the model, so hooks and ``modules()`` see it
-        self._input: torch.Tensor | None = None
-        self._version: int | None = None
-        self._output: torch.Tensor | None = None
-
-    def output_for(self, x: torch.Tensor) -> torch.Tensor:
-        """The concatenated outputs for ``x``, computed once for consecutive calls with the same, unchanged tensor
-        (the last input is held, so no other tensor can take its place; in-place changes show in its version, where
-        the tensor tracks one: inference tensors do not, and nothing writes them in place between the projections)."""
-        version = _version(x)
-        if x is not self._input or version != self._version:
-            self._input, self._version, self._output = x, version, self.layer(x)
-        return self._output
-
-
-def _version(x: torch.Tensor) -> int | None:
-    try:
-        return x._version
-    except RuntimeError:  # an inference tensor
-        return None
-
-
-class _Int8Columns(torch.nn.Module):
-    """One projection of a ``SharedInputInt8``: its columns of the shared product."""
-
-    def __init__(self, group: SharedInputInt8, start: int, end: int) -> None:
-        super().__init__()
-        self._group, self.start, self.end = group, start, end
-        self.in_features, self.out_features = group.layer.in_features, end - start
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._group.output_for(x)[..., self.start : self.end]
-
-    def extra_repr(self) -> str:
-        return f"columns {self.start}:{self.end} of a shared int8 product of {self.in_features} inputs"
-
-
-#: the projections of a Llama-like layer that read the same input: fused by ``share_inputs``
-SHARED_INPUTS = (("self_attn", ("q_proj", "k_proj", "v_proj")), ("mlp", ("gate_proj", "up_proj")))
-
-
-def share_inputs(model: torch.nn.Module) -> int:
-    """Replace each group of plain linear layers of ``SHARED_INPUTS`` by one ``SharedInputInt8``; in place. Returns
-    how many groups were fused (0 for another architecture, whose layers stay separate)."""
-    fused = 0
-    for module in list(model.modules()):
-        for parent_name, names in SHARED_INPUTS:
-            parent = getattr(module, parent_name, None)
-            linears = [getattr(parent, name, None) for name in names]
-            if parent is None or not all(type(linear) is torch.nn.Linear for linear in linears):
-                continue
-            group = SharedInputInt8(linears)
-            for name, columns in zip(names, group.slices):
-                setattr(parent, name, columns)
-            fused += 1
-    return fused
-
-
 def int8_linear_layers(model: torch.nn.Module, per_token: bool = True) -> torch.nn.Module:
     """``model`` with every plain linear layer replaced by an ``Int8Linear`` (no smoothing). In place; returns it."""
     for module in list(model.modules()):
@@ -297,13 +215,8 @@ def int8_linear_layers(model: torch.nn.Module, per_token: bool = True) -> torch.
     return model
 
 
-def quantize_int8(
-    model: torch.nn.Module, calibration: list[list[int]], per_token: bool = True, shared_inputs: bool = False
-) -> torch.nn.Module:
+def quantize_int8(model: torch.nn.Module, calibration: list[list[int]], per_token: bool = True) -> torch.nn.Module:
     """``model`` (a CPU fp32 causal LM) smoothed on ``calibration`` token ids, then with every linear layer, its
-    head included, in int8; projections that read the same input share one product (``shared_inputs``, per token
-    only: the outputs are the same, a step is faster). In place; returns it."""
+    head included, in int8. In place; returns it."""
     smooth(model, calibration)
-    if per_token and shared_inputs:
-        share_inputs(model)
     return int8_linear_layers(model, per_token)
