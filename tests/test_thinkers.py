@@ -265,3 +265,19 @@ def test_an_int8_model_saves_the_rows_it_loaded(tiny_lm, tiny_encoder, tmp_path)
     after = int8.save_pretrained(tmp_path / "after")  # the head is int8 now; its rows are the tied input rows
     rows = [load_file(str(folder / "special_tokens.safetensors")) for folder in (fp32, before, after)]
     assert all(torch.equal(r["input_embeddings"], rows[0]["input_embeddings"]) for r in rows)
+
+
+def test_importing_the_package_asks_mkl_for_reproducible_products_unless_told_otherwise():
+    """With several threads MKL splits a product by its row count; int8 thinking amplifies the last bits that moves,
+    so a query's thoughts depended on its batch (an AVX-512 machine) until the strict mode was the default."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, o1_retriever; print(os.environ['MKL_CBWR'])"
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
+    default = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    chosen = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "MKL_CBWR": "COMPATIBLE"}, capture_output=True, text=True, check=True
+    )
+    assert (default.stdout.strip(), chosen.stdout.strip()) == ("AUTO,STRICT", "COMPATIBLE")
