@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +151,7 @@ def main() -> None:
         per_set[name] = json.loads(Path(path).read_text())
         signals[name] = signals_of(model, DATA / name, args.split, args.max_queries, per_set[name])
     payload: dict = {
-        "command": "python -m bench.gate " + " ".join(_argv()),
+        "command": "python -m bench.gate " + " ".join(sys.argv[1:]),
         "evaluations": {name: e["command"] for name, e in per_set.items()},
         "signals": {
             name: {s: float(np.mean(list(v.values()))) for s, v in sig.items()} for name, sig in signals.items()
@@ -172,12 +173,6 @@ def main() -> None:
     if not args.gate:
         payload["rule"] = RULE
     write(args.name, payload)
-
-
-def _argv() -> list[str]:
-    import sys
-
-    return sys.argv[1:]
 
 
 if __name__ == "__main__":
