@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from o1_retriever.quantization import cpu_flags
+
 RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -32,13 +34,7 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
 
 def cpu_features() -> list[str]:
     """The vector instruction sets of this CPU that change kernels and int8 results (empty where /proc is absent)."""
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
-    except OSError:
-        return []
-    return [flag for flag in wanted if flag in flags]
+    return [flag for flag in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if flag in cpu_flags()]
 
 
 def write(name: str, payload: dict) -> Path:

@@ -16,7 +16,7 @@ python -m bench.gate --model data/dev-default --split train --max-queries 150 \
     --eval scifact=bench/results/eval/dev-serving-t07-scifact.json \
     --eval nfcorpus-lite=bench/results/eval/dev-serving-t07-nfcorpus-lite.json --name gate-dev-smollm2
 Test, once, for the gate dev chose:
-python -m bench.gate --model default --gate agreement:0.2 --eval scifact=bench/results/eval/padded-int8-scifact.json \
+python -m bench.gate --model default --gate dense_top1:0.52 --eval scifact=bench/results/eval/padded-int8-scifact.json \
     ... --name gate-test-smollm2
 """
 
@@ -28,7 +28,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bench.common import DATA, write
 from o1_retriever.benchmark import load_benchmark
@@ -143,8 +142,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--name", required=True, help="bench/results/NAME.json")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    model = ThinkThenEmbed.from_pretrained(args.model)
+    model = ThinkThenEmbed.from_pretrained(args.model, threads=args.threads)
     per_set, signals = {}, {}
     for item in args.eval:
         name, _, path = item.partition("=")

@@ -16,7 +16,7 @@ import numpy as np
 from o1_retriever import embedders
 from o1_retriever.benchmark import Benchmark, Run, corpus_vectors, dense_run
 from o1_retriever.fusion import Fusion, fuse
-from o1_retriever.index import FUSION_CANDIDATES
+from o1_retriever.index import FUSION_CANDIDATES, first_round_unsure
 from o1_retriever.lexical import QUERY_REPEATS, expanded_query
 from o1_retriever.metrics import ranking
 from o1_retriever.model import Think, ThinkThenEmbed
@@ -137,11 +137,9 @@ def _hyde(ctx: Context) -> SystemResult:
 def _gated(ctx: Context) -> SystemResult:
     """``think="gated"`` on the exact harness: each query's o1 ranking when its plain vector's best cosine is below
     the checkpoint's ``think_below``, else its dense ranking; the query time counts thinking for those queries only."""
-    threshold = ctx.model.config.think_below
-    if threshold is None:
-        raise ValueError("gated systems need a checkpoint with think_below (its o1_config.json; bench/gate.py)")
+    threshold = ctx.model.config.think_below  # run_systems refuses a model without one
     dense, o1 = ctx.results["dense"], ctx.results["o1"]
-    unsure = {q for q, docs in dense.run.items() if not docs or max(docs.values()) < threshold}
+    unsure = {q for q, docs in dense.run.items() if first_round_unsure(max(docs.values()) if docs else None, threshold)}
     run = {q: o1.run[q] if q in unsure else docs for q, docs in dense.run.items()}
     share = len(unsure) / max(len(dense.run), 1)
     seconds = dense.query_seconds + share * max(0.0, o1.query_seconds - dense.query_seconds)

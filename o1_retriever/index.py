@@ -267,16 +267,14 @@ class Index:
             )
         plain = self.model.embed_queries(queries, think=False)
         dense = self.store.query(plain.vectors, depth, where)
-        unsure = [i for i, row in enumerate(dense) if not row or row[0].score < threshold]
+        unsure = [i for i, row in enumerate(dense) if first_round_unsure(row[0].score if row else None, threshold)]
         if not unsure:
             return plain, dense
         thought = self.model.embed_queries([queries[i] for i in unsure], think=True, **thinking)
+        again = self.store.query(thought.vectors, depth, where)
         vectors, thoughts = plain.vectors.copy(), list(plain.thoughts)
         for row, i in enumerate(unsure):
-            vectors[i], thoughts[i] = thought.vectors[row], thought.thoughts[row]
-        again = self.store.query(thought.vectors, depth, where)
-        for row, i in enumerate(unsure):
-            dense[i] = again[row]
+            vectors[i], thoughts[i], dense[i] = thought.vectors[row], thought.thoughts[row], again[row]
         return QueryEmbeddings(vectors, thoughts), dense
 
     def prepare_lexical_index(self) -> None:
@@ -321,6 +319,12 @@ class Index:
         if not isinstance(query, str):
             raise TypeError(f"query must be a string, got {type(query).__name__}")
         return self.search([query], k, **kwargs)[0]
+
+
+def first_round_unsure(best_cosine: float | None, think_below: float) -> bool:
+    """Whether ``think="gated"`` thinks for a query: its plain vector's best cosine (None: nothing found) is below
+    the checkpoint's ``think_below``."""
+    return best_cosine is None or best_cosine < think_below
 
 
 def _fused(

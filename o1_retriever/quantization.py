@@ -141,15 +141,19 @@ def smooth(model: torch.nn.Module, sequences: list[list[int]], alpha: float = SM
 
 
 @functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The feature flags of this CPU (``/proc/cpuinfo``; empty where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return frozenset(next((line for line in cpuinfo if line.startswith("flags")), "").split())
+    except OSError:
+        return frozenset()
+
+
 def _exact_int8_products() -> bool:
     """Whether this CPU multiplies 8-bit activations without 16-bit saturation (VNNI or AMX int8); without it
     activations keep 7 bits, as torch's own dynamic quantisation does everywhere."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return any(flag in flags for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    return bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 @functools.cache
