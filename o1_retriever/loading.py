@@ -64,9 +64,9 @@ def load(
     ``None`` or ``"default"`` (unless a folder of that name exists) is the shipped checkpoint, ``"default-distilled"``
     the shipped one with a distilled query encoder, ``"default-qwen"`` the shipped one with Qwen2.5-Coder-1.5B
     thinking (optional weights: ``o1-retriever download-weights qwen2.5-coder-1.5b-instruct``), ``"default-mpnet"``
-    the shipped thinker with the all-mpnet-base-v2 encoder (``download-weights all-mpnet-base-v2``). ``thinker``: another
-    thinker than the checkpoint's LM (split mode only). ``cache``: True for the default thought cache, a path for
-    another, False for none. ``precision``: the local thinker's weights, "fp32" or "int8" (default: the config's).
+    the shipped thinker with the all-mpnet-base-v2 encoder (``download-weights all-mpnet-base-v2``). ``thinker``:
+    another thinker than the checkpoint's LM (split mode only). ``cache``: True for the default thought cache, a path
+    for another, False for none. ``precision``: the local thinker's weights, "fp32" or "int8" (default: the config's).
     ``threads``: CPU threads for torch (default: ``$O1_RETRIEVER_THREADS``, else half the cores this process may use,
     at least 1: torch's default of all cores collapses when other processes are busy)."""
     set_threads(threads)
