@@ -33,9 +33,17 @@ from o1_retriever.metrics import mean_scores, per_query_scores
 from o1_retriever.prompts import document_text
 
 TOLERANCE = 0.01
-GRID = [Fusion.rrf()] + [
-    Fusion(dense_weight=w, gate_saturation=s) for w in (0.5, 0.6, 0.7) for s in (None, 0.05, 0.1, 0.2, 0.3)
-]
+
+
+def grid(gate_depths: tuple[int, ...] = (20,)) -> list[Fusion]:
+    """RRF, and z-score fusions over dense weights x gate saturations (x gate depths, when several are asked)."""
+    return [Fusion.rrf()] + [
+        Fusion(dense_weight=w, gate_saturation=s, gate_depth=d)
+        for d in gate_depths
+        for w in (0.5, 0.6, 0.7)
+        for s in (None, 0.05, 0.1, 0.2, 0.3)
+        if d == gate_depths[0] or s is not None  # no gate: the depth does not matter
+    ]
 
 
 def degraded_lexical(bench: Benchmark, how: str, seed: int = 0) -> dict | None:
@@ -87,17 +95,18 @@ def score(column: dict, fusion: Fusion) -> float:
 def label(fusion: Fusion) -> str:
     if fusion.method == "rrf":
         return "rrf"
-    return f"score w={fusion.dense_weight} gate={fusion.gate_saturation}"
+    depth = "" if fusion.gate_depth == Fusion.gate_depth or fusion.gate_saturation is None else f"@{fusion.gate_depth}"
+    return f"score w={fusion.dense_weight} gate={fusion.gate_saturation}{depth}"
 
 
-def table(cols: list[dict]) -> dict:
+def table(cols: list[dict], fusions: list[Fusion]) -> dict:
     """{fusion label: {column: nDCG@10}} plus the two sides alone."""
     out = {"dense": {}, "bm25": {}}
     for column in cols:
         key = f"{column['name']} {column['lexical']}"
         out["dense"][key] = ndcg(column["qrels"], column["dense"])
         out["bm25"][key] = ndcg(column["qrels"], column["bm25"])
-    for fusion in GRID:
+    for fusion in fusions:
         out[label(fusion)] = {f"{c['name']} {c['lexical']}": score(c, fusion) for c in cols}
         print(f"{label(fusion):28}", " ".join(f"{v:.3f}" for v in out[label(fusion)].values()), flush=True)
     return out
@@ -128,16 +137,20 @@ def main() -> None:
     parser.add_argument("--test", action="append", default=[], help="DATA:SPLIT:EVAL_FOLDER, reported")
     parser.add_argument("--dense-system", default="dense", help="the dense run to fuse (dense or o1)")
     parser.add_argument("--name", default="fusion", help="bench/results/NAME.json")
+    parser.add_argument(
+        "--gate-depths", default="20", help="comma-separated depths the agreement gate compares (the first: default)"
+    )
     args = parser.parse_args()
+    fusions = grid(tuple(int(d) for d in args.gate_depths.split(",")))
     print("dev")
-    dev = table([c for spec in args.dev for c in columns(spec, args.dense_system)])
+    dev = table([c for spec in args.dev for c in columns(spec, args.dense_system)], fusions)
     dev_summary = summary(dev)
     chosen = choose(dev_summary)
     print(
         f"chosen on dev: {chosen} (real mean {dev_summary[chosen]['real_mean']:.4f}, "
         f"worst gap {dev_summary[chosen]['worst_gap']:+.3f})"
     )
-    test = table([c for spec in args.test for c in columns(spec, args.dense_system)]) if args.test else {}
+    test = table([c for spec in args.test for c in columns(spec, args.dense_system)], fusions) if args.test else {}
     payload = {
         "command": "python -m bench.fusion " + shlex.join(sys.argv[1:]),
         "rule": f"best mean nDCG@10 on the real dev columns among fusions within {TOLERANCE} of the better side "

@@ -3,7 +3,7 @@ thinker doing the same work (3 samples x 48 new tokens): idle p50/p95 for a cach
 for fp32 and int8 thinkers, and for each, 8 concurrent thinking queries against 8 sequential ones and a thinking
 query while a busy-loop process runs on every core.
 
-    python -m bench.latency [--queries 6] [--threads 1] [--docs 300]
+    python -m bench.latency [--queries 6] [--threads 1] [--docs 300] [--name latency]
 
 Every thinking query is a cache miss unless said otherwise (each condition uses queries no other one used).
 """
@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=6, help="queries per condition")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (set once, as the product does)")
     parser.add_argument("--docs", type=int, default=300, help="SciFact documents in the index searched")
+    parser.add_argument("--name", default="latency", help="bench/results/NAME.json")
     args = parser.parse_args()
     os.environ["O1_RETRIEVER_THREADS"] = str(args.threads)
     texts = list(load_queries(DATA / "scifact").values())
@@ -122,7 +123,8 @@ def main() -> None:
 
     baseline = plain_generate(models["fp32"], take(args.queries))
     result: dict = {
-        "command": f"python -m bench.latency --queries {args.queries} --threads {args.threads} --docs {args.docs}",
+        "command": f"python -m bench.latency --queries {args.queries} --threads {args.threads} --docs {args.docs} "
+        f"--name {args.name}",
         "threads": args.threads,
         "plain_transformers_fp32_generate": percentiles(baseline),
     }
@@ -140,7 +142,7 @@ def main() -> None:
     for precision, store in stores.items():
         result[f"{precision}_8_queries"] = concurrency(store, take(8), take(8))
         result[f"{precision}_under_cpu_hog"] = under_hog(store, take(args.queries), take(args.queries))
-    write("latency", result)
+    write(args.name, result)
 
 
 if __name__ == "__main__":
