@@ -173,26 +173,16 @@ def _joined_file(weights: BuiltinWeights) -> Path:
     return target
 
 
-def _dequantised_folder(weights: BuiltinWeights, gguf_file: Path) -> Path:
-    """A plain transformers folder made once from the GGUF file; written to a temp dir, then renamed."""
+def _cached_folder(weights: BuiltinWeights, write) -> Path:
+    """The cache folder of ``weights``, made once: ``write(tmp)`` builds the model folder inside a fresh temporary
+    directory and returns it, then it is renamed into place (atomic: a reader never sees a half-written folder)."""
     target = _cached(weights)
     if (target / "config.json").exists():
         return target
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     target.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
-    # transformers refuses to save a GGUF-loaded model until the quantizer is detached (DESIGN.md §5)
-    model.hf_quantizer = None
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{weights.name}-"))
     try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)  # atomic: a reader never sees a half-written folder
+        os.replace(write(tmp), target)
     except OSError:
         if not (target / "config.json").exists():  # not merely another process finishing first
             raise
@@ -201,14 +191,30 @@ def _dequantised_folder(weights: BuiltinWeights, gguf_file: Path) -> Path:
     return target
 
 
+def _dequantised_folder(weights: BuiltinWeights, gguf_file: Path) -> Path:
+    """A plain transformers folder made once from the GGUF file."""
+
+    def write(tmp: Path) -> Path:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+        # transformers refuses to save a GGUF-loaded model until the quantizer is detached (DESIGN.md §5)
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        return tmp
+
+    return _cached_folder(weights, write)
+
+
 def _extracted_folder(weights: BuiltinWeights, zip_file: Path) -> Path:
-    """The model folder inside a zip archive, extracted once into the cache; written to a temp dir, then renamed."""
-    target = _cached(weights)
-    if (target / "config.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{weights.name}-"))
-    try:
+    """The model folder inside a zip archive (the shallowest one holding a config.json), extracted once."""
+
+    def write(tmp: Path) -> Path:
         with zipfile.ZipFile(zip_file) as archive:
             archive.extractall(tmp)
         configs = sorted(tmp.rglob("config.json"), key=lambda p: len(p.parts))
@@ -217,13 +223,13 @@ def _extracted_folder(weights: BuiltinWeights, zip_file: Path) -> Path:
                 f"{zip_file} holds no model folder (no config.json); reinstall with: "
                 f"{weights.install_command} --force-reinstall"
             )
-        os.replace(configs[0].parent, target)  # atomic: a reader never sees a half-written folder
-    except OSError:
-        if not (target / "config.json").exists():  # not merely another process finishing first
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        return configs[0].parent
+
+    return _cached_folder(weights, write)
+
+
+#: how a package file that is not a model folder becomes one, by its suffix
+_FOLDER_FROM = {".gguf": _dequantised_folder, ".zip": _extracted_folder}
 
 
 def resolve_weights(name_or_path: str) -> str:
@@ -239,8 +245,9 @@ def resolve_weights(name_or_path: str) -> str:
     if weights.parts and (_cached(weights) / "config.json").exists():  # joined and dequantised before: no part is read
         return str(_cached(weights))
     path = _package_file(weights)
-    if path.suffix in (".gguf", ".zip"):
-        folder = _dequantised_folder(weights, path) if path.suffix == ".gguf" else _extracted_folder(weights, path)
+    make_folder = _FOLDER_FROM.get(path.suffix)
+    if make_folder is not None:
+        folder = make_folder(weights, path)
         if weights.parts:
             path.unlink(missing_ok=True)  # the joined copy: the folder replaces it
         path = folder

