@@ -25,15 +25,22 @@ def read_trec(path: Path) -> dict[str, dict[str, float]]:
     return run
 
 
-def compare(qrels: dict, a: Path, b: Path) -> dict:
-    """{system: {a, b, difference, p}} for every system both evaluations ran (nDCG@10, every judged query). An
-    evaluation is its ``--out`` folder (the TREC runs, scored here) or a results JSON (its per-query nDCG@10, e.g.
-    one kept in ``bench/results/eval/`` after the folder is gone)."""
+def compare(qrels: dict, a: Path, b: Path, pairs: list[tuple[str, str]] | None = None) -> dict:
+    """{system: {a, b, difference, p}} for every system both evaluations ran (nDCG@10, every judged query), or for
+    the given (system of a, system of b) pairs, keyed "A:B". An evaluation is its ``--out`` folder (the TREC runs,
+    scored here) or a results JSON (its per-query nDCG@10, e.g. one kept in ``bench/results/eval/`` after the
+    folder is gone)."""
     scores_of = [_per_query(qrels, folder) for folder in (a, b)]
+    if pairs is None:
+        pairs = [(system, system) for system in sorted(scores_of[0].keys() & scores_of[1].keys())]
     out = {}
-    for system in sorted(scores_of[0].keys() & scores_of[1].keys()):
-        mean_a, mean_b, p = paired(scores_of[0][system], scores_of[1][system])
-        out[system] = {"a": mean_a, "b": mean_b, "difference": mean_b - mean_a, "p": p}
+    for first, second in pairs:
+        for system, scores, evaluation in ((first, scores_of[0], a), (second, scores_of[1], b)):
+            if system not in scores:
+                raise ValueError(f"{evaluation} has no system {system!r}; it has {sorted(scores)}")
+        mean_a, mean_b, p = paired(scores_of[0][first], scores_of[1][second])
+        key = first if first == second else f"{first}:{second}"
+        out[key] = {"a": mean_a, "b": mean_b, "difference": mean_b - mean_a, "p": p}
     return out
 
 
@@ -62,10 +69,14 @@ def main() -> None:
     parser.add_argument("--max-queries", type=int, help="as the evaluations' --max-queries (e.g. a dev split)")
     parser.add_argument("--a", required=True, type=Path, help="the baseline evaluation's --out folder or results JSON")
     parser.add_argument("--b", required=True, type=Path, help="the other evaluation's --out folder or results JSON")
+    parser.add_argument(
+        "--pair", action="append", help="A:B, system A of --a against system B of --b (repeatable; default: same names)"
+    )
     parser.add_argument("--name", required=True, help="bench/results/NAME.json")
     args = parser.parse_args()
     qrels = load_benchmark(args.data, args.split, max_queries=args.max_queries).qrels  # the judgments evaluate scored
-    result = compare(qrels, args.a, args.b)
+    pairs = [tuple(pair.split(":", 1)) for pair in args.pair] if args.pair else None
+    result = compare(qrels, args.a, args.b, pairs)
     if not result:
         raise SystemExit(f"no system is in both {args.a} and {args.b}: did both evaluations finish?")
     print(f"{'system':8} {'a':>7} {'b':>7} {'b - a':>7} {'p':>7}")

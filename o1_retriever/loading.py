@@ -36,12 +36,14 @@ THREADS_ENV = "O1_RETRIEVER_THREADS"
 #: "default-qwen" is the same encoder with Qwen2.5-Coder-1.5B-Instruct as its thinker (thoughts that pay, at a few
 #: seconds a query; its weights are optional: ``o1-retriever download-weights qwen2.5-coder-1.5b-instruct``);
 #: "default-mpnet" is the same thinker with the larger, untrained all-mpnet-base-v2 encoder (its own index; optional
-#: weights: ``o1-retriever download-weights all-mpnet-base-v2``).
+#: weights: ``o1-retriever download-weights all-mpnet-base-v2``); "default-mpnet-distilled" is that one with a
+#: distilled query encoder (the same index serves both).
 SHIPPED_CHECKPOINTS = {
     "default": Path(__file__).parent / "default_model",
     "default-distilled": Path(__file__).parent / "default_distilled",
     "default-qwen": Path(__file__).parent / "default_qwen",
     "default-mpnet": Path(__file__).parent / "default_mpnet",
+    "default-mpnet-distilled": Path(__file__).parent / "default_mpnet_distilled",
 }
 DEFAULT_MODEL = SHIPPED_CHECKPOINTS["default"]
 
@@ -64,7 +66,8 @@ def load(
     ``None`` or ``"default"`` (unless a folder of that name exists) is the shipped checkpoint, ``"default-distilled"``
     the shipped one with a distilled query encoder, ``"default-qwen"`` the shipped one with Qwen2.5-Coder-1.5B
     thinking (optional weights: ``o1-retriever download-weights qwen2.5-coder-1.5b-instruct``), ``"default-mpnet"``
-    the shipped thinker with the all-mpnet-base-v2 encoder (``download-weights all-mpnet-base-v2``). ``thinker``:
+    the shipped thinker with the all-mpnet-base-v2 encoder (``download-weights all-mpnet-base-v2``) and
+    ``"default-mpnet-distilled"`` that one with a distilled query encoder. ``thinker``:
     another thinker than the checkpoint's LM (split mode only). ``cache``: True for the default thought cache, a path
     for another, False for none. ``precision``: the local thinker's weights, "fp32" or "int8" (default: the config's).
     ``threads``: CPU threads for torch (default: ``$O1_RETRIEVER_THREADS``, else half the cores this process may use,

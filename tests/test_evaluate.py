@@ -181,6 +181,11 @@ def test_split_baseline_from_the_command_line_and_compare(beir, tiny_lm, tiny_en
     assert set(rows) == {"bm25", "dense"} and rows["bm25"]["difference"] == 0 and rows["bm25"]["p"] == 1.0
     dense = split["systems"]["dense"]["metrics"]["nDCG@10"] - shared["systems"]["dense"]["metrics"]["nDCG@10"]
     assert abs(rows["dense"]["difference"] - dense) < 1e-9
+    crossed = compare(load_benchmark(beir).qrels, tmp_path / "shared", tmp_path / "split", [("bm25", "dense")])
+    assert set(crossed) == {"bm25:dense"}
+    assert crossed["bm25:dense"]["a"] == rows["bm25"]["a"] and crossed["bm25:dense"]["b"] == rows["dense"]["b"]
+    with pytest.raises(ValueError, match="no system 'hybrid'"):
+        compare(load_benchmark(beir).qrels, tmp_path / "shared", tmp_path / "split", [("bm25", "hybrid")])
 
 
 def test_thoughts_on_the_lexical_side_are_the_o1_thoughts(beir, tiny_lm):

@@ -15,7 +15,8 @@ ModelOption = typer.Option(
     "--model",
     "-m",
     help="Checkpoint folder, built-in name ('default-distilled': the shipped model with its distilled query encoder; "
-    "'default-qwen': with Qwen2.5-Coder-1.5B thinking; 'default-mpnet': the larger all-mpnet-base-v2 encoder) "
+    "'default-qwen': with Qwen2.5-Coder-1.5B thinking; 'default-mpnet': the larger all-mpnet-base-v2 encoder; "
+    "'default-mpnet-distilled': that one with a distilled query encoder) "
     "or hub id [default: the shipped model, also 'default']",
 )
 StoreOption = typer.Option(Path("o1-index"), "--store", "-s", help="Folder of the embedded Chroma database")
