@@ -238,3 +238,24 @@ def test_gated_takes_o1_where_the_plain_query_is_unsure(beir, tiny_lm):
         unsure = max(results["dense"].run[query].values()) < model.config.think_below
         assert docs == (results["o1"].run if unsure else results["dense"].run)[query]
     assert results["gated"].settings["share_thinking"] == pytest.approx(len(tops) // 2 / len(tops))
+
+
+def test_grounded_thinking_reads_the_first_rounds_best_passages_in_order(beir, tmp_path):
+    """``bench.grounded``: a query's prompt holds its n best first-round passages (best first, cut to ``words``);
+    a query the first round did not rank, and few-shot synthesis, keep the plain prompt."""
+    from bench.grounded import grounded_messages, top_passages
+    from o1_retriever import prompts
+
+    run = tmp_path / "first.trec"
+    run.write_text("q0 Q0 d5 1 0.2 x\nq0 Q0 d3 2 0.9 x\nq0 Q0 d7 3 0.5 x\n")
+    passages = top_passages(str(beir), run, n=2, words=2)
+    query = json.loads((beir / "queries.jsonl").read_text().splitlines()[0])["text"]
+    docs = {d["_id"]: d for d in map(json.loads, (beir / "corpus.jsonl").read_text().splitlines())}
+    assert passages == {query: [" ".join(f"{docs[d]['title']} {docs[d]['text']}".split()[:2]) for d in ("d3", "d7")]}
+    messages = grounded_messages(passages)
+    content = messages(query)[0]["content"]
+    assert content.index(f"[1] {passages[query][0]}") < content.index(f"[2] {passages[query][1]}")
+    assert content.endswith(f"Query: {query}") and prompts.CHAT_THINKING_INSTRUCTION in content
+    assert messages("another query") == prompts.thinking_messages("another query")
+    examples = (("q", "p"),)
+    assert messages(query, examples) == prompts.thinking_messages(query, examples)
