@@ -74,8 +74,10 @@ def main() -> None:
     )
     parser.add_argument("--name", required=True, help="bench/results/NAME.json")
     args = parser.parse_args()
+    if any(pair.count(":") != 1 for pair in args.pair or ()):
+        parser.error(f"--pair takes A:B, two system names; got {args.pair}")
     qrels = load_benchmark(args.data, args.split, max_queries=args.max_queries).qrels  # the judgments evaluate scored
-    pairs = [tuple(pair.split(":", 1)) for pair in args.pair] if args.pair else None
+    pairs = [tuple(pair.split(":")) for pair in args.pair] if args.pair else None
     result = compare(qrels, args.a, args.b, pairs)
     if not result:
         raise SystemExit(f"no system is in both {args.a} and {args.b}: did both evaluations finish?")
