@@ -1,6 +1,7 @@
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -259,3 +260,14 @@ def test_grounded_thinking_reads_the_first_rounds_best_passages_in_order(beir, t
     assert messages("another query") == prompts.thinking_messages("another query")
     examples = (("q", "p"),)
     assert messages(query, examples) == prompts.thinking_messages(query, examples)
+
+
+def test_rocchio_feedback_moves_a_query_towards_its_top_documents_only():
+    from bench.rocchio import feedback_vectors
+
+    queries = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    documents = np.array([[0.0, 1.0], [0.6, 0.8], [1.0, 0.0]], dtype=np.float32)
+    moved = feedback_vectors(queries, documents, [[0, 1], []], beta=1.0)
+    expected = queries[0] + documents[[0, 1]].mean(axis=0)
+    assert np.allclose(moved[0], expected / np.linalg.norm(expected)) and np.allclose(moved[1], queries[1])
+    assert np.allclose(feedback_vectors(queries, documents, [[0], [2]], beta=0.0), queries)
