@@ -67,8 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     usual = home_dir()
     home = args.out.resolve() / "home"
+    home.mkdir(parents=True, exist_ok=True)
     for shared in ("models", "corpus-vectors"):
-        (home / shared).parent.mkdir(parents=True, exist_ok=True)
         if not (home / shared).exists():
             (usual / shared).mkdir(parents=True, exist_ok=True)
             (home / shared).symlink_to(usual / shared)

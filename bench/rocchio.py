@@ -21,7 +21,7 @@ from o1_retriever import ThinkThenEmbed
 from o1_retriever.benchmark import corpus_vectors, dense_run, load_benchmark
 from o1_retriever.evaluate import fused_run
 from o1_retriever.fusion import Fusion
-from o1_retriever.metrics import per_query_scores
+from o1_retriever.metrics import per_query_scores, ranking
 from o1_retriever.pooling import l2_normalize
 
 
@@ -55,10 +55,7 @@ def main() -> None:
     plain = model.embed_queries([bench.queries[q] for q in query_ids], think=False).vectors
     runs = {name: read_trec(args.eval / "runs" / f"{name}.trec") for name in ("bm25", args.first_round, "hybrid")}
     first = runs[args.first_round]
-    tops = [
-        [position[d] for d in sorted(first.get(q, {}), key=first[q].get, reverse=True)[: args.passages]]
-        for q in query_ids
-    ]
+    tops = [[position[d] for d, _ in ranking(first.get(q, {}), args.passages)] for q in query_ids]
 
     def ndcg(run) -> dict[str, float]:
         return per_query_scores(bench.qrels, run, ("nDCG@10",))["nDCG@10"]
