@@ -20,22 +20,21 @@ import shlex
 import sys
 from pathlib import Path
 
+from bench.compare import read_trec
 from o1_retriever import prompts
 from o1_retriever.data import load_corpus, load_queries
+from o1_retriever.metrics import ranking
 from o1_retriever.weights import home_dir
 
 
 def top_passages(data: str, first_round: Path, n: int, words: int) -> dict[str, list[str]]:
-    """{query text: the first ``words`` words of each of its ``n`` best documents in ``first_round``}."""
+    """{query text: the first ``words`` words of each of its ``n`` best documents in ``first_round`` (ties broken as
+    ``metrics.ranking`` breaks them)}."""
     corpus = {d.id: d for d in load_corpus(data)}
     queries = load_queries(data)
-    ranked: dict[str, list[tuple[float, str]]] = {}
-    for line in first_round.read_text().splitlines():
-        query, _, doc, _, score, _ = line.split()
-        ranked.setdefault(query, []).append((float(score), doc))
     out = {}
-    for query, rows in ranked.items():
-        best = [corpus[doc] for _, doc in sorted(rows, reverse=True)[:n]]
+    for query, docs in read_trec(first_round).items():
+        best = [corpus[doc] for doc, _ in ranking(docs, n)]
         out[queries[query]] = [" ".join(prompts.document_text(d.text, d.title).split()[:words]) for d in best]
     return out
 
