@@ -15,6 +15,7 @@ import numpy as np
 
 from o1_retriever.data import DataError, Document, load_corpus, load_qrels, load_queries
 from o1_retriever.model import ThinkThenEmbed
+from o1_retriever.vector_cache import cached_vectors
 from o1_retriever.weights import home_dir
 
 logger = logging.getLogger(__name__)
@@ -91,45 +92,18 @@ def corpus_vectors(
     seconds embedding took (when it was done).
 
     With ``cache``, the corpus is embedded ``chunk_size`` documents at a time and each finished chunk is kept on
-    disk, so an interrupted run (a crash, Ctrl-C, a session's end) resumes at the first unfinished chunk; the seconds
+    disk (``o1_retriever.vector_cache``), so an interrupted run resumes at the first unfinished chunk; the seconds
     reported add up every run's share."""
-    folder = home_dir() / "corpus-vectors"
-    stem = folder / f"{model.document_fingerprint}-{corpus_hash(corpus)}"
-    if cache and stem.with_suffix(".npy").exists() and stem.with_suffix(".json").exists():
-        return np.load(stem.with_suffix(".npy")), json.loads(stem.with_suffix(".json").read_text())["seconds"]
+
+    def embed(start: int, stop: int) -> np.ndarray:
+        docs = corpus[start:stop]
+        return model.embed_documents([d.text for d in docs], titles=[d.title for d in docs], batch_size=batch_size)
+
     if not cache:
-        return _timed_embedding(model, corpus, batch_size)
-    folder.mkdir(parents=True, exist_ok=True)
-    parts, seconds = [], 0.0
-    for number, first in enumerate(range(0, len(corpus), chunk_size)):
-        part = folder / f"{stem.name}-part{number:05d}"
-        if part.with_suffix(".npy").exists() and part.with_suffix(".json").exists():
-            seconds += json.loads(part.with_suffix(".json").read_text())["seconds"]
-        else:
-            vectors, part_seconds = _timed_embedding(model, corpus[first : first + chunk_size], batch_size)
-            seconds += part_seconds
-            _save_atomically(part.with_suffix(".npy"), vectors)
-            part.with_suffix(".json").write_text(json.dumps({"seconds": part_seconds, "documents": len(vectors)}))
-        parts.append(part)
-    vectors = np.concatenate([np.load(p.with_suffix(".npy")) for p in parts]) if parts else np.zeros((0, 0), "f4")
-    _save_atomically(stem.with_suffix(".npy"), vectors)
-    stem.with_suffix(".json").write_text(json.dumps({"seconds": seconds, "documents": len(corpus)}))
-    for part in parts:
-        part.with_suffix(".npy").unlink(missing_ok=True)
-        part.with_suffix(".json").unlink(missing_ok=True)
-    return vectors, seconds
-
-
-def _timed_embedding(model: ThinkThenEmbed, docs: list[Document], batch_size: int) -> tuple[np.ndarray, float]:
-    start = time.perf_counter()
-    vectors = model.embed_documents([d.text for d in docs], titles=[d.title for d in docs], batch_size=batch_size)
-    return vectors, time.perf_counter() - start
-
-
-def _save_atomically(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.stem + ".tmp.npy")
-    np.save(tmp, array)
-    tmp.replace(path)
+        begun = time.perf_counter()
+        return embed(0, len(corpus)), time.perf_counter() - begun
+    stem = home_dir() / "corpus-vectors" / f"{model.document_fingerprint}-{corpus_hash(corpus)}"
+    return cached_vectors(stem, len(corpus), embed, chunk_size)
 
 
 def dense_run(

@@ -117,7 +117,8 @@ def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
     assert vectors.shape == (24, model.dimension)
 
 
-def test_corpus_vectors_resume_at_the_first_unfinished_chunk(beir, tiny_lm):
+def test_corpus_vectors_embedded_chunk_by_chunk_equal_one_pass(beir, tiny_lm):
+    """Resuming itself is ``tests/test_vector_cache.py``'s; here the chunks are the model's documents, in order."""
     from o1_retriever import ThinkThenEmbed
     from o1_retriever.benchmark import corpus_vectors
     from o1_retriever.weights import home_dir
@@ -125,26 +126,7 @@ def test_corpus_vectors_resume_at_the_first_unfinished_chunk(beir, tiny_lm):
     corpus = load_benchmark(beir).corpus  # 24 documents: chunks of 10, 10 and 4
     model = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
     expected, _ = corpus_vectors(model, corpus, cache=False)
-    embed, embedded = model.embed_documents, []
-
-    def crash_on_the_second_chunk(texts, **kwargs):
-        if embedded:
-            raise KeyboardInterrupt
-        embedded.append(len(texts))
-        return embed(texts, **kwargs)
-
-    model.embed_documents = crash_on_the_second_chunk
-    with pytest.raises(KeyboardInterrupt):
-        corpus_vectors(model, corpus, chunk_size=10)
-    assert len(list((home_dir() / "corpus-vectors").glob("*-part00000.npy"))) == 1  # the finished chunk is kept
-
-    def count(texts, **kwargs):
-        embedded.append(len(texts))
-        return embed(texts, **kwargs)
-
-    model.embed_documents = count
     vectors, seconds = corpus_vectors(model, corpus, chunk_size=10)
-    assert embedded == [10, 10, 4]  # the rerun embedded only what was left
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
     assert seconds > 0 and not list((home_dir() / "corpus-vectors").glob("*-part*"))  # parts joined, then removed
 

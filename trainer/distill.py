@@ -40,6 +40,7 @@ from o1_retriever.model import ThinkThenEmbed
 from o1_retriever.pooling import l2_normalize
 from o1_retriever.trainer.losses import cosine_distance, info_nce
 from o1_retriever.trainer.records import TrainingRecord, held_out_ids, split_records
+from o1_retriever.vector_cache import cached_vectors
 from o1_retriever.weights import home_dir
 
 logger = logging.getLogger(__name__)
@@ -98,16 +99,13 @@ class PassageBank:
         encoder's fingerprint and the passages) when an earlier run embedded them."""
         texts = list(dict.fromkeys(p for r in records for p in (*r.pos, *r.neg)))
         digest = hashlib.sha256(json.dumps([embedder.fingerprint, texts]).encode()).hexdigest()[:16]
-        cache = home_dir() / "passage-vectors" / f"{digest}.npy"
-        if cache.exists():
-            vectors = np.load(cache)
-        else:
-            chunks = range(0, len(texts), 512)
-            bar = tqdm(chunks, desc="embedding the passages once", unit="x512", disable=not progress)
-            vectors = np.concatenate([embedders.embed_documents(embedder, texts[i : i + 512]) for i in bar])
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            np.save(cache.with_suffix(".tmp.npy"), vectors)
-            cache.with_suffix(".tmp.npy").replace(cache)
+        vectors, _ = cached_vectors(
+            home_dir() / "passage-vectors" / digest,
+            len(texts),
+            lambda start, stop: embedders.embed_documents(embedder, texts[start:stop]),
+            chunk_size=512,
+            progress="embedding the passages once" if progress else None,
+        )
         return cls(texts, torch.from_numpy(vectors), {t: i for i, t in enumerate(texts)})
 
     def positives(self, record: TrainingRecord) -> list[int]:

@@ -1,0 +1,71 @@
+"""Vectors of a long list of texts, cached on disk and embedded chunk by chunk, so an interrupted run resumes.
+
+Embedding a corpus or a training set's passages takes minutes to an hour on a CPU. ``cached_vectors`` keeps each
+finished chunk on disk (``<stem>-partNNNNN.npy``), so a crash, Ctrl-C or a session's end loses at most one chunk;
+when every chunk is done they are joined into ``<stem>.npy`` and removed. The ``.npy`` file is written last and
+atomically: it exists only when complete, and a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+
+def cached_vectors(
+    stem: Path,
+    count: int,
+    embed: Callable[[int, int], np.ndarray],
+    chunk_size: int = 1024,
+    progress: str | None = None,
+) -> tuple[np.ndarray, float]:
+    """The vectors of items ``0..count-1`` (``embed(start, stop)`` embeds items ``start..stop-1``), from
+    ``<stem>.npy`` when an earlier run finished them; and the seconds embedding took, summed over every run that
+    did a share (0.0 for a cache written before seconds were recorded). ``stem`` names the items: a new list of
+    texts needs a new stem. ``progress``: a progress bar with this label."""
+    if count < 1:
+        raise ValueError(f"nothing to embed for {stem.name}: the list of texts is empty")
+    if stem.with_suffix(".npy").exists():
+        return np.load(stem.with_suffix(".npy")), _seconds(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    parts, seconds = [], 0.0
+    starts = range(0, count, chunk_size)
+    for number, start in enumerate(tqdm(starts, desc=progress, unit="chunk", disable=progress is None)):
+        part = stem.with_name(f"{stem.name}-part{number:05d}")
+        if not part.with_suffix(".npy").exists():
+            stop = min(start + chunk_size, count)
+            begun = time.perf_counter()
+            vectors = embed(start, stop)
+            if len(vectors) != stop - start:
+                raise RuntimeError(f"embedding items {start}..{stop - 1} gave {len(vectors)} vectors")
+            _write(part, vectors, time.perf_counter() - begun)
+        seconds += _seconds(part)
+        parts.append(part)
+    vectors = np.concatenate([np.load(p.with_suffix(".npy")) for p in parts])
+    _write(stem, vectors, seconds)
+    for part in parts:
+        part.with_suffix(".npy").unlink(missing_ok=True)
+        part.with_suffix(".json").unlink(missing_ok=True)
+    return vectors, seconds
+
+
+def save_atomically(path: Path, array: np.ndarray) -> None:
+    """``np.save`` to a temporary file, then renamed: ``path`` is either the whole array or absent."""
+    tmp = path.with_name(path.stem + ".tmp.npy")
+    np.save(tmp, array)
+    tmp.replace(path)
+
+
+def _write(stem: Path, vectors: np.ndarray, seconds: float) -> None:
+    stem.with_suffix(".json").write_text(json.dumps({"seconds": seconds, "items": len(vectors)}))
+    save_atomically(stem.with_suffix(".npy"), vectors)  # last: its presence means done
+
+
+def _seconds(stem: Path) -> float:
+    record = stem.with_suffix(".json")
+    return json.loads(record.read_text())["seconds"] if record.exists() else 0.0
