@@ -30,14 +30,14 @@ def cached_vectors(
     texts needs a new stem. ``progress``: a progress bar with this label."""
     if count < 1:
         raise ValueError(f"nothing to embed for {stem.name}: the list of texts is empty")
-    if stem.with_suffix(".npy").exists():
-        return np.load(stem.with_suffix(".npy")), _seconds(stem)
+    if _file(stem, ".npy").exists():
+        return np.load(_file(stem, ".npy")), _seconds(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     parts, seconds = [], 0.0
     starts = range(0, count, chunk_size)
     for number, start in enumerate(tqdm(starts, desc=progress, unit="chunk", disable=progress is None)):
         part = stem.with_name(f"{stem.name}-part{number:05d}")
-        if not part.with_suffix(".npy").exists():
+        if not _file(part, ".npy").exists():
             stop = min(start + chunk_size, count)
             begun = time.perf_counter()
             vectors = embed(start, stop)
@@ -46,11 +46,11 @@ def cached_vectors(
             _write(part, vectors, time.perf_counter() - begun)
         seconds += _seconds(part)
         parts.append(part)
-    vectors = np.concatenate([np.load(p.with_suffix(".npy")) for p in parts])
+    vectors = np.concatenate([np.load(_file(p, ".npy")) for p in parts])
     _write(stem, vectors, seconds)
     for part in parts:
-        part.with_suffix(".npy").unlink(missing_ok=True)
-        part.with_suffix(".json").unlink(missing_ok=True)
+        _file(part, ".npy").unlink(missing_ok=True)
+        _file(part, ".json").unlink(missing_ok=True)
     return vectors, seconds
 
 
@@ -62,10 +62,14 @@ def save_atomically(path: Path, array: np.ndarray) -> None:
 
 
 def _write(stem: Path, vectors: np.ndarray, seconds: float) -> None:
-    stem.with_suffix(".json").write_text(json.dumps({"seconds": seconds, "items": len(vectors)}))
-    save_atomically(stem.with_suffix(".npy"), vectors)  # last: its presence means done
+    _file(stem, ".json").write_text(json.dumps({"seconds": seconds, "items": len(vectors)}))
+    save_atomically(_file(stem, ".npy"), vectors)  # last: its presence means done
+
+
+def _file(stem: Path, suffix: str) -> Path:
+    return stem.with_name(stem.name + suffix)  # not with_suffix: a stem may hold a dot
 
 
 def _seconds(stem: Path) -> float:
-    record = stem.with_suffix(".json")
+    record = _file(stem, ".json")
     return json.loads(record.read_text())["seconds"] if record.exists() else 0.0

@@ -21,10 +21,10 @@ def test_an_interrupted_run_resumes_at_the_first_unfinished_chunk(tmp_path):
         calls.append((start, stop))
         return rows(start, stop)
 
-    stem = tmp_path / "vectors" / "abc"
+    stem = tmp_path / "vectors" / "model-1.5b"  # a dot in the stem is not a suffix
     with pytest.raises(KeyboardInterrupt):
         cached_vectors(stem, 25, crash_on_the_second_chunk, chunk_size=10)
-    assert [p.name for p in stem.parent.glob("*.npy")] == ["abc-part00000.npy"]  # the finished chunk is kept
+    assert [p.name for p in stem.parent.glob("*.npy")] == ["model-1.5b-part00000.npy"]  # the finished chunk is kept
 
     def count(start, stop):
         calls.append((start, stop))
@@ -33,7 +33,7 @@ def test_an_interrupted_run_resumes_at_the_first_unfinished_chunk(tmp_path):
     vectors, seconds = cached_vectors(stem, 25, count, chunk_size=10)
     assert calls == [(0, 10), (10, 20), (20, 25)]  # the rerun embedded only what was left
     np.testing.assert_array_equal(vectors, rows(0, 25))
-    assert seconds >= 0 and sorted(p.name for p in stem.parent.iterdir()) == ["abc.json", "abc.npy"]
+    assert seconds >= 0 and sorted(p.name for p in stem.parent.iterdir()) == ["model-1.5b.json", "model-1.5b.npy"]
 
     def never(start, stop):
         raise AssertionError("a finished cache is not embedded again")
