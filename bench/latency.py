@@ -1,9 +1,10 @@
 """Query latency of the shipped model, in one process, against plain transformers fp32 ``generate`` of the same
 thinker doing the same work (3 samples x 48 new tokens): idle p50/p95 for a cache miss, a cache hit and no thinking,
 for fp32 and int8 thinkers, and for each, 8 concurrent thinking queries against 8 sequential ones and a thinking
-query while a busy-loop process runs on every core.
+query while a busy-loop process runs on every core. ``--sentence-stop`` adds int8 cache misses whose thoughts end
+with their first sentence (``stop_at_sentence_end``).
 
-    python -m bench.latency [--queries 6] [--threads 1] [--docs 300] [--name latency]
+    python -m bench.latency [--queries 6] [--threads 1] [--docs 300] [--sentence-stop] [--name latency]
 
 Every thinking query is a cache miss unless said otherwise (each condition uses queries no other one used).
 """
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=6, help="queries per condition")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (set once, as the product does)")
     parser.add_argument("--docs", type=int, default=300, help="SciFact documents in the index searched")
+    parser.add_argument("--sentence-stop", action="store_true", help="also int8 thoughts cut at their first sentence")
     parser.add_argument("--name", default="latency", help="bench/results/NAME.json")
     args = parser.parse_args()
     os.environ["O1_RETRIEVER_THREADS"] = str(args.threads)
@@ -123,8 +125,9 @@ def main() -> None:
 
     baseline = plain_generate(models["fp32"], take(args.queries))
     result: dict = {
-        "command": f"python -m bench.latency --queries {args.queries} --threads {args.threads} --docs {args.docs} "
-        f"--name {args.name}",
+        "command": f"python -m bench.latency --queries {args.queries} --threads {args.threads} --docs {args.docs}"
+        + (" --sentence-stop" if args.sentence_stop else "")
+        + f" --name {args.name}",
         "threads": args.threads,
         "plain_transformers_fp32_generate": percentiles(baseline),
     }
@@ -137,6 +140,14 @@ def main() -> None:
             "cache_miss": percentiles(misses),
             "cache_hit": percentiles(hits),
             "no_thinking": percentiles(plain),
+            "miss_p50_over_plain_generate_p50": statistics.median(misses) / statistics.median(baseline),
+        }
+    if args.sentence_stop:
+        misses = [
+            timed(stores["int8"].query, q, k=10, stop_at_sentence_end=True, **THINKING)[0] for q in take(args.queries)
+        ]
+        result["int8_stop_at_sentence_end"] = {
+            "cache_miss": percentiles(misses),
             "miss_p50_over_plain_generate_p50": statistics.median(misses) / statistics.median(baseline),
         }
     for precision, store in stores.items():

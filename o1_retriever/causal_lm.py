@@ -7,6 +7,7 @@ or re-encoded.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from transformers.cache_utils import DynamicLayer
 
 from o1_retriever import prompts
 from o1_retriever.pooling import l2_normalize
-from o1_retriever.sampling import repeated_ngram_tokens, select_next_tokens
+from o1_retriever.sampling import SentenceMarks, repeated_ngram_tokens, select_next_tokens
 from o1_retriever.validation import warn_truncated
 
 #: the label of a token that is not trained
@@ -179,6 +180,11 @@ class CausalLM:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @functools.cached_property
+    def sentence_marks(self) -> SentenceMarks:
+        """Which of the vocabulary's tokens end and open sentences (decoded once, when first asked)."""
+        return SentenceMarks.of(self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))]))
+
     @property
     def dimension(self) -> int:
         return self.model.get_input_embeddings().weight.shape[1]
@@ -261,15 +267,17 @@ class CausalLM:
         embed: bool,
         samples_per_prompt: int = 1,
         no_repeat_ngram: int = 0,
+        stop_at_sentence_end: bool = False,
         pad_multiple: int = 1,
     ) -> Generated:
         """Sample ``samples_per_prompt`` continuations per prompt (rows grouped by prompt, each row with its own
         seeded generator), stopping at ``<eos>`` or ``max_new_tokens`` (one limit, or one per prompt). Each prompt is
         read once; its KV cache is repeated for its samples. With ``embed``, ``<eos><emb>`` is then fed on the KV
         cache and the ``<emb>`` hidden state is returned as that row's unit vector. ``no_repeat_ngram`` n > 0: a
-        row never samples a token that would repeat an n-gram of its own thought. Prompts are left-padded to the
-        longest one's length rounded up to ``pad_multiple``: prompts that round to the same width are padded alike
-        whatever else the call holds."""
+        row never samples a token that would repeat an n-gram of its own thought. ``stop_at_sentence_end``: a
+        thought ends with its first sentence (``SentenceMarks``), as if ``<eos>`` came there. Prompts are
+        left-padded to the longest one's length rounded up to ``pad_multiple``: prompts that round to the same width
+        are padded alike whatever else the call holds."""
         batch = len(prompts_ids) * samples_per_prompt
         if len(seeds) != batch:
             raise ValueError(f"{len(seeds)} seeds for {batch} rows")
@@ -307,6 +315,8 @@ class CausalLM:
                 token = None
                 if phase[row] == SAMPLING:
                     token = int(sampled[i]) if len(thoughts[row]) < row_limit[row] else self.eos_id
+                    if stop_at_sentence_end and self.sentence_marks.stops_before(thoughts[row], token):
+                        token = self.eos_id
                     if token != self.eos_id:
                         thoughts[row].append(token)
                     elif embed:

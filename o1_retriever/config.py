@@ -27,6 +27,7 @@ class ThinkingConfig:
     top_p: float = 0.9
     seed: int = 0
     no_repeat_ngram: int = 0  # n > 0: a thought never repeats an n-gram of its own tokens (the local thinker); 0: off
+    stop_at_sentence_end: bool = False  # a thought ends with its first sentence (the local thinker)
 
     def __post_init__(self) -> None:
         if self.n_thoughts < 1:
@@ -44,8 +45,9 @@ class ThinkingConfig:
         """The settings that key cached thoughts: settings added later count only when switched on, so thoughts
         cached before they existed stay valid."""
         settings = dataclasses.asdict(self)
-        if not settings["no_repeat_ngram"]:
-            del settings["no_repeat_ngram"]
+        for later in ("no_repeat_ngram", "stop_at_sentence_end"):
+            if not settings[later]:
+                del settings[later]
         return settings
 
 

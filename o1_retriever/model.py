@@ -162,6 +162,7 @@ class ThinkThenEmbed:
         top_p: float | None = None,
         seed: int | None = None,
         no_repeat_ngram: int | None = None,
+        stop_at_sentence_end: bool | None = None,
     ) -> list[list[str]]:
         """``n`` thoughts per query; the same seed gives the same thoughts (cached on disk)."""
         queries = check_texts(queries, "queries")
@@ -172,6 +173,7 @@ class ThinkThenEmbed:
             top_p=top_p,
             seed=seed,
             no_repeat_ngram=no_repeat_ngram,
+            stop_at_sentence_end=stop_at_sentence_end,
         )
         return [entry.thoughts for entry in self.think_with_vectors(queries, settings)]
 
@@ -258,6 +260,7 @@ class ThinkThenEmbed:
         top_p: float | None = None,
         seed: int | None = None,
         no_repeat_ngram: int | None = None,
+        stop_at_sentence_end: bool | None = None,
     ) -> QueryEmbeddings:
         """Unit query vectors: the renormalised mean of the k query+thought vectors (and, by default, the
         thought-free query vector); with ``think=False``, the thought-free vector alone; with ``think="distilled"``,
@@ -285,6 +288,7 @@ class ThinkThenEmbed:
             top_p=top_p,
             seed=seed,
             no_repeat_ngram=no_repeat_ngram,
+            stop_at_sentence_end=stop_at_sentence_end,
         )
         with_query = self.config.include_query_vector if include_query_vector is None else include_query_vector
         return self._batcher.submit(queries, (settings, with_query))

@@ -1,8 +1,10 @@
-"""Seeded next-token selection: temperature, nucleus (top-p) filtering, one generator per row."""
+"""Seeded next-token selection: temperature, nucleus (top-p) filtering, one generator per row; where a thought
+stops (repeated n-grams, the end of its first sentence)."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import torch
 
@@ -56,3 +58,39 @@ def repeated_ngram_tokens(history: list[int], n: int) -> list[int]:
         return []
     prefix = history[len(history) - n + 1 :]
     return [history[i + n - 1] for i in range(len(history) - n + 1) if history[i : i + n - 1] == prefix]
+
+
+#: what may close a sentence after its final mark: ``"... end." she said`` ends at the quote
+_CLOSERS = "\"')]»”’"
+
+
+@dataclass(frozen=True)
+class SentenceMarks:
+    """Which tokens of a vocabulary end a sentence and which open the next one, from their decoded texts.
+
+    A thought stops at the end of its first sentence when the token just sampled opens a new one: a space after a
+    token ending in ``.``, ``!`` or ``?`` (``3.5`` goes on: no space; an abbreviation such as ``e.g.`` ends the
+    thought early), or a line break once the thought holds a word. The token that opened the next sentence is not
+    kept."""
+
+    ends: frozenset[int]  # the text ends with . ! or ? (closing quotes and brackets after it allowed)
+    spaced: frozenset[int]  # the text starts with a space
+    breaks: frozenset[int]  # the text starts with a line break
+    blank: frozenset[int]  # the text is whitespace only (or nothing)
+
+    @classmethod
+    def of(cls, texts: list[str]) -> SentenceMarks:
+        """Marks for a vocabulary whose token ``i`` decodes to ``texts[i]``."""
+        ends = {i for i, t in enumerate(texts) if t.rstrip(_CLOSERS).endswith((".", "!", "?"))}
+        spaced = {i for i, t in enumerate(texts) if t.startswith(" ")}
+        breaks = {i for i, t in enumerate(texts) if t.startswith(("\n", "\r"))}
+        blank = {i for i, t in enumerate(texts) if not t.strip()}
+        return cls(frozenset(ends), frozenset(spaced), frozenset(breaks), frozenset(blank))
+
+    def stops_before(self, history: list[int], token: int) -> bool:
+        """Whether ``token``, sampled after ``history`` (the thought so far), begins a second sentence."""
+        if not history:
+            return False
+        if token in self.breaks:
+            return any(t not in self.blank for t in history)
+        return token in self.spaced and history[-1] in self.ends

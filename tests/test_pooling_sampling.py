@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from o1_retriever.pooling import l2_normalize, last_token_pool, mean_of_unit_vectors, mean_pool
-from o1_retriever.sampling import row_seed, select_next_tokens, top_p_filter
+from o1_retriever.sampling import SentenceMarks, row_seed, select_next_tokens, top_p_filter
 
 
 def test_last_token_pool_left_and_right_padding():
@@ -79,3 +79,18 @@ def test_repeated_ngram_tokens_are_those_that_would_close_a_seen_ngram():
     assert repeated_ngram_tokens(history, 2) == [7]  # after "6" came 7 once
     assert repeated_ngram_tokens(history, 4) == []
     assert set(repeated_ngram_tokens([1, 1, 1], 2)) == {1}
+
+
+def test_a_thought_stops_where_its_second_sentence_would_begin():
+    texts = ["Vitamin", " D", ".", " The", "3", " said", '."', "\n", " ", "?", " e", ".g", "."]
+    marks = SentenceMarks.of(texts)
+    ids = {t: i for i, t in enumerate(texts)}
+    vitamin_d = [ids["Vitamin"], ids[" D"], ids["."]]
+    assert marks.stops_before(vitamin_d, ids[" The"])  # ". The": a new sentence
+    assert not marks.stops_before(vitamin_d, ids["3"])  # ".3": a number goes on
+    assert not marks.stops_before(vitamin_d[:2], ids[" The"])  # no sentence mark before the space
+    assert marks.stops_before([ids[" said"], ids['."']], ids[" The"])  # a closing quote after the mark
+    assert marks.stops_before([ids["Vitamin"], ids["?"]], ids[" The"])
+    assert marks.stops_before([ids["Vitamin"]], ids["\n"])  # a line break after a word ends a paragraph
+    assert not marks.stops_before([ids[" "]], ids["\n"])  # ... but not a thought of whitespace alone
+    assert not marks.stops_before([], ids["\n"]) and not marks.stops_before([], ids[" The"])

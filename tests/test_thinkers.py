@@ -224,6 +224,8 @@ def test_remote_thinkers_refuse_local_only_settings():
     thinker = OpenAIThinker("http://127.0.0.1:9/v1", "tiny")
     with pytest.raises(ValueError, match="local thinker only"):
         thinker.think([ThinkRequest("q")], ThinkingConfig(no_repeat_ngram=3))
+    with pytest.raises(ValueError, match="local thinker only"):
+        thinker.think([ThinkRequest("q")], ThinkingConfig(stop_at_sentence_end=True))
 
 
 def test_int8_falls_back_to_fp32_where_the_cpu_cannot(tiny_lm, tiny_encoder, monkeypatch):
@@ -281,3 +283,26 @@ def test_importing_the_package_asks_mkl_for_reproducible_products_unless_told_ot
         [sys.executable, "-c", code], env={**env, "MKL_CBWR": "COMPATIBLE"}, capture_output=True, text=True, check=True
     )
     assert (default.stdout.strip(), chosen.stdout.strip()) == ("AUTO,STRICT", "COMPATIBLE")
+
+
+def test_stop_at_sentence_end_cuts_each_thought_at_its_first_boundary(tiny_lm):
+    from o1_retriever.sampling import SentenceMarks
+
+    lm = LocalThinker.load(str(tiny_lm), device="cpu").lm
+    vocabulary = lm.tokenizer.batch_decode([[i] for i in range(len(lm.tokenizer))])
+    assert lm.sentence_marks == SentenceMarks.of(vocabulary)  # the real vocabulary's marks: words, no sentence ends
+    # the tiny vocabulary has no punctuation: let "the" end a sentence and every word open one with a space
+    words = [i for i, t in enumerate(vocabulary) if t.strip() and not t.startswith("<")]
+    lm.sentence_marks = SentenceMarks(
+        frozenset({lm.tokenizer.convert_tokens_to_ids("the")}), frozenset(words), frozenset(), frozenset()
+    )
+    prompt = lm.thinking_prompt("cells and genes", 64)
+    args = dict(max_new_tokens=30, temperature=1.0, top_p=1.0, embed=False, samples_per_prompt=4)
+    whole = lm.generate([prompt], [1, 2, 3, 4], **args).token_ids
+    cut = lm.generate([prompt], [1, 2, 3, 4], stop_at_sentence_end=True, **args).token_ids
+    for full, short in zip(whole, cut):
+        boundary = next((i for i in range(1, len(full)) if lm.sentence_marks.stops_before(full[:i], full[i])), None)
+        assert short == full[:boundary]  # the same draw, up to where its second sentence would begin
+    assert any(len(s) < len(f) for s, f in zip(cut, whole))  # the setting changed something
+    assert "stop_at_sentence_end" not in ThinkingConfig().cache_settings()  # thoughts cached before it stay valid
+    assert ThinkingConfig(stop_at_sentence_end=True).cache_settings()["stop_at_sentence_end"] is True

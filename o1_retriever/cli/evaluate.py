@@ -46,6 +46,9 @@ def evaluate(
     no_repeat_ngram: Optional[int] = typer.Option(
         None, min=0, help="A thought never repeats an n-gram of its own (local thinker; 0 off) [default: the model's]"
     ),
+    stop_at_sentence_end: Optional[bool] = typer.Option(
+        None, help="A thought ends with its first sentence (local thinker) [default: the model's]"
+    ),
     include_query_vector: Optional[bool] = typer.Option(
         None, help="Include the thought-free query vector in the mean [default: the model's]"
     ),
@@ -94,6 +97,7 @@ def evaluate(
         top_p=top_p,
         seed=seed,
         no_repeat_ngram=no_repeat_ngram,
+        stop_at_sentence_end=stop_at_sentence_end,
     )
     thinking = {k: v for k, v in thinking.items() if v is not None}
     try:

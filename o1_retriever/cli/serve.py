@@ -224,6 +224,9 @@ def think(
     no_repeat_ngram: Optional[int] = typer.Option(
         None, min=0, help="A thought never repeats an n-gram of its own (local thinker; 0 off) [default: the model's]"
     ),
+    stop_at_sentence_end: Optional[bool] = typer.Option(
+        None, help="A thought ends with its first sentence (local thinker) [default: the model's]"
+    ),
     thinker: ThinkerChoice = ThinkerChoice(),
 ) -> None:
     """Print the thoughts the model writes for queries (JSON lines); with --records, write them for every training
@@ -236,7 +239,12 @@ def think(
         fail("--records needs --out: a plain JSONL file to write (gzip it when it is complete)")
     retriever_model = load_model(model, thinker=thinker)
     settings = dict(
-        n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, no_repeat_ngram=no_repeat_ngram
+        n=n,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        seed=seed,
+        no_repeat_ngram=no_repeat_ngram,
+        stop_at_sentence_end=stop_at_sentence_end,
     )
     try:
         if records:

@@ -64,6 +64,11 @@ def refuse_local_only_settings(settings: ThinkingConfig, thinker: str) -> None:
     rather than cache thoughts under settings that were not applied."""
     if settings.no_repeat_ngram:
         raise ValueError(f"no_repeat_ngram is applied by the local thinker only, not by {thinker}: leave it at 0")
+    if settings.stop_at_sentence_end:
+        raise ValueError(
+            f"stop_at_sentence_end is applied by the local thinker only, not by {thinker}: leave it off (a server "
+            "stops at its own stop sequences)"
+        )
 
 
 def collect(outcomes: list[tuple[str, str | None]], source: str) -> Thoughts:

@@ -163,6 +163,7 @@ class LocalThinker:
                     embed=self.embeds,
                     samples_per_prompt=k,
                     no_repeat_ngram=settings.no_repeat_ngram,
+                    stop_at_sentence_end=settings.stop_at_sentence_end,
                     pad_multiple=self.PAD_MULTIPLE,
                 )
                 texts = [self.lm.decode(ids) for ids in generated.token_ids]
