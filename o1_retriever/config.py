@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 Mode = Literal["shared", "split"]
 Precision = Literal["fp32", "int8"]
@@ -49,6 +49,18 @@ class ThinkingConfig:
             if not settings[later]:
                 del settings[later]
         return settings
+
+
+class ThinkingOptions(TypedDict, total=False):
+    """Per-call overrides of a checkpoint's ``ThinkingConfig`` (the thoughts' count is each call's own argument);
+    None keeps the checkpoint's setting."""
+
+    max_new_tokens: int | None
+    temperature: float | None
+    top_p: float | None
+    seed: int | None
+    no_repeat_ngram: int | None
+    stop_at_sentence_end: bool | None
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,22 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Union
+from typing import TYPE_CHECKING, Literal, Union
 
 import numpy as np
 
 from o1_retriever import embedders, prompts
 from o1_retriever.batching import MicroBatcher
 from o1_retriever.checkpoint import ADAPTER_DIR, ENCODER_ADAPTER_DIR, model_card, save_special_token_rows, write_config
-from o1_retriever.config import ModelConfig, ThinkingConfig
+from o1_retriever.config import ModelConfig, ThinkingConfig, ThinkingOptions
 from o1_retriever.embedders import Embedder
 from o1_retriever.pooling import mean_of_unit_vectors
 from o1_retriever.thinkers import Thinker, ThinkerError, ThinkRequest, Thoughts
 from o1_retriever.thought_cache import CachedThoughts, ThoughtCache, cache_key
 from o1_retriever.validation import check_positive, check_texts, cut_to_tokens
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 logger = logging.getLogger(__name__)
 
@@ -151,31 +154,21 @@ class ThinkThenEmbed:
     # ------------------------------------------------------------------ thinking
     def thinking_config(self, **overrides) -> ThinkingConfig:
         """The checkpoint's thinking settings with the non-None ``overrides`` applied (validated)."""
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(ThinkingConfig)})
+        if unknown:
+            known = ", ".join(f.name for f in dataclasses.fields(ThinkingConfig))
+            raise TypeError(f"unknown thinking settings {unknown}; the settings are {known}")
         return dataclasses.replace(self.config.thinking, **{k: v for k, v in overrides.items() if v is not None})
 
     def think(
-        self,
-        queries: Sequence[str],
-        n: int | None = None,
-        max_new_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        no_repeat_ngram: int | None = None,
-        stop_at_sentence_end: bool | None = None,
+        self, queries: Sequence[str], n: int | None = None, **settings: Unpack[ThinkingOptions]
     ) -> list[list[str]]:
-        """``n`` thoughts per query; the same seed gives the same thoughts (cached on disk)."""
+        """``n`` thoughts per query; the same seed gives the same thoughts (cached on disk). ``settings`` override
+        the checkpoint's (``ThinkingOptions``: max_new_tokens, temperature, top_p, seed, ...)."""
         queries = check_texts(queries, "queries")
-        settings = self.thinking_config(
-            n_thoughts=n,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-            no_repeat_ngram=no_repeat_ngram,
-            stop_at_sentence_end=stop_at_sentence_end,
-        )
-        return [entry.thoughts for entry in self.think_with_vectors(queries, settings)]
+        return [
+            entry.thoughts for entry in self.think_with_vectors(queries, self.thinking_config(n_thoughts=n, **settings))
+        ]
 
     def think_with_vectors(
         self, queries: list[str], settings: ThinkingConfig, batch_rows: int = 24
@@ -255,16 +248,12 @@ class ThinkThenEmbed:
         n_thoughts: int | None = None,
         *,
         include_query_vector: bool | None = None,
-        max_new_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        no_repeat_ngram: int | None = None,
-        stop_at_sentence_end: bool | None = None,
+        **settings: Unpack[ThinkingOptions],
     ) -> QueryEmbeddings:
         """Unit query vectors: the renormalised mean of the k query+thought vectors (and, by default, the
         thought-free query vector); with ``think=False``, the thought-free vector alone; with ``think="distilled"``,
-        the query alone through the distilled query encoder (no thinking; the checkpoint must have one).
+        the query alone through the distilled query encoder (no thinking; the checkpoint must have one). ``settings``
+        override the checkpoint's thinking settings (``ThinkingOptions``).
 
         Calls from several threads at once (a server, LangChain ``batch``, async retrievers) are gathered for
         ``batch_window_s`` into one batch; each query's thoughts are seeded by the query, so they are the same as
@@ -272,6 +261,7 @@ class ThinkThenEmbed:
         queries = check_texts(queries, "queries")
         if n_thoughts is not None:
             check_positive(n_thoughts, "n_thoughts")
+        thinking = self.thinking_config(n_thoughts=n_thoughts, **settings)  # checked even when not thinking
         if check_think(think) == GATED:
             raise ValueError(
                 "think='gated' decides per query from a search's first round: use Index.search, ChromaStore.query "
@@ -281,17 +271,8 @@ class ThinkThenEmbed:
             return QueryEmbeddings(self._distilled_query_vectors(queries), [[] for _ in queries])
         if not think:
             return QueryEmbeddings(self._plain_query_vectors(queries), [[] for _ in queries])
-        settings = self.thinking_config(
-            n_thoughts=n_thoughts,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-            no_repeat_ngram=no_repeat_ngram,
-            stop_at_sentence_end=stop_at_sentence_end,
-        )
         with_query = self.config.include_query_vector if include_query_vector is None else include_query_vector
-        return self._batcher.submit(queries, (settings, with_query))
+        return self._batcher.submit(queries, (thinking, with_query))
 
     def _embed_thinking(self, queries: list[str], key: tuple[ThinkingConfig, bool]) -> QueryEmbeddings:
         settings, with_query = key

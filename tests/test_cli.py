@@ -57,6 +57,9 @@ def test_index_then_search(corpus, tiny_lm, tmp_path):
     assert bad.exit_code == 2 and "unknown fusion 'best'" in bad.output
     needs = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--n-thoughts", 2)
     assert needs.exit_code == 2 and "add --think" in needs.output
+    for setting in (("--temperature", 0.3), ("--stop-at-sentence-end",)):  # every thinking setting, not only some
+        needs = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, *setting)
+        assert needs.exit_code == 2 and f"{setting[0]} set how the query is thought about" in needs.output
     both = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--think", "--gated")
     assert both.exit_code == 2 and "choose one" in both.output
     ungated = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--gated")

@@ -229,6 +229,10 @@ def test_bad_documents_and_counts(shared_model):
         shared_model.embed_queries(["q"], n_thoughts=0)
     with pytest.raises(ValueError, match="n_thoughts must be >= 1"):
         shared_model.think(["q"], n=0)
+    with pytest.raises(TypeError, match=r"unknown thinking settings \['temprature'\]; the settings are n_thoughts"):
+        shared_model.think(["q"], temprature=0.3)  # a misspelt setting is named, never ignored
+    with pytest.raises(TypeError, match="unknown thinking settings"):
+        shared_model.embed_queries(["q"], think=False, temprature=0.3)
 
 
 def test_long_texts_are_truncated_with_one_warning(shared_model, caplog):

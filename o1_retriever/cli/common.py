@@ -91,26 +91,79 @@ _THINKER_OPTIONS = {
 }
 
 
-def thinker_options(command):
-    """Give a command the ``--thinker`` options; it receives them as one ``thinker: ThinkerChoice`` argument."""
+#: the thinking settings ``thinking_options`` adds, one per ``ThinkingConfig`` field
+_THINKING_OPTIONS = {
+    "n_thoughts": (
+        Optional[int],
+        typer.Option(None, "--n-thoughts", "-n", "--n", min=1, help="Thoughts per query [default: the model's]"),
+    ),
+    "max_new_tokens": (
+        Optional[int],
+        typer.Option(None, "--max-new-tokens", min=1, help="Tokens per thought at most [default: the model's]"),
+    ),
+    "temperature": (
+        Optional[float],
+        typer.Option(None, "--temperature", min=0.0, help="Sampling temperature, 0 greedy [default: the model's]"),
+    ),
+    "top_p": (
+        Optional[float],
+        typer.Option(None, "--top-p", min=0.0, max=1.0, help="Nucleus sampling mass [default: the model's]"),
+    ),
+    "seed": (Optional[int], typer.Option(None, "--seed", help="Sampling seed [default: the model's]")),
+    "no_repeat_ngram": (
+        Optional[int],
+        typer.Option(
+            None,
+            "--no-repeat-ngram",
+            min=0,
+            help="A thought never repeats an n-gram of its own (local thinker; 0 off) [default: the model's]",
+        ),
+    ),
+    "stop_at_sentence_end": (
+        Optional[bool],
+        typer.Option(
+            None,
+            "--stop-at-sentence-end/--no-stop-at-sentence-end",
+            help="A thought ends with its first sentence (local thinker) [default: the model's]",
+        ),
+    ),
+}
+
+
+def _option_group(command, argument: str, options: dict, build):
+    """Give ``command`` the typer ``options`` (name -> (type, option)); it receives them as one argument named
+    ``argument``: ``build`` of {name: value}."""
     signature = inspect.signature(command)
     added = [
-        inspect.Parameter(f"thinker_{name}", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
-        for name, (kind, option) in _THINKER_OPTIONS.items()
+        inspect.Parameter(f"{argument}_{name}", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+        for name, (kind, option) in options.items()
     ]
 
     @functools.wraps(command)
-    def with_thinker(*args, **kwargs):
-        choice = ThinkerChoice(*(kwargs.pop(f"thinker_{name}") for name in _THINKER_OPTIONS))
-        return command(*args, thinker=choice, **kwargs)
+    def with_group(*args, **kwargs):
+        values = {name: kwargs.pop(f"{argument}_{name}") for name in options}
+        return command(*args, **{argument: build(values)}, **kwargs)
 
-    kept = [p for p in signature.parameters.values() if p.name != "thinker"]
-    with_thinker.__signature__ = signature.replace(parameters=kept + added)
-    with_thinker.__annotations__ = {
-        **{k: v for k, v in command.__annotations__.items() if k != "thinker"},
+    kept = [p for p in signature.parameters.values() if p.name != argument]
+    with_group.__signature__ = signature.replace(parameters=kept + added)
+    with_group.__annotations__ = {
+        **{k: v for k, v in command.__annotations__.items() if k != argument},
         **{p.name: p.annotation for p in added},
     }
-    return with_thinker
+    return with_group
+
+
+def thinker_options(command):
+    """Give a command the ``--thinker`` options; it receives them as one ``thinker: ThinkerChoice`` argument."""
+    return _option_group(command, "thinker", _THINKER_OPTIONS, lambda values: ThinkerChoice(**values))
+
+
+def thinking_options(command):
+    """Give a command the thinking settings (``--n-thoughts``, ``--temperature``, ...); it receives the ones given
+    as one ``thinking: dict`` argument, keyed by ``ThinkingConfig`` field (empty: the model's settings)."""
+    return _option_group(
+        command, "thinking", _THINKING_OPTIONS, lambda values: {k: v for k, v in values.items() if v is not None}
+    )
 
 
 def load_model(model: Optional[str], encoder: Optional[str] = None, thinker: ThinkerChoice = ThinkerChoice()):

@@ -16,6 +16,7 @@ from o1_retriever.cli.common import (
     fail,
     load_model,
     thinker_options,
+    thinking_options,
 )
 from o1_retriever.evaluate import SYSTEMS
 from o1_retriever.lexical import QUERY_REPEATS
@@ -23,6 +24,7 @@ from o1_retriever.lexical import QUERY_REPEATS
 
 @app.command()
 @thinker_options
+@thinking_options
 def evaluate(
     data: Path = typer.Option(..., "--data", "-d", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)"),
     split: str = typer.Option("test", help="qrels split"),
@@ -38,17 +40,6 @@ def evaluate(
         show_default=False,
     ),
     out: Path = typer.Option(Path("eval-results"), "--out", "-o", help="Output folder"),
-    n_thoughts: Optional[int] = typer.Option(None, min=1, help="Thoughts per query [default: the model's]"),
-    max_new_tokens: Optional[int] = typer.Option(None, min=1, help="Tokens per thought at most [default: the model's]"),
-    temperature: Optional[float] = typer.Option(None, min=0.0, help="Sampling temperature [default: the model's]"),
-    top_p: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Nucleus sampling mass [default: the model's]"),
-    seed: Optional[int] = typer.Option(None, help="Sampling seed [default: the model's]"),
-    no_repeat_ngram: Optional[int] = typer.Option(
-        None, min=0, help="A thought never repeats an n-gram of its own (local thinker; 0 off) [default: the model's]"
-    ),
-    stop_at_sentence_end: Optional[bool] = typer.Option(
-        None, help="A thought ends with its first sentence (local thinker) [default: the model's]"
-    ),
     include_query_vector: Optional[bool] = typer.Option(
         None, help="Include the thought-free query vector in the mean [default: the model's]"
     ),
@@ -61,6 +52,7 @@ def evaluate(
     hyde_encoder: str = typer.Option("all-minilm-l6-v2", help="HyDE encoder"),
     strict: bool = typer.Option(False, help="Refuse a corpus with empty documents instead of skipping them"),
     thinker: ThinkerChoice = ThinkerChoice(),
+    thinking: Optional[dict] = None,
 ) -> None:
     """Evaluate systems on a BEIR folder: Markdown table, JSON, TREC runs, significance tests."""
     from o1_retriever.data import DataError
@@ -90,16 +82,6 @@ def evaluate(
             and (config.base, config.encoder) == (hyde_generator, hyde_encoder)
         )
         hyde = retriever_model if same else load_model(hyde_generator, hyde_encoder)
-    thinking = dict(
-        n_thoughts=n_thoughts,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        no_repeat_ngram=no_repeat_ngram,
-        stop_at_sentence_end=stop_at_sentence_end,
-    )
-    thinking = {k: v for k, v in thinking.items() if v is not None}
     try:
         results = run_systems(
             bench,

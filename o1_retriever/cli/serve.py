@@ -21,6 +21,7 @@ from o1_retriever.cli.common import (
     fail,
     load_model,
     thinker_options,
+    thinking_options,
 )
 
 
@@ -105,6 +106,7 @@ def index(
 
 @app.command()
 @thinker_options
+@thinking_options
 def search(
     query: str = typer.Argument(..., help="The query"),
     k: int = typer.Option(5, "--k", "-k", min=1, help="Number of documents"),
@@ -136,10 +138,9 @@ def search(
         help="How hybrid fuses: guarded (score fusion that ignores a lexical side that agrees with "
         "nothing), score (equal weights, no guard) or rrf (equal reciprocal-rank fusion)",
     ),
-    n_thoughts: Optional[int] = typer.Option(None, min=1, help="Thoughts per query [default: the model's]"),
-    seed: Optional[int] = typer.Option(None, help="Sampling seed [default: the model's]"),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
     thinker: ThinkerChoice = ThinkerChoice(),
+    thinking: Optional[dict] = None,
 ) -> None:
     """Search an index: shows the thoughts, then the hits with scores and snippets."""
     from o1_retriever.fusion import Fusion
@@ -150,8 +151,9 @@ def search(
         fail("the query is empty")
     if think + gated + distilled + plain > 1:
         fail("--think, --gated, --distilled and --plain are four ways of embedding the query: choose one")
-    if not (think or gated) and (n_thoughts is not None or seed is not None):
-        fail("--n-thoughts and --seed set how the query is thought about: add --think (or --gated)")
+    if not (think or gated) and thinking:
+        given = ", ".join("--" + name.replace("_", "-") for name in thinking)
+        fail(f"{given} set how the query is thought about: add --think (or --gated)")
     try:
         fused_by = Fusion.named(fusion)
     except ValueError as error:
@@ -159,7 +161,7 @@ def search(
     chroma = _open_store(load_model(model, thinker=thinker), store, collection, host, port, False, lexical_path)
     try:
         how = True if think else "gated" if gated else "distilled" if distilled else False if plain else None
-        hits = chroma.query(query, k, think=how, mode=mode, fusion=fused_by, n_thoughts=n_thoughts, seed=seed)
+        hits = chroma.query(query, k, think=how, mode=mode, fusion=fused_by, **thinking)
     except (EmptyIndexError, ThinkerError, ValueError) as error:
         fail(str(error))
     if as_json:
@@ -206,6 +208,7 @@ def _print_hits(query: str, hits) -> None:
 
 @app.command()
 @thinker_options
+@thinking_options
 def think(
     queries: Optional[list[str]] = typer.Argument(None, help="One or more queries"),
     records: Optional[Path] = typer.Option(
@@ -215,19 +218,8 @@ def think(
         None, "--out", "-o", help="With --records: the thoughts file (JSONL, resumable) that train --thoughts reads"
     ),
     model: Optional[str] = ModelOption,
-    n: Optional[int] = typer.Option(None, min=1, help="Thoughts per query [default: the model's]"),
-    max_new_tokens: Optional[int] = typer.Option(None, min=1, help="Tokens per thought at most [default: the model's]"),
-    temperature: Optional[float] = typer.Option(
-        None, min=0.0, help="Sampling temperature, 0 greedy [default: model's]"
-    ),
-    seed: Optional[int] = typer.Option(None, help="Sampling seed [default: the model's]"),
-    no_repeat_ngram: Optional[int] = typer.Option(
-        None, min=0, help="A thought never repeats an n-gram of its own (local thinker; 0 off) [default: the model's]"
-    ),
-    stop_at_sentence_end: Optional[bool] = typer.Option(
-        None, help="A thought ends with its first sentence (local thinker) [default: the model's]"
-    ),
     thinker: ThinkerChoice = ThinkerChoice(),
+    thinking: Optional[dict] = None,
 ) -> None:
     """Print the thoughts the model writes for queries (JSON lines); with --records, write them for every training
     record into --out, the file `train --thoughts` reads (to train an encoder on the thoughts it will serve)."""
@@ -238,14 +230,8 @@ def think(
     if records and (not out or out.suffix == ".gz"):
         fail("--records needs --out: a plain JSONL file to write (gzip it when it is complete)")
     retriever_model = load_model(model, thinker=thinker)
-    settings = dict(
-        n=n,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        seed=seed,
-        no_repeat_ngram=no_repeat_ngram,
-        stop_at_sentence_end=stop_at_sentence_end,
-    )
+    settings = dict(thinking)
+    settings["n"] = settings.pop("n_thoughts", None)  # model.think calls it n
     try:
         if records:
             _think_for_records(retriever_model, records, out, settings)
