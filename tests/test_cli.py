@@ -229,3 +229,15 @@ def test_ctrl_c_during_index_says_how_to_resume(corpus, tiny_lm, tmp_path, monke
     monkeypatch.setattr(ChromaStore, "add_documents", original)
     resumed = invoke("index", corpus, "--model", tiny_lm, "--store", tmp_path / "idx")
     assert "indexed 1 documents (2 already stored)" in resumed.output
+
+
+def test_every_thinking_setting_has_one_option_and_one_keyword():
+    """A setting added to ThinkingConfig reaches the CLI (think, evaluate, search) and the Python API alike."""
+    from dataclasses import fields
+
+    from o1_retriever.cli.common import _THINKING_OPTIONS
+    from o1_retriever.config import ThinkingConfig, ThinkingOptions
+
+    settings = {f.name for f in fields(ThinkingConfig)}
+    assert set(_THINKING_OPTIONS) == settings
+    assert set(ThinkingOptions.__annotations__) == settings - {"n_thoughts"}  # the count is each call's argument
