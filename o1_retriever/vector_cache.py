@@ -9,6 +9,7 @@ atomically: it exists only when complete, and a reader never sees half of one.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,8 +56,9 @@ def cached_vectors(
 
 
 def save_atomically(path: Path, array: np.ndarray) -> None:
-    """``np.save`` to a temporary file, then renamed: ``path`` is either the whole array or absent."""
-    tmp = path.with_name(path.stem + ".tmp.npy")
+    """``np.save`` to a temporary file, then renamed: ``path`` is either the whole array or absent (two processes
+    writing the same array each rename a whole file of their own)."""
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
     np.save(tmp, array)
     tmp.replace(path)
 
