@@ -1,9 +1,10 @@
 """Vectors of a long list of texts, cached on disk and embedded chunk by chunk, so an interrupted run resumes.
 
 Embedding a corpus or a training set's passages takes minutes to an hour on a CPU. ``cached_vectors`` keeps each
-finished chunk on disk (``<stem>-partNNNNN.npy``), so a crash, Ctrl-C or a session's end loses at most one chunk;
-when every chunk is done they are joined into ``<stem>.npy`` and removed. The ``.npy`` file is written last and
-atomically: it exists only when complete, and a reader never sees half of one.
+finished chunk on disk (``<stem>-items<start>-<stop>.npy``: a rerun with another chunk size never misreads one), so a
+crash, Ctrl-C or a session's end loses at most one chunk; when every chunk is done they are joined into
+``<stem>.npy`` and removed. The ``.npy`` file is written last and atomically: it exists only when complete, and a
+reader never sees half of one.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ def cached_vectors(
     stem.parent.mkdir(parents=True, exist_ok=True)
     parts, seconds = [], 0.0
     starts = range(0, count, chunk_size)
-    for number, start in enumerate(tqdm(starts, desc=progress, unit="chunk", disable=progress is None)):
-        part = stem.with_name(f"{stem.name}-part{number:05d}")
+    for start in tqdm(starts, desc=progress, unit="chunk", disable=progress is None):
+        stop = min(start + chunk_size, count)
+        part = stem.with_name(f"{stem.name}-items{start:09d}-{stop:09d}")
         if not _file(part, ".npy").exists():
-            stop = min(start + chunk_size, count)
             begun = time.perf_counter()
             vectors = embed(start, stop)
             if len(vectors) != stop - start:
@@ -49,13 +50,12 @@ def cached_vectors(
         parts.append(part)
     vectors = np.concatenate([np.load(_file(p, ".npy")) for p in parts])
     _write(stem, vectors, seconds)
-    for part in parts:
-        _file(part, ".npy").unlink(missing_ok=True)
-        _file(part, ".json").unlink(missing_ok=True)
+    for leftover in stem.parent.glob(f"{stem.name}-items*"):  # this run's chunks, and any of another chunk size
+        leftover.unlink(missing_ok=True)
     return vectors, seconds
 
 
-def save_atomically(path: Path, array: np.ndarray) -> None:
+def _save_atomically(path: Path, array: np.ndarray) -> None:
     """``np.save`` to a temporary file, then renamed: ``path`` is either the whole array or absent (two processes
     writing the same array each rename a whole file of their own)."""
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
@@ -65,7 +65,7 @@ def save_atomically(path: Path, array: np.ndarray) -> None:
 
 def _write(stem: Path, vectors: np.ndarray, seconds: float) -> None:
     _file(stem, ".json").write_text(json.dumps({"seconds": seconds, "items": len(vectors)}))
-    save_atomically(_file(stem, ".npy"), vectors)  # last: its presence means done
+    _save_atomically(_file(stem, ".npy"), vectors)  # last: its presence means done
 
 
 def _file(stem: Path, suffix: str) -> Path:

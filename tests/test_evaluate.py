@@ -128,7 +128,7 @@ def test_corpus_vectors_embedded_chunk_by_chunk_equal_one_pass(beir, tiny_lm):
     expected, _ = corpus_vectors(model, corpus, cache=False)
     vectors, seconds = corpus_vectors(model, corpus, chunk_size=10)
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
-    assert seconds > 0 and not list((home_dir() / "corpus-vectors").glob("*-part*"))  # parts joined, then removed
+    assert seconds > 0 and not list((home_dir() / "corpus-vectors").glob("*-items*"))  # parts joined, then removed
 
 
 def test_unknown_system_is_refused(beir, tiny_lm):
