@@ -154,10 +154,10 @@ class ThinkThenEmbed:
     # ------------------------------------------------------------------ thinking
     def thinking_config(self, **overrides) -> ThinkingConfig:
         """The checkpoint's thinking settings with the non-None ``overrides`` applied (validated)."""
-        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(ThinkingConfig)})
+        known = [f.name for f in dataclasses.fields(ThinkingConfig)]
+        unknown = sorted(set(overrides) - set(known))
         if unknown:
-            known = ", ".join(f.name for f in dataclasses.fields(ThinkingConfig))
-            raise TypeError(f"unknown thinking settings {unknown}; the settings are {known}")
+            raise TypeError(f"unknown thinking settings {unknown}; the settings are {', '.join(known)}")
         return dataclasses.replace(self.config.thinking, **{k: v for k, v in overrides.items() if v is not None})
 
     def think(
