@@ -60,7 +60,7 @@ def main() -> None:
                 max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, temperature=TEMPERATURE, top_p=TOP_P,
                 pad_token_id=lm.pad_id,
             )  # fmt: skip
-        return SAMPLES * NEW_TOKENS
+        return out.shape[0] * (out.shape[1] - ids.shape[1])
 
     def product_int8(query: str):
         thoughts = int8.think([ThinkRequest(query)], settings)[0]
