@@ -63,6 +63,12 @@ class ThinkingOptions(TypedDict, total=False):
     stop_at_sentence_end: bool | None
 
 
+def think_arguments(settings: dict) -> dict:
+    """``ThinkingConfig``-named settings as the arguments of ``ThinkThenEmbed.think`` (which calls ``n_thoughts``
+    ``n``, the count being each call's own)."""
+    return {("n" if name == "n_thoughts" else name): value for name, value in settings.items()}
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """What a checkpoint is: its mode, the weights it builds on, how it reads text and how it thinks.

@@ -15,6 +15,7 @@ import numpy as np
 
 from o1_retriever import embedders
 from o1_retriever.benchmark import Benchmark, Run, corpus_vectors, dense_run
+from o1_retriever.config import think_arguments
 from o1_retriever.fusion import Fusion, fuse
 from o1_retriever.index import FUSION_CANDIDATES, first_round_unsure
 from o1_retriever.lexical import QUERY_REPEATS, expanded_query
@@ -176,7 +177,7 @@ def _fused(dense: str, lexical: str, fusion: Fusion = Fusion()):
 
 def _bm25_thoughts(ctx: Context) -> SystemResult:
     """BM25 over the query and the thoughts the o1 system wrote (Query2doc style; the same thoughts, one generation)."""
-    thoughts = ctx.model.think(ctx.texts, **_as_think_options(ctx.thinking))  # cached by the o1 run
+    thoughts = ctx.model.think(ctx.texts, **think_arguments(ctx.thinking))  # cached by the o1 run
     index, corpus_seconds = ctx.bm25()
     start = time.perf_counter()
     texts = [expanded_query(q, t, ctx.lexical_repeats) for q, t in zip(ctx.texts, thoughts)]
@@ -184,11 +185,6 @@ def _bm25_thoughts(ctx: Context) -> SystemResult:
     seconds = (time.perf_counter() - start) / len(ctx.texts)
     settings = {"lexical": f"query x{ctx.lexical_repeats} + thoughts"}
     return SystemResult(dict(zip(ctx.bench.queries, hits)), corpus_seconds, seconds, settings)
-
-
-def _as_think_options(thinking: dict) -> dict:
-    renamed = {"n_thoughts": "n"}
-    return {renamed.get(k, k): v for k, v in thinking.items()}
 
 
 def _through_store(mode: str, think: Think = True, k: int = 100):

@@ -223,6 +223,7 @@ def think(
 ) -> None:
     """Print the thoughts the model writes for queries (JSON lines); with --records, write them for every training
     record into --out, the file `train --thoughts` reads (to train an encoder on the thoughts it will serve)."""
+    from o1_retriever.config import think_arguments
     from o1_retriever.thinkers import ThinkerError
 
     if bool(queries) == bool(records):
@@ -230,8 +231,7 @@ def think(
     if records and (not out or out.suffix == ".gz"):
         fail("--records needs --out: a plain JSONL file to write (gzip it when it is complete)")
     retriever_model = load_model(model, thinker=thinker)
-    settings = dict(thinking)
-    settings["n"] = settings.pop("n_thoughts", None)  # model.think calls it n
+    settings = think_arguments(thinking)
     try:
         if records:
             _think_for_records(retriever_model, records, out, settings)
