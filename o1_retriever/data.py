@@ -31,8 +31,8 @@ class Document(NamedTuple):
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line (``.gz`` files too); a DataError naming file and line on
-    malformed JSON."""
+    """(line number, object) for each non-blank line (``.gz`` files too; a byte-order mark opening the file, as
+    Windows tools write, is skipped); a DataError naming file and line on malformed JSON."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -40,7 +40,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with opener(path, "rb") as lines:
         for number, raw in enumerate(lines, start=1):
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as error:
                 raise DataError(f"{path}:{number}: not valid UTF-8 (byte {error.start + 1} of the line)") from None
             if not line.strip():
@@ -111,7 +111,7 @@ def load_corpus(source: str | Path, strict: bool = False) -> list[Document]:
         documents = []
         for file in sorted(p for p in source.rglob("*") if p.suffix in TEXT_SUFFIXES and p.is_file()):
             try:
-                text = file.read_text(encoding="utf-8")
+                text = file.read_text(encoding="utf-8-sig")
             except (OSError, UnicodeDecodeError) as error:
                 raise DataError(f"{file}: cannot read ({error})") from None
             relative = str(file.relative_to(source))
@@ -149,7 +149,7 @@ def load_qrels(folder: str | Path, split: str = "test") -> dict[str, dict[str, i
         available = sorted(p.stem for p in (Path(folder) / "qrels").glob("*.tsv"))
         raise DataError(f"{path}: no such file (splits here: {available or 'none'})")
     qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         rows = csv.reader(handle, delimiter="\t")
         for number, row in enumerate(rows, start=1):
             if number == 1 and row and not row[-1].lstrip("-").isdigit():
