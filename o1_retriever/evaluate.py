@@ -60,6 +60,7 @@ class Context:
     depth: int = 1000
     cache_corpus: bool = True
     lexical_repeats: int = QUERY_REPEATS  # how often bm25-thoughts repeats the query before the thoughts
+    fusion: Fusion = field(default_factory=Fusion)  # how the hybrid systems fuse (the *-rrf ones excepted)
     results: dict[str, SystemResult] = field(default_factory=dict)
     _built: dict = field(default_factory=dict)  # corpus indexes shared by systems
 
@@ -160,11 +161,12 @@ def fused_run(dense: Run, lexical: Run, n_docs: int, fusion: Fusion, candidates:
     return out
 
 
-def _fused(dense: str, lexical: str, fusion: Fusion = Fusion()):
-    """The fusion of two systems already run, as the product fuses them."""
+def _fused(dense: str, lexical: str, fixed: Fusion | None = None):
+    """The fusion of two systems already run, as the product fuses them: by the run's fusion, or a ``fixed`` one."""
 
     def run(ctx: Context) -> SystemResult:
         a, b = ctx.results[dense], ctx.results[lexical]
+        fusion = fixed or ctx.fusion
         return SystemResult(
             fused_run(a.run, b.run, len(ctx.bench.corpus), fusion),
             a.corpus_seconds + b.corpus_seconds,
@@ -212,14 +214,14 @@ def _through_store(mode: str, think: Think = True, k: int = 100):
                 metadatas = [{"title": d.title, **d.metadata} for d in rows]
                 store.upsert([d.id for d in rows], vectors[start : start + 1000], [d.text for d in rows], metadatas)
             began = time.perf_counter()
-            hits = index.search(ctx.texts, min(k, len(docs)), mode=mode, think=think, **options)
+            hits = index.search(ctx.texts, min(k, len(docs)), mode=mode, think=think, fusion=ctx.fusion, **options)
             seconds = (time.perf_counter() - began) / len(ctx.texts)
         found = {q: {h.id: h.score for h in row} for q, row in zip(ctx.bench.queries, hits)}
         return SystemResult(
             found,
             corpus_seconds,
             seconds,
-            {"path": "Chroma (HNSW) + Index.search", "mode": mode, "think": think, "k": k},
+            {"path": "Chroma (HNSW) + Index.search", "mode": mode, "think": think, "k": k, "fusion": str(ctx.fusion)},
         )
 
     return run
@@ -241,7 +243,7 @@ SYSTEMS: dict[str, System] = {
     "o1": System(_o1, help="thinking: the mean of query + thought vectors"),
     "distilled": System(_distilled, help="the distilled query encoder (query_adapter/), no thinking", distilled=True),
     "hyde": System(_hyde, help="HyDE: a generator writes passages, their vectors are averaged with the query's"),
-    "hybrid": System(_fused("o1", "bm25"), ("o1", "bm25"), help="the default fusion of o1 and bm25"),
+    "hybrid": System(_fused("o1", "bm25"), ("o1", "bm25"), help="the fusion (--fusion) of o1 and bm25"),
     "dense-hybrid": System(
         _fused("dense", "bm25"), ("dense", "bm25"), help="the fusion of dense and bm25: no thinking"
     ),
@@ -304,9 +306,11 @@ def run_systems(
     depth: int = 1000,
     cache_corpus: bool = True,
     lexical_repeats: int = QUERY_REPEATS,
+    fusion: Fusion | str = Fusion(),
 ) -> dict[str, SystemResult]:
     """Run ``systems`` on ``bench`` (and whatever they build on). ``thinking``: ThinkingConfig overrides
-    (n_thoughts, temperature, ...) for o1 and hyde."""
+    (n_thoughts, temperature, ...) for o1 and hyde. ``fusion``: how the hybrid systems fuse (a ``Fusion`` or a
+    preset name; the ``*-rrf`` systems are always equal RRF)."""
     unknown = set(systems) - set(SYSTEMS)
     if unknown:
         raise ValueError(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
@@ -322,7 +326,10 @@ def run_systems(
             f"{', '.join(gated)} need a checkpoint with a thinking gate (think_below in its o1_config.json); "
             "this model has none"
         )
-    ctx = Context(bench, model, thinking, hyde_generator, include_query_vector, depth, cache_corpus, lexical_repeats)
+    ctx = Context(
+        bench, model, thinking, hyde_generator, include_query_vector, depth, cache_corpus, lexical_repeats,
+        Fusion.of(fusion),
+    )  # fmt: skip
     wanted = set(systems) | {need for name in systems for need in SYSTEMS[name].needs}
     for name, system in SYSTEMS.items():
         if name in wanted:

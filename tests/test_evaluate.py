@@ -233,6 +233,32 @@ def test_thoughts_on_the_lexical_side_are_the_o1_thoughts(beir, tiny_lm):
     assert once["bm25-thoughts"].settings["lexical"] == "query x1 + thoughts"
 
 
+def test_the_hybrid_systems_fuse_by_the_runs_fusion_and_the_rrf_ones_by_rrf(beir, tiny_lm):
+    from o1_retriever import ThinkThenEmbed
+    from o1_retriever.evaluate import fused_run, run_systems
+    from o1_retriever.fusion import Fusion
+    from o1_retriever.index import Index
+    from o1_retriever.stores.chroma import ChromaVectorStore
+
+    bench = load_benchmark(beir)
+    model = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
+    systems = ("dense", "bm25", "dense-hybrid", "dense-hybrid-rrf", "store-dense-hybrid")
+    results = run_systems(bench, model, systems, {}, cache_corpus=False, fusion="score")
+    dense, lexical, n_docs = results["dense"].run, results["bm25"].run, len(bench.corpus)
+    assert results["dense-hybrid"].run == fused_run(dense, lexical, n_docs, Fusion.named("score"))
+    assert results["dense-hybrid"].run != fused_run(dense, lexical, n_docs, Fusion())  # the guarded default
+    assert results["dense-hybrid-rrf"].run == fused_run(dense, lexical, n_docs, Fusion.rrf())
+    assert results["store-dense-hybrid"].settings["fusion"] == str(Fusion.named("score"))
+    index = Index(model, ChromaVectorStore(str(beir / "store")))
+    index.add_documents(bench.corpus)
+    hits = index.search(list(bench.queries.values()), 24, think=False, fusion="score")
+    expected = {q: [h.id for h in row] for q, row in zip(bench.queries, hits)}
+    found = results["store-dense-hybrid"].run
+    assert {q: list(found[q]) for q in found} == expected
+    with pytest.raises(ValueError, match="unknown fusion"):
+        run_systems(bench, model, ("dense",), {}, cache_corpus=False, fusion="equal")
+
+
 def test_gated_takes_o1_where_the_plain_query_is_unsure(beir, tiny_lm):
     from o1_retriever import ThinkThenEmbed
     from o1_retriever.benchmark import load_benchmark

@@ -23,6 +23,11 @@ StoreOption = typer.Option(Path("o1-index"), "--store", "-s", help="Folder of th
 CollectionOption = typer.Option("o1-retriever", "--collection", "-c", help="Chroma collection name")
 HostOption = typer.Option(None, "--host", help="Chroma server host (instead of --store); see README")
 PortOption = typer.Option(8000, "--port", help="Chroma server port")
+FusionOption = typer.Option(
+    "guarded",
+    help="How hybrid fuses: guarded (score fusion that ignores a lexical side that agrees with nothing), score "
+    "(equal weights, no guard) or rrf (equal reciprocal-rank fusion)",
+)
 BaseUrlOption = typer.Option(None, "--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
 ApiKeyEnvOption = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key")
 ConcurrencyOption = typer.Option(8, "--concurrency", min=1, help="Parallel requests to an endpoint")

@@ -46,6 +46,11 @@ def evaluate(
     lexical_repeats: int = typer.Option(
         QUERY_REPEATS, min=1, help="bm25-thoughts and o1-hybrid: the query's repeats before its thoughts"
     ),
+    fusion: str = typer.Option(
+        "guarded",
+        help="How the hybrid systems (all but the *-rrf ones) fuse: guarded, score or rrf, as search --fusion; "
+        "choose it on a training split (--split train) before reading test",
+    ),
     max_queries: Optional[int] = typer.Option(None, min=1, help="Evaluate only the first N queries"),
     max_docs: Optional[int] = typer.Option(None, min=1, help="Keep judged documents plus the first N documents"),
     hyde_generator: str = typer.Option("smollm2-135m-instruct", help="HyDE passage writer"),
@@ -58,9 +63,14 @@ def evaluate(
     from o1_retriever.data import DataError
     from o1_retriever.benchmark import load_benchmark
     from o1_retriever.evaluate import default_systems, run_systems
+    from o1_retriever.fusion import Fusion
     from o1_retriever.reports import markdown_table, summarise, write_outputs
     from o1_retriever.thinkers import ThinkerError
 
+    try:
+        fused_by = Fusion.named(fusion)
+    except ValueError as error:
+        fail(str(error))
     chosen = tuple(s.strip() for s in (systems or ",".join(SYSTEMS)).split(",") if s.strip())
     unknown = sorted(set(chosen) - set(SYSTEMS))
     if unknown or not chosen:
@@ -91,6 +101,7 @@ def evaluate(
             hyde,
             include_query_vector=include_query_vector,
             lexical_repeats=lexical_repeats,
+            fusion=fused_by,
         )
     except (ThinkerError, ValueError) as error:  # ValueError: e.g. distilled systems on a model without them
         fail(str(error))

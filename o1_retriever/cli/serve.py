@@ -13,6 +13,7 @@ import typer
 from o1_retriever.cli import app
 from o1_retriever.cli.common import (
     CollectionOption,
+    FusionOption,
     HostOption,
     ModelOption,
     PortOption,
@@ -133,11 +134,7 @@ def search(
         False, help="Embed the query with the plain query encoder, even if a distilled one exists"
     ),
     mode: str = typer.Option("hybrid", help="hybrid (dense + BM25, fused), dense or lexical"),
-    fusion: str = typer.Option(
-        "guarded",
-        help="How hybrid fuses: guarded (score fusion that ignores a lexical side that agrees with "
-        "nothing), score (equal weights, no guard) or rrf (equal reciprocal-rank fusion)",
-    ),
+    fusion: str = FusionOption,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
     thinker: ThinkerChoice = ThinkerChoice(),
     thinking: Optional[dict] = None,
