@@ -50,17 +50,6 @@ def mean_scores(per_query: dict[str, dict[str, float]]) -> dict[str, float]:
     return {name: float(np.mean(list(values.values()))) if values else 0.0 for name, values in per_query.items()}
 
 
-def reciprocal_rank_fusion(runs: list[dict[str, dict[str, float]]], k: int = 60, depth: int = 1000):
-    """RRF: score(d) = sum over runs of 1 / (k + rank of d in that run), ranks from 1."""
-    fused: dict[str, dict[str, float]] = {}
-    for run in runs:
-        for query, docs in cut_run(run, depth).items():
-            scores = fused.setdefault(query, {})
-            for rank, doc in enumerate(docs, start=1):
-                scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank)
-    return fused
-
-
 def paired_randomization_test(a: list[float], b: list[float], trials: int = 10_000, seed: int = 0) -> float:
     """Two-sided p-value that the mean of per-query differences a - b is 0, by randomly swapping pairs."""
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)

@@ -7,7 +7,6 @@ from o1_retriever.metrics import (
     mean_scores,
     paired_randomization_test,
     per_query_scores,
-    reciprocal_rank_fusion,
 )
 
 # graded, several relevant documents per query
@@ -42,11 +41,6 @@ def test_mrr_is_cut_at_ten():
 
 def test_cut_run_breaks_ties_by_id():
     assert list(cut_run({"q": {"b": 1.0, "a": 1.0, "c": 2.0}}, 2)["q"]) == ["c", "a"]
-
-
-def test_rrf_formula():
-    fused = reciprocal_rank_fusion([{"q": {"a": 3, "b": 2}}, {"q": {"b": 9, "c": 1}}], k=60)
-    assert fused["q"] == pytest.approx({"a": 1 / 61, "b": 1 / 62 + 1 / 61, "c": 1 / 62})
 
 
 def test_paired_randomization():
