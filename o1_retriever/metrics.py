@@ -1,4 +1,4 @@
-"""Retrieval metrics, fusion and significance: pure functions of qrels and runs, no model knowledge.
+"""Retrieval metrics and significance: pure functions of qrels and runs, no model knowledge.
 
 qrels: {query_id: {doc_id: graded relevance}}; run: {query_id: {doc_id: score}} (higher is better).
 Values are trec_eval's (via pytrec-eval-terrier), as BEIR reports them: nDCG@10 = DCG@10 / ideal DCG@10 with
