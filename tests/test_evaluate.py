@@ -115,6 +115,8 @@ def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
     model.embed_documents = None  # would fail if called
     vectors, _ = corpus_vectors(model, load_benchmark(beir).corpus)
     assert vectors.shape == (24, model.dimension)
+    refused = CliRunner().invoke(app, ["evaluate", "--data", str(beir), "--model", str(tiny_lm), "--fusion", "equal"])
+    assert refused.exit_code == 2 and "unknown fusion 'equal'; choose from guarded, score, rrf" in refused.output
 
 
 def test_corpus_vectors_embedded_chunk_by_chunk_equal_one_pass(beir, tiny_lm):
