@@ -327,9 +327,16 @@ def run_systems(
             "this model has none"
         )
     ctx = Context(
-        bench, model, thinking, hyde_generator, include_query_vector, depth, cache_corpus, lexical_repeats,
-        Fusion.of(fusion),
-    )  # fmt: skip
+        bench,
+        model,
+        thinking,
+        hyde_generator=hyde_generator,
+        include_query_vector=include_query_vector,
+        depth=depth,
+        cache_corpus=cache_corpus,
+        lexical_repeats=lexical_repeats,
+        fusion=Fusion.of(fusion),
+    )
     wanted = set(systems) | {need for name in systems for need in SYSTEMS[name].needs}
     for name, system in SYSTEMS.items():
         if name in wanted:
