@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -23,6 +24,10 @@ from o1_retriever.model import Think, ThinkThenEmbed, check_think
 from o1_retriever.thinkers import ThinkRequest, Thoughts, collect, refuse_local_only_settings
 
 
+#: the search options a call may set besides ``k`` and the thinking settings
+PER_CALL = ("where", "mode", "fusion", "think")
+
+
 def hit_to_document(hit: Hit) -> Document:
     return Document(id=hit.id, page_content=hit.text, metadata={**hit.metadata, **hit_metadata(hit)})
 
@@ -34,8 +39,10 @@ class O1Retriever(BaseRetriever):
     one; ``think="gated"`` thinks only for queries whose plain vector finds nothing close (the checkpoint's
     ``think_below``); ``None`` (default) is the model's ``default_think`` (distilled when the checkpoint has it).
 
-    ``k``, ``mode`` (``"hybrid"``, ``"dense"``, ``"lexical"``), ``where`` and ``fusion`` (``o1_retriever.Fusion``;
-    None: the Index's) can also be given per call: ``retriever.invoke(query, k=3, mode="dense")``.
+    ``k``, ``mode`` (``"hybrid"``, ``"dense"``, ``"lexical"``), ``where``, ``fusion`` (``o1_retriever.Fusion``;
+    None: the Index's), ``think`` and the thinking settings (``ThinkingConfig``'s fields) can also be given per call:
+    ``retriever.invoke(query, k=3, mode="dense")``, ``retriever.invoke(query, think=True, temperature=0.1)``; any
+    other keyword is a TypeError, never silently ignored.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -51,15 +58,15 @@ class O1Retriever(BaseRetriever):
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, **kwargs: Any
     ) -> list[Document]:
-        hits = self.store.query(
-            query,
-            self.k if k is None else k,
-            where=kwargs.get("where", self.where),
-            mode=kwargs.get("mode", self.mode),
-            fusion=kwargs.get("fusion", self.fusion),
-            think=self.think,
-            **self.thinking,
-        )
+        settings = [f.name for f in dataclasses.fields(ThinkingConfig)]
+        unknown = sorted(set(kwargs) - set(PER_CALL) - set(settings))
+        if unknown:
+            raise TypeError(
+                f"unknown search options {unknown}; per call: k, {', '.join(PER_CALL)} and the thinking settings "
+                f"({', '.join(settings)})"
+            )
+        options = {"where": self.where, "mode": self.mode, "fusion": self.fusion, "think": self.think}
+        hits = self.store.query(query, self.k if k is None else k, **{**options, **self.thinking, **kwargs})
         return [hit_to_document(h) for h in hits]
 
     async def _aget_relevant_documents(

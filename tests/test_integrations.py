@@ -68,6 +68,12 @@ def test_langchain_retriever_k_and_async(store):
         O1Retriever(store=store, k=0)
     with pytest.raises(ValueError, match="k must be >= 1"):  # a per-call k of 0 is refused too, not replaced
         retriever.invoke("cancer risk", k=0)
+    plain = O1Retriever(store=store, k=2)
+    assert plain.invoke("cancer risk")[0].metadata["o1_thoughts"] == []
+    thought = plain.invoke("cancer risk", think=True, **THINKING)  # thinking per call, with its settings
+    assert len(thought[0].metadata["o1_thoughts"]) == 2
+    with pytest.raises(TypeError, match=r"unknown search options \['mdoe'\]; per call: k, where, mode"):
+        plain.invoke("cancer risk", mdoe="dense")  # a misspelt option is an error, not silently ignored
 
 
 def test_langchain_lcel_chain(store):
