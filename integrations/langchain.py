@@ -14,7 +14,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from o1_retriever import prompts
 from o1_retriever.config import ThinkingConfig
@@ -54,6 +54,11 @@ class O1Retriever(BaseRetriever):
     where: dict[str, Any] | None = None
     fusion: Fusion | str | None = None
     thinking: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _options_are_valid(self) -> O1Retriever:
+        self.store.check_options(think=self.think, mode=self.mode, fusion=self.fusion, **self.thinking)
+        return self
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, **kwargs: Any

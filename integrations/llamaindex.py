@@ -19,7 +19,7 @@ from o1_retriever import prompts
 from o1_retriever.config import ThinkingConfig
 from o1_retriever.index import Hit, Index, Mode, hit_metadata
 from o1_retriever.fusion import Fusion
-from o1_retriever.model import Think, ThinkThenEmbed, check_think
+from o1_retriever.model import Think, ThinkThenEmbed
 from o1_retriever.thinkers import ThinkRequest, Thoughts, collect, refuse_local_only_settings
 
 
@@ -57,9 +57,10 @@ class O1Retriever(BaseRetriever):
     ) -> None:
         if similarity_top_k < 1:
             raise ValueError(f"similarity_top_k must be >= 1, got {similarity_top_k}")
+        store.check_options(think=think, mode=mode, fusion=fusion, **thinking)  # bad options fail here
         self.store = store
         self.similarity_top_k = similarity_top_k
-        self.think = None if think is None else check_think(think)
+        self.think = think
         self.mode = mode
         self.where = where
         self.fusion = fusion

@@ -183,6 +183,34 @@ class Index:
         self.store.write_guard({"generation": uuid.uuid4().hex})
 
     # ------------------------------------------------------------------ reading
+    def check_options(
+        self,
+        *,
+        think: Think | None = None,
+        mode: Mode = "hybrid",
+        fusion: Fusion | str | None = None,
+        lexical_thoughts: bool = False,
+        **thinking: Any,
+    ) -> Think:
+        """The ``think`` a search with these options runs (``None``: the model's ``default_think``), or the error
+        the search would raise: an unknown or invalid thinking setting, thinking settings without thinking, an
+        unknown mode or fusion. The retrievers call it when they are built, so a bad option fails there, not at the
+        first query."""
+        think = self.model.default_think if think is None else check_think(think)
+        self.model.thinking_config(**thinking)  # unknown names and invalid values
+        given = sorted(name for name, value in thinking.items() if value is not None)
+        if lexical_thoughts:
+            given.append("lexical_thoughts")
+        if given and think not in (True, GATED):
+            raise ValueError(f"{', '.join(given)} set how queries are thought about: pass think=True to think")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if think == GATED and mode == "lexical":
+            raise ValueError("think='gated' reads the dense side's first round: use mode 'hybrid' or 'dense'")
+        if fusion is not None:
+            Fusion.of(fusion)
+        return think
+
     def search(
         self,
         queries: Sequence[str],
@@ -212,16 +240,7 @@ class Index:
         sides alike."""
         check_positive(k, "k")
         queries = check_texts(queries, "queries")
-        think = self.model.default_think if think is None else check_think(think)
-        given = sorted(name for name, value in thinking.items() if value is not None)
-        if lexical_thoughts:
-            given.append("lexical_thoughts")
-        if given and think not in (True, GATED):
-            raise ValueError(f"{', '.join(given)} set how queries are thought about: pass think=True to think")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if think == GATED and mode == "lexical":
-            raise ValueError("think='gated' reads the dense side's first round: use mode 'hybrid' or 'dense'")
+        think = self.check_options(think=think, mode=mode, fusion=fusion, lexical_thoughts=lexical_thoughts, **thinking)
         count = self.count()
         if count == 0:
             raise EmptyIndexError(f"{self.store.description} is empty: index documents first")

@@ -137,3 +137,23 @@ def test_both_retrievers_gate_thinking(store, shared_model):
     shared_model.config = dataclasses.replace(shared_model.config, think_below=-1.0)  # none is
     docs = LangChainRetriever(store=store, k=2, think="gated", thinking=THINKING).invoke("cancer risk")
     assert docs[0].metadata["o1_thoughts"] == []
+
+
+def test_both_retrievers_refuse_bad_options_when_built(store):
+    from o1_retriever.integrations.langchain import O1Retriever as LangChainRetriever
+    from o1_retriever.integrations.llamaindex import O1Retriever as LlamaIndexRetriever
+
+    with pytest.raises(TypeError, match=r"unknown thinking settings \['temprature'\]"):
+        LlamaIndexRetriever(store, think=True, temprature=0.1)
+    with pytest.raises(ValueError, match="n_thoughts set how queries are thought about: pass think=True"):
+        LlamaIndexRetriever(store, n_thoughts=2)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        LlamaIndexRetriever(store, mode="sparse")
+    with pytest.raises(ValueError, match="unknown fusion 'equal'"):
+        LlamaIndexRetriever(store, fusion="equal")
+    with pytest.raises(TypeError, match=r"unknown thinking settings \['temprature'\]"):
+        LangChainRetriever(store=store, think=True, thinking={"temprature": 0.1})
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        LangChainRetriever(store=store, think=True, thinking={"temperature": -1})
+    with pytest.raises(ValueError, match="unknown fusion 'equal'"):
+        LangChainRetriever(store=store, fusion="equal")
