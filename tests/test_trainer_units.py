@@ -129,3 +129,22 @@ def test_collator_marks_shared_positives(tiny_lm):
         expected = [i != batch["positive"][row] and p in example.known_positives for i, p in enumerate(passages)]
         assert ignore[row].tolist() == expected
     assert ignore.any()  # "shared doc" appears as a negative of one of them whichever positive b drew
+
+
+def test_a_bad_recipe_file_or_setting_names_the_file_and_line(tmp_path):
+    from o1_retriever.trainer.config import parse_assignment
+
+    (tmp_path / "bad.yaml").write_text("batch_size: 8\nmax_steps: [1\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml:3: malformed YAML"):
+        TrainConfig.from_file(tmp_path / "bad.yaml")
+    (tmp_path / "bad.json").write_text('{"batch_size": 8,\n')
+    with pytest.raises(ValueError, match=r"bad\.json:2: malformed JSON"):
+        TrainConfig.from_file(tmp_path / "bad.json")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="expected a mapping of settings, got list"):
+        TrainConfig.from_file(tmp_path / "list.yaml")
+    with pytest.raises(ValueError, match=r"missing\.yaml: no such file"):
+        TrainConfig.from_file(tmp_path / "missing.yaml")
+    with pytest.raises(ValueError, match=r"--set x=\[1: the value is not valid YAML"):
+        parse_assignment("x=[1")
+    assert parse_assignment("model.max_document_tokens=256") == ("model.max_document_tokens", 256)

@@ -101,13 +101,21 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
         """Settings from a YAML or JSON file, then ``overrides`` (dotted keys: ``model.encoder``)."""
-        text = Path(path).read_text()
-        if str(path).endswith((".yaml", ".yml")):
-            import yaml
+        import yaml
 
-            data = yaml.safe_load(text) or {}
-        else:
-            data = json.loads(text)
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: no such file")
+        text = Path(path).read_text()
+        try:
+            data = (yaml.safe_load(text) or {}) if str(path).endswith((".yaml", ".yml")) else json.loads(text)
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            raise ValueError(f"{where}: malformed YAML ({error.problem})") from None
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{error.lineno}: malformed JSON ({error.msg})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
         return cls.from_dict(with_overrides(data, overrides or {}), str(path))
 
 
@@ -134,4 +142,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"--set takes key=value (e.g. model.max_document_tokens=256), got {text!r}")
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise ValueError(f"--set {text}: the value is not valid YAML (quote text: key='value')") from None
