@@ -103,3 +103,15 @@ def test_synthesize_and_vote_commands(tmp_path, tiny_lm, tiny_encoder):
     )
     bad = runner.invoke(app, ["vote", str(synthesized), "--out", str(voted), "--member", "bm25", "--weights", "1,2"])
     assert bad.exit_code == 2 and "2 weights for 1 members" in bad.output
+
+
+def test_vote_counts_and_names_invalid_records(tmp_path):
+    source, voted = tmp_path / "synth.jsonl", tmp_path / "voted.jsonl"
+    rows = [{"query_id": "q1", "query": "gene cells", "pos": ["gene cells study"]}, {"query": 5}]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = CliRunner().invoke(app, ["vote", str(source), "--out", str(voted), "--member", "bm25"])
+    assert result.exit_code == 0, result.output
+    assert f"1 of them invalid, kept with the reason in 'error' (never trained on); the first: {source}:2:" in (
+        result.output
+    )
+    assert [("error" in json.loads(line)) for line in voted.read_text().splitlines()] == [False, True]

@@ -150,3 +150,9 @@ def vote(
     typer.echo(
         f"{summary.total} records: {summary.voted} voted, {summary.skipped} without candidates (kept, not voted)"
     )
+    invalid = [r.error for r in voted if r.error is not None]
+    if invalid:
+        typer.echo(
+            f"{len(invalid)} of them invalid, kept with the reason in 'error' (never trained on); "
+            f"the first: {invalid[0]}"
+        )
