@@ -52,9 +52,12 @@ class FakeEndpoint(BaseHTTPRequestHandler):
         type(self).seen.append((self.headers.get("Authorization"), body))
         status = type(self).script.pop(0) if type(self).script else 200
         if status != 200:
+            message = json.dumps({"error": {"message": "Incorrect API key" if status == 401 else "busy"}}).encode()
             self.send_response(status)
             self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", str(len(message)))
             self.end_headers()
+            self.wfile.write(message)
             return
         query = body["messages"][-1]["content"]
         if "hang" in query:

@@ -106,7 +106,15 @@ def test_openai_thinker_failures_are_errors_naming_the_endpoint(endpoint):
     FakeEndpoint.script = [500] * 10
     [failed] = thinker.think([ThinkRequest("q")], ThinkingConfig(n_thoughts=1))
     assert failed.texts == [] and "HTTP 500" in failed.errors[0] and "after 3 attempts" in failed.errors[0]
-    assert endpoint in failed.errors[0]
+    assert endpoint in failed.errors[0] and ": busy" in failed.errors[0]  # what the server said
+    FakeEndpoint.script = [401]
+    refusing = OpenAIThinker(endpoint, "tiny", api_key_env="MY_KEY", backoff=0.01)
+    [refused] = refusing.think([ThinkRequest("q")], ThinkingConfig(n_thoughts=1))
+    assert (
+        "HTTP 401" in refused.errors[0]
+        and "Incorrect API key (the API key is read from $MY_KEY)" in (refused.errors[0])
+    )
+    assert len(FakeEndpoint.script) == 0 and refused.texts == []  # not retried
     FakeEndpoint.script = []
     began = time.perf_counter()
     [hung] = OpenAIThinker(endpoint, "tiny", max_retries=0, timeout=0.5).think([ThinkRequest("hang")], SETTINGS)

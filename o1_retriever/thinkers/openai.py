@@ -42,6 +42,7 @@ class OpenAIThinker:
     ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
+        self.api_key_env = api_key_env
         self._api_key = os.environ.get(api_key_env, "")
         self.concurrency, self.timeout = concurrency, timeout
         self.max_retries, self.backoff = max_retries, backoff
@@ -88,7 +89,9 @@ class OpenAIThinker:
                     raise TypeError("content is not text")
                 return text, None
             except urllib.error.HTTPError as error:
-                last_error = f"HTTP {error.code} from {self.url}"
+                last_error = f"HTTP {error.code} from {self.url}{_server_message(error)}"
+                if error.code in (401, 403):
+                    return "", f"{last_error} (the API key is read from ${self.api_key_env})"
                 if error.code not in RETRY_STATUSES:
                     return "", last_error
                 delay = _retry_after(error.headers.get("Retry-After"))
@@ -101,6 +104,22 @@ class OpenAIThinker:
             if attempt < self.max_retries:
                 time.sleep(min(delay if delay is not None else self.backoff * 2**attempt, 60.0))
         return "", f"{last_error} (after {self.max_retries + 1} attempts)"
+
+
+def _server_message(error: urllib.error.HTTPError) -> str:
+    """What the server said about a failed request, for the error: an OpenAI-style ``{"error": {"message": ...}}``
+    or the start of its body; empty when it said nothing."""
+    try:
+        body = error.read(2000).decode("utf-8", "replace")
+    except (OSError, AttributeError):
+        return ""
+    try:
+        detail = json.loads(body)["error"]
+        text = str(detail.get("message", detail)) if isinstance(detail, dict) else str(detail)
+    except (ValueError, KeyError, TypeError):
+        text = body
+    text = " ".join(text.split())[:200]
+    return f": {text}" if text else ""
 
 
 def _retry_after(value: str | None) -> float | None:
