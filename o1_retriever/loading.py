@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import os
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from o1_retriever.thinkers import Thinker
 from o1_retriever.thinkers.local import LocalThinker
 from o1_retriever.thought_cache import ThoughtCache
 from o1_retriever.weights import home_dir, resolve_weights
+
+logger = logging.getLogger(__name__)
 
 #: Environment variable naming the CPU threads torch may use (``threads=`` and ``--threads`` set it too).
 THREADS_ENV = "O1_RETRIEVER_THREADS"
@@ -173,6 +176,11 @@ def _merge_adapter(model, adapter_dir: Path):
     return PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload().eval()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def set_threads(threads: int | None = None) -> int:
     """Set torch's intra-op threads once: ``threads``, else ``$O1_RETRIEVER_THREADS``, else half the usable cores."""
     if threads is None:
@@ -183,9 +191,16 @@ def set_threads(threads: int | None = None) -> int:
             except ValueError:
                 raise ValueError(f"{THREADS_ENV} must be a whole number of threads, got {value!r}") from None
         else:
-            threads = max(1, len(os.sched_getaffinity(0)) // 2) if hasattr(os, "sched_getaffinity") else 1
+            threads = max(1, usable_cores() // 2)
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
+    if threads > usable_cores():
+        logger.warning(
+            "%d threads on %d usable cores: torch's threads then wait for each other, and a thinking query can take "
+            "many times longer when the machine is busy; use at most the cores",
+            threads,
+            usable_cores(),
+        )
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

@@ -426,7 +426,7 @@ def test_builtin_weights_load_and_think():
     assert result.vectors.shape == (1, 384) and result.thoughts[0][0]
 
 
-def test_threads_are_set_once_at_load(tiny_lm, monkeypatch):
+def test_threads_are_set_once_at_load(tiny_lm, monkeypatch, caplog):
     from o1_retriever.loading import THREADS_ENV, set_threads
 
     before = torch.get_num_threads()
@@ -440,6 +440,10 @@ def test_threads_are_set_once_at_load(tiny_lm, monkeypatch):
             set_threads()
         monkeypatch.delenv(THREADS_ENV)
         assert set_threads() == max(1, len(os.sched_getaffinity(0)) // 2)
+        cores = len(os.sched_getaffinity(0))
+        with caplog.at_level("WARNING", logger="o1_retriever"):
+            assert set_threads(cores + 1) == cores + 1
+        assert any(f"{cores + 1} threads on {cores} usable cores" in r.getMessage() for r in caplog.records)
     finally:
         torch.set_num_threads(before)
 
