@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -17,7 +16,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
 from o1_retriever import prompts
-from o1_retriever.config import ThinkingConfig
+from o1_retriever.config import THINKING_SETTINGS, ThinkingConfig
 from o1_retriever.index import Hit, Index, Mode, hit_metadata
 from o1_retriever.fusion import Fusion
 from o1_retriever.model import Think, ThinkThenEmbed, check_think
@@ -63,12 +62,11 @@ class O1Retriever(BaseRetriever):
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, **kwargs: Any
     ) -> list[Document]:
-        settings = [f.name for f in dataclasses.fields(ThinkingConfig)]
-        unknown = sorted(set(kwargs) - set(PER_CALL) - set(settings))
+        unknown = sorted(set(kwargs) - set(PER_CALL) - set(THINKING_SETTINGS))
         if unknown:
             raise TypeError(
                 f"unknown search options {unknown}; per call: k, {', '.join(PER_CALL)} and the thinking settings "
-                f"({', '.join(settings)})"
+                f"({', '.join(THINKING_SETTINGS)})"
             )
         options = {"where": self.where, "mode": self.mode, "fusion": self.fusion, "think": self.think}
         hits = self.store.query(query, self.k if k is None else k, **{**options, **self.thinking, **kwargs})

@@ -51,6 +51,10 @@ class ThinkingConfig:
         return settings
 
 
+#: the names of the thinking settings, in ``ThinkingConfig``'s order
+THINKING_SETTINGS = tuple(f.name for f in fields(ThinkingConfig))
+
+
 class ThinkingOptions(TypedDict, total=False):
     """Per-call overrides of a checkpoint's ``ThinkingConfig`` (the thoughts' count is each call's own argument);
     None keeps the checkpoint's setting."""

@@ -183,6 +183,7 @@ def usable_cores() -> int:
 
 def set_threads(threads: int | None = None) -> int:
     """Set torch's intra-op threads once: ``threads``, else ``$O1_RETRIEVER_THREADS``, else half the usable cores."""
+    cores = usable_cores()
     if threads is None:
         value = os.environ.get(THREADS_ENV, "").strip()
         if value:
@@ -191,15 +192,15 @@ def set_threads(threads: int | None = None) -> int:
             except ValueError:
                 raise ValueError(f"{THREADS_ENV} must be a whole number of threads, got {value!r}") from None
         else:
-            threads = max(1, usable_cores() // 2)
+            threads = max(1, cores // 2)
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    if threads > usable_cores():
+    if threads > cores:
         logger.warning(
             "%d threads on %d usable cores: torch's threads then wait for each other, and a thinking query can take "
             "many times longer when the machine is busy; use at most the cores",
             threads,
-            usable_cores(),
+            cores,
         )
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

@@ -22,7 +22,7 @@ import numpy as np
 from o1_retriever import embedders, prompts
 from o1_retriever.batching import MicroBatcher
 from o1_retriever.checkpoint import ADAPTER_DIR, ENCODER_ADAPTER_DIR, model_card, save_special_token_rows, write_config
-from o1_retriever.config import ModelConfig, ThinkingConfig, ThinkingOptions
+from o1_retriever.config import THINKING_SETTINGS, ModelConfig, ThinkingConfig, ThinkingOptions
 from o1_retriever.embedders import Embedder
 from o1_retriever.pooling import mean_of_unit_vectors
 from o1_retriever.thinkers import Thinker, ThinkerError, ThinkRequest, Thoughts
@@ -154,10 +154,9 @@ class ThinkThenEmbed:
     # ------------------------------------------------------------------ thinking
     def thinking_config(self, **overrides) -> ThinkingConfig:
         """The checkpoint's thinking settings with the non-None ``overrides`` applied (validated)."""
-        known = [f.name for f in dataclasses.fields(ThinkingConfig)]
-        unknown = sorted(set(overrides) - set(known))
+        unknown = sorted(set(overrides) - set(THINKING_SETTINGS))
         if unknown:
-            raise TypeError(f"unknown thinking settings {unknown}; the settings are {', '.join(known)}")
+            raise TypeError(f"unknown thinking settings {unknown}; the settings are {', '.join(THINKING_SETTINGS)}")
         return dataclasses.replace(self.config.thinking, **{k: v for k, v in overrides.items() if v is not None})
 
     def think(
