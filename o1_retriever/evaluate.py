@@ -196,7 +196,7 @@ def _through_store(mode: str, think: Think = True, k: int = 100):
     def run(ctx: Context) -> SystemResult:
         import tempfile
 
-        from o1_retriever.index import Index
+        from o1_retriever.index import Index, row_metadata
         from o1_retriever.stores.chroma import ChromaVectorStore
 
         vectors, corpus_seconds = corpus_vectors(ctx.model, ctx.bench.corpus, cache=ctx.cache_corpus)
@@ -211,7 +211,7 @@ def _through_store(mode: str, think: Think = True, k: int = 100):
             docs = ctx.bench.corpus
             for start in range(0, len(docs), 1000):  # the embedder's vectors, as Index.add_documents stores them
                 rows = docs[start : start + 1000]
-                metadatas = [{"title": d.title, **d.metadata} for d in rows]
+                metadatas = [row_metadata(d) for d in rows]
                 store.upsert([d.id for d in rows], vectors[start : start + 1000], [d.text for d in rows], metadatas)
             began = time.perf_counter()
             hits = index.search(ctx.texts, min(k, len(docs)), mode=mode, think=think, fusion=ctx.fusion, **options)

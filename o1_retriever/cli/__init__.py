@@ -18,8 +18,19 @@ app = typer.Typer(
 )
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from o1_retriever import __version__
+
+        typer.echo(f"o1-retriever {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show third-party warnings and load progress bars"),
     threads: Optional[int] = typer.Option(
         None, "--threads", min=1, help="CPU threads for torch [default: $O1_RETRIEVER_THREADS, else half the cores]"

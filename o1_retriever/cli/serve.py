@@ -85,13 +85,18 @@ def index(
     lexical_path: Optional[Path] = LexicalPathOption,
     batch_size: int = typer.Option(64, min=1, help="Documents per embedding batch"),
     max_docs: Optional[int] = typer.Option(None, min=1, help="Index only the first N documents"),
-    overwrite: bool = typer.Option(False, help="Re-embed documents whose ids are already stored"),
+    overwrite: bool = typer.Option(False, help="Re-embed every stored document, changed or not"),
+    prune: bool = typer.Option(
+        False, help="Then delete stored documents that SOURCE no longer holds, so the store mirrors it"
+    ),
     strict: bool = typer.Option(False, help="Refuse a corpus with empty documents instead of skipping them"),
     thinker: ThinkerChoice = ThinkerChoice(),
 ) -> None:
-    """Embed a corpus into Chroma. Rerunning resumes: stored ids are skipped."""
+    """Embed a corpus into Chroma. Rerunning resumes: stored ids are skipped, changed documents re-embedded."""
     from o1_retriever.data import DataError, load_corpus
 
+    if prune and max_docs is not None:
+        fail("--prune deletes what SOURCE does not hold: it cannot be combined with --max-docs")
     try:
         documents = load_corpus(source, strict=strict)[:max_docs]
     except DataError as error:
@@ -107,12 +112,15 @@ def index(
         stored = chroma.count() - before
         typer.secho(f"interrupted after {stored} new documents; rerun the same command to resume", err=True)
         raise typer.Exit(code=130) from None
+    pruned = chroma.prune(d.id for d in documents) if prune else []
     began = time.perf_counter()
     chroma.prepare_lexical_index()  # once, at the end of the ingest, rather than on the first search
+    replaced = f" ({report.updated} replacing stored ones)" if report.updated else ""
+    deleted = f", deleted {len(pruned)} not in {source}" if prune else ""
     typer.echo(
-        f"indexed {report.added} documents ({report.skipped} already stored) into {collection!r}: "
-        f"{chroma.count()} in all; embedding {report.embed_seconds:.1f}s, Chroma insert {report.insert_seconds:.1f}s, "
-        f"lexical index {time.perf_counter() - began:.1f}s"
+        f"indexed {report.added} documents{replaced}, skipped {report.skipped} stored unchanged{deleted}: "
+        f"{chroma.count()} in collection {collection!r}; embedding {report.embed_seconds:.1f}s, "
+        f"Chroma insert {report.insert_seconds:.1f}s, lexical index {time.perf_counter() - began:.1f}s"
     )
 
 

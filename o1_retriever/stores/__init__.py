@@ -37,10 +37,6 @@ class VectorStore(Protocol):
 
     def delete(self, ids: Sequence[str]) -> None: ...
 
-    def existing(self, ids: Sequence[str]) -> set[str]:
-        """Which of ``ids`` are stored."""
-        ...
-
     def query(self, vectors: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[list[StoredHit]]:
         """The ``k`` nearest rows of each query vector (n, dim), best first, optionally filtered by metadata."""
         ...
@@ -56,7 +52,8 @@ class VectorStore(Protocol):
         ...
 
     def fetch(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
-        """Text and metadata of the stored rows among ``ids`` (hits only the lexical side found)."""
+        """Text and metadata of the stored rows among ``ids`` (hits only the lexical side found; an ingest's check
+        of what is already stored)."""
         ...
 
     def read_guard(self) -> dict[str, Any] | None:

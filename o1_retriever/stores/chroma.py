@@ -93,9 +93,6 @@ class ChromaVectorStore:
     def delete(self, ids: Sequence[str]) -> None:
         self.collection.delete(ids=list(ids))
 
-    def existing(self, ids: Sequence[str]) -> set[str]:
-        return set(self.collection.get(ids=list(ids), include=[])["ids"])
-
     def query(self, vectors: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[list[StoredHit]]:
         result = self.collection.query(
             query_embeddings=np.asarray(vectors, dtype=np.float32),
