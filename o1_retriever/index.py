@@ -132,7 +132,6 @@ class Index:
         if duplicates:
             raise ValueError(f"duplicate ids in one batch: {duplicates[:5]}{' ...' if len(duplicates) > 5 else ''}")
         report = IngestReport()
-        changed = False
         bar = tqdm(total=len(documents), unit="doc", desc="indexing", disable=not progress)
         for start in range(0, len(documents), batch_size):
             batch = list(documents[start : start + batch_size])
@@ -143,13 +142,11 @@ class Index:
                 batch = [d for d in batch if d.id not in unchanged]
             report.updated += sum(d.id in stored for d in batch)
             if batch:
-                if not changed:  # before the first write: a lexical index built before it is stale from here on
-                    self._new_generation()
-                    changed = True
                 began = time.perf_counter()
                 vectors = self.model.embed_documents([d.text for d in batch], titles=[d.title for d in batch])
                 report.embed_seconds += time.perf_counter() - began
                 began = time.perf_counter()
+                self._new_generation()
                 self.store.upsert(
                     [d.id for d in batch],
                     vectors,
@@ -160,6 +157,8 @@ class Index:
                 report.added += len(batch)
             bar.update(min(batch_size, len(documents) - start))
         bar.close()
+        if report.added:
+            self._new_generation()
         return report
 
     def add_texts(
@@ -185,6 +184,7 @@ class Index:
         if ids:
             self._new_generation()
             self.store.delete(list(ids))
+            self._new_generation()
 
     def prune(self, keep: Iterable[str]) -> list[str]:
         """Delete every stored document whose id is not in ``keep`` (after indexing a corpus, so the store holds
@@ -199,7 +199,9 @@ class Index:
 
     def _new_generation(self) -> None:
         """Mark the store as changed (in its guard, so other processes see it too): the lexical index is rebuilt
-        before the next search that needs it."""
+        before the next search that needs it. Writers call it before each write (a crash mid-write leaves the mark)
+        and after their last (a lexical index another process built between two writes is stale, not reused:
+        an edit leaves the count unchanged, so the count alone would not tell)."""
         self.store.write_guard({"generation": uuid.uuid4().hex})
 
     # ------------------------------------------------------------------ reading

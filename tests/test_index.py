@@ -130,6 +130,29 @@ def test_a_document_edited_under_its_id_is_re_embedded_and_rows_without_a_digest
     assert store.add_documents([plain[0]._replace(text="new words")]).updated == 1
 
 
+def test_a_lexical_index_built_by_another_reader_between_two_writes_is_not_reused(store, tmp_path):
+    """Edits keep the count: only the generation, renewed around every write, tells their index is stale."""
+    from o1_retriever.stores.chroma import ChromaVectorStore
+
+    reader = Index(store.model, ChromaVectorStore(tmp_path / "index"))  # another process on the same folder
+    write = store.store.upsert
+    batches = []
+
+    def upsert(*args):
+        write(*args)
+        batches.append(1)
+        if len(batches) == 1:
+            reader.prepare_lexical_index()  # saved beside the store, between the writer's two batches
+
+    store.store.upsert = upsert
+    edited = [d._replace(text=f"{d.text} zebra{i}") for i, d in enumerate(DOCS)]
+    assert store.add_documents(edited, batch_size=2).updated == 4 and len(batches) == 2
+    store.prepare_lexical_index()
+    for i in range(4):
+        assert [h.id for h in store.query(f"zebra{i}", k=1, mode="lexical")] == [DOCS[i].id]
+        assert [h.id for h in reader.query(f"zebra{i}", k=1, mode="lexical")] == [DOCS[i].id]
+
+
 def test_prune_deletes_what_the_corpus_no_longer_holds(store):
     assert store.prune([d.id for d in DOCS[:2]]) == ["d3", "d4"]
     assert store.count() == 2 and store.prune(["d1", "d2", "zz"]) == []
