@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,8 @@ logger = logging.getLogger(__name__)
 #: the saved layout; bump it when the files change
 FORMAT = "o1-lexical 1"
 STAMP = "stamp.json"
+#: a folder being written is named ``{folder}{PARTIAL}{random}``; one older than an hour was left by a killed writer
+PARTIAL = ".partial-"
 
 #: how often the query is repeated before its thoughts in an expanded lexical query (Query2doc repeats it so the
 #: query's own terms keep their weight against long thoughts); 5 of 1 / 3 / 5 on training queries
@@ -64,16 +68,25 @@ class LexicalIndex:
         self._id_order = np.argsort(np.argsort(np.array(ids, dtype=object)))  # ties go to the smaller id
 
     def save(self, folder: Path, stamp: dict[str, Any]) -> None:
-        """Write the index and ``stamp`` into ``folder``, replacing what was there only once all is written."""
+        """Write the index and ``stamp`` into ``folder``, replacing what was there only once all is written. Each
+        writer writes into its own temporary folder beside it, so two processes saving at once never mix files."""
         folder = Path(folder)
-        partial = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        self.bm25.save(partial / "bm25")
-        (partial / "ids.json").write_text(json.dumps(self.ids))
-        (partial / STAMP).write_text(json.dumps({**stamp, "tokenizer": tokenizer_version()}))
-        shutil.rmtree(folder, ignore_errors=True)
-        partial.rename(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned_partials(folder)
+        partial = Path(tempfile.mkdtemp(prefix=folder.name + PARTIAL, dir=folder.parent))
+        try:
+            self.bm25.save(partial / "bm25")
+            (partial / "ids.json").write_text(json.dumps(self.ids))
+            (partial / STAMP).write_text(json.dumps({**stamp, "tokenizer": tokenizer_version()}))
+            shutil.rmtree(folder, ignore_errors=True)
+            try:
+                partial.rename(folder)
+            except OSError:
+                if not (folder / STAMP).is_file():
+                    raise
+                # another writer's complete folder took the place meanwhile: theirs stays
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
 
     @classmethod
     def load(cls, folder: Path, stamp: dict[str, Any]) -> LexicalIndex | None:
@@ -135,3 +148,13 @@ class LexicalIndex:
             candidates = np.arange(len(scores))
         order = np.lexsort((self._id_order[candidates], -scores[candidates]))
         return candidates[order][:k]
+
+
+def _remove_abandoned_partials(folder: Path, older_than_s: float = 3600.0) -> None:
+    """Delete the half-written folders beside ``folder`` that killed writers left (none is written for an hour)."""
+    for leftover in folder.parent.glob(folder.name + PARTIAL + "*"):
+        try:
+            if time.time() - leftover.stat().st_mtime > older_than_s:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            pass  # removed by another writer meanwhile

@@ -314,6 +314,52 @@ def test_the_lexical_index_is_saved_beside_chroma_and_reused(store, shared_model
     assert "unreadable" in caplog.text
 
 
+def test_writers_saving_the_lexical_index_at_once_both_succeed_and_never_mix_their_files(tmp_path):
+    import os
+    import threading
+
+    from o1_retriever.lexical import PARTIAL, LexicalIndex
+
+    folder = tmp_path / "lexical"
+    small = LexicalIndex(["a", "b"], ["zebra stripes", "quantum field"], [{}, {}])
+    large = LexicalIndex([f"x{i}" for i in range(500)], [f"zebra number {i}" for i in range(500)], [{}] * 500)
+    start, errors = threading.Barrier(2), []
+
+    def save(index):
+        start.wait()
+        for _ in range(40):
+            try:
+                index.save(folder, {"count": len(index.ids)})
+            except OSError as error:
+                errors.append(error)
+
+    threads = [threading.Thread(target=save, args=(index,)) for index in (small, large)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []  # a shared half-written folder made most saves fail (the Index then warned each time)
+    loaded = LexicalIndex.load(folder, {"count": 500}) or LexicalIndex.load(folder, {"count": 2})
+    expected = large if loaded is not None and len(loaded.ids) == 500 else small
+    assert loaded is not None and loaded.ids == expected.ids
+    assert loaded.search(["zebra"], 3)[0].ranking == expected.search(["zebra"], 3)[0].ranking
+    assert not [name for name in os.listdir(tmp_path) if PARTIAL in name]  # no half-written folder left behind
+
+
+def test_a_half_written_lexical_folder_a_killed_writer_left_is_removed_after_an_hour(tmp_path):
+    import os
+    import time
+
+    from o1_retriever.lexical import PARTIAL, LexicalIndex
+
+    abandoned, writing = tmp_path / f"lexical{PARTIAL}old", tmp_path / f"lexical{PARTIAL}now"
+    for leftover in (abandoned, writing):
+        (leftover / "bm25").mkdir(parents=True)
+    os.utime(abandoned, (time.time() - 7200, time.time() - 7200))
+    LexicalIndex(["a"], ["zebra"], [{}]).save(tmp_path / "lexical", {"count": 1})
+    assert not abandoned.exists() and writing.exists()  # another writer may still be at work in the recent one
+
+
 def test_a_write_by_another_index_is_seen_even_at_the_same_count(store, shared_model, tmp_path):
     assert store.query("zebra quantum", k=1, mode="lexical") == []
     writer = ChromaStore(shared_model, tmp_path / "index")  # another process writing to the same store
