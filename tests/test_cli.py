@@ -283,3 +283,18 @@ def test_version_is_the_installed_distributions():
 
     result = invoke("--version")
     assert result.exit_code == 0 and result.output.strip() == f"o1-retriever {version('o1-retriever')}"
+
+
+def test_search_where_filters_by_metadata_and_bad_filters_are_one_error_line(corpus, tiny_lm, tmp_path):
+    store = tmp_path / "idx"
+    assert invoke("index", corpus, "--model", tiny_lm, "--store", store).exit_code == 0
+    found = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--json", "--where", '{"source": "x"}')
+    assert found.exit_code == 0, found.output
+    assert [h["id"] for h in json.loads(found.stdout)["hits"]] == ["b"]  # both sides filtered
+    for where, message in (
+        ("{source: x}", "--where is not JSON"),
+        ('["source"]', "--where must be a JSON object"),
+        ('{"source": {"$gtx": 1}}', "$gtx"),  # Chroma's own message
+    ):
+        bad = invoke("search", "gene", "--model", tiny_lm, "--store", store, "--where", where)
+        assert bad.exit_code == 2 and message in bad.output and "Traceback" not in bad.output, bad.output

@@ -154,6 +154,11 @@ def search(
     ),
     mode: str = typer.Option("hybrid", help="hybrid (dense + BM25, fused), dense or lexical"),
     fusion: str = FusionOption,
+    where: Optional[str] = typer.Option(
+        None,
+        help="A metadata filter for both sides, as Chroma's where in JSON: "
+        '\'{"year": 2020}\', \'{"year": {"$gte": 2020}}\'',
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
     thinker: ThinkerChoice = ThinkerChoice(),
     thinking: Optional[dict] = None,
@@ -174,10 +179,16 @@ def search(
         fused_by = Fusion.named(fusion)
     except ValueError as error:
         fail(str(error))
+    try:
+        filters = json.loads(where) if where is not None else None
+    except ValueError as error:
+        fail(f"--where is not JSON ({error}): pass an object, e.g. '{{\"year\": 2020}}'")
+    if filters is not None and not isinstance(filters, dict):
+        fail(f"--where must be a JSON object, e.g. '{{\"year\": 2020}}', got {where}")
     chroma = _open_store(load_model(model, thinker=thinker), store, collection, host, port, False, lexical_path)
     try:
         how = True if think else "gated" if gated else "distilled" if distilled else False if plain else None
-        hits = chroma.query(query, k, think=how, mode=mode, fusion=fused_by, **thinking)
+        hits = chroma.query(query, k, think=how, mode=mode, fusion=fused_by, where=filters, **thinking)
     except (EmptyIndexError, ThinkerError, ValueError) as error:
         fail(str(error))
     if as_json:
