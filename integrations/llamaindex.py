@@ -13,6 +13,7 @@ from llama_index.core.callbacks.base import CallbackManager
 from llama_index.core.llms import LLM, ChatMessage
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.core.vector_stores.types import MetadataFilters
 from pydantic import PrivateAttr
 
 from o1_retriever import prompts
@@ -36,12 +37,45 @@ def hit_to_node(hit: Hit) -> NodeWithScore:
     return NodeWithScore(node=node, score=hit.score)
 
 
+#: LlamaIndex filter operators and their Chroma ``where`` operators
+CHROMA_OPERATORS = {
+    **{"==": "$eq", "!=": "$ne", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"},
+    **{"in": "$in", "nin": "$nin"},
+}
+
+
+def chroma_where(filters: MetadataFilters) -> dict[str, Any] | None:
+    """LlamaIndex ``MetadataFilters`` (nested ones too) as a Chroma ``where``; a ValueError for an operator or a
+    condition Chroma cannot filter by."""
+    parts = []
+    for item in filters.filters:
+        if isinstance(item, MetadataFilters):
+            nested = chroma_where(item)
+            if nested:
+                parts.append(nested)
+            continue
+        operator = CHROMA_OPERATORS.get(item.operator.value)
+        if operator is None:
+            raise ValueError(
+                f"the metadata filter on {item.key!r} uses {item.operator.value!r}, which Chroma cannot filter by; "
+                f"use one of {', '.join(CHROMA_OPERATORS)}"
+            )
+        parts.append({item.key: {operator: item.value}})
+    condition = filters.condition.value if filters.condition is not None else "and"
+    if condition not in ("and", "or"):
+        raise ValueError(f"Chroma filters combine by 'and' or 'or', not {condition!r}")
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    return {f"${condition}": parts}
+
+
 class O1Retriever(BaseRetriever):
     """Retrieves from an Index (e.g. a ChromaStore): hybrid search, the query thought about before it is embedded
     with ``think=True`` (never by default: see ``Index.search``; ``think="distilled"``: the distilled query encoder,
     no thinking at query time; ``"gated"``: thinking only for queries whose plain vector finds nothing close, the
     checkpoint's ``think_below``; ``None``, the default: distilled when the checkpoint has it, else plain). ``mode``:
-    hybrid, dense or lexical; ``fusion``: an ``o1_retriever.Fusion`` (None: the Index's)."""
+    hybrid, dense or lexical; ``fusion``: an ``o1_retriever.Fusion`` (None: the Index's). ``filters`` (LlamaIndex
+    ``MetadataFilters``) and ``where`` (Chroma's form) filter both sides; given both, a hit passes both."""
 
     def __init__(
         self,
@@ -51,12 +85,16 @@ class O1Retriever(BaseRetriever):
         think: Think | None = None,
         mode: Mode = "hybrid",
         where: dict[str, Any] | None = None,
+        filters: MetadataFilters | None = None,
         fusion: Fusion | str | None = None,
         callback_manager: CallbackManager | None = None,
         **thinking: Any,
     ) -> None:
         if similarity_top_k < 1:
             raise ValueError(f"similarity_top_k must be >= 1, got {similarity_top_k}")
+        converted = chroma_where(filters) if filters is not None else None
+        if converted is not None:
+            where = {"$and": [where, converted]} if where else converted
         store.check_options(think=think, mode=mode, fusion=fusion, **thinking)  # bad options fail here
         self.store = store
         self.similarity_top_k = similarity_top_k

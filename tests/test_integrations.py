@@ -24,6 +24,33 @@ def test_llamaindex_retriever_sync_and_async(store):
     assert "lexical_rank" not in lexical[0].node.get_content(metadata_mode="llm")  # ours, hidden from the LLM
 
 
+def test_llamaindex_metadata_filters_reach_both_sides(store):
+    from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+
+    from o1_retriever.integrations.llamaindex import O1Retriever
+
+    def found(**options):
+        return {n.node.node_id for n in O1Retriever(store, similarity_top_k=4, **options).retrieve("cancer gene data")}
+
+    def rule(key, value, operator="=="):
+        return MetadataFilter(key=key, value=value, operator=operator)
+
+    assert found(filters=MetadataFilters(filters=[rule("year", 2021, ">=")])) == {"d2"}
+    either = MetadataFilters(filters=[rule("year", 2021), rule("title", "Genes")], condition="or")
+    assert found(filters=either) == {"d2", "d3"}
+    titled = MetadataFilters(filters=[rule("title", "Drug"), rule("title", "Genes")], condition="or")
+    assert found(filters=MetadataFilters(filters=[rule("year", 2020), titled])) == {"d1", "d3"}  # nested
+    assert found(filters=MetadataFilters(filters=[rule("title", ["Genes", "Drug"], "in")]), where={"year": 2020}) == {
+        "d1",
+        "d3",
+    }
+    assert found(filters=MetadataFilters(filters=[rule("title", "Genes")]), mode="lexical") == {"d3"}
+    with pytest.raises(ValueError, match="'text_match', which Chroma cannot filter by"):
+        O1Retriever(store, filters=MetadataFilters(filters=[rule("title", "Gen", "text_match")]))
+    with pytest.raises(ValueError, match="'and' or 'or', not 'not'"):
+        O1Retriever(store, filters=MetadataFilters(filters=[rule("year", 1), rule("year", 2)], condition="not"))
+
+
 def test_llamaindex_query_engine_with_mock_llm(store):
     from llama_index.core.llms import MockLLM
     from llama_index.core.query_engine import RetrieverQueryEngine
