@@ -115,3 +115,39 @@ def test_vote_counts_and_names_invalid_records(tmp_path):
         result.output
     )
     assert [("error" in json.loads(line)) for line in voted.read_text().splitlines()] == [False, True]
+
+
+def test_vote_among_another_thinkers_thoughts(tmp_path):
+    """`think --records` output (an expert's thoughts) as the candidates: the committee picks the one that retrieves
+    the positive, the records' own candidates, vote and expert are replaced."""
+    source, thoughts, voted = tmp_path / "voted.jsonl", tmp_path / "thoughts.jsonl", tmp_path / "revoted.jsonl"
+    rows = [
+        {
+            "query": "gene cells",
+            "pos": ["gene expression in human cells"],
+            "thoughts": ["old"],
+            "thought": "old",
+            "committee": {"winner": 0},
+            "expert": "local:small",
+        },
+        {"query": "microwave", "pos": ["microwave measurement of dielectric liquid"]},
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    expert = [
+        {"query": "gene cells", "thoughts": ["light wave energy", "expression of genes in human cells"]},
+        {"query": "microwave", "thoughts": ["dielectric liquid measured by microwave", "a computer memory"]},
+    ]
+    thoughts.write_text("".join(json.dumps(r) + "\n" for r in expert))
+    result = CliRunner().invoke(
+        app, ["vote", str(source), "--out", str(voted), "--member", "bm25", "--candidates", str(thoughts)]
+    )
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in voted.read_text().splitlines()]
+    assert [r["thought"] for r in out] == [
+        "expression of genes in human cells",
+        "dielectric liquid measured by microwave",
+    ]
+    assert out[0]["thoughts"] == expert[0]["thoughts"] and "expert" not in out[0]
+    thoughts.write_text(json.dumps(expert[0]) + "\n")
+    missing = CliRunner().invoke(app, ["vote", str(source), "--out", str(voted), "--candidates", str(thoughts)])
+    assert missing.exit_code == 2 and "no thoughts for the query of record" in missing.output

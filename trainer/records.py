@@ -223,14 +223,32 @@ def with_thoughts(records: list[TrainingRecord], path: str | Path) -> list[Train
     """``records`` with each one's thought replaced by the first of its query's thoughts in ``path`` (JSONL with
     ``query`` and ``thoughts``, as ``think --records`` writes and ``data/serving-thoughts.jsonl.gz`` is; a query's
     thoughts depend on its text alone); a DataError names a record it lacks."""
-    by_query: dict[str, str] = {}
+    return _from_thoughts_file(records, path, lambda record, thoughts: replace(record, thought=thoughts[0]))
+
+
+def with_candidates(records: list[TrainingRecord], path: str | Path) -> list[TrainingRecord]:
+    """``records`` with their candidates (``thoughts``) replaced by their query's thoughts in ``path`` (another
+    thinker's, e.g. an expert's ``think --records`` output), ready for the committee: the previous vote and expert are
+    dropped."""
+
+    def candidates(record: TrainingRecord, thoughts: list[str]) -> TrainingRecord:
+        extra = {k: v for k, v in record.extra.items() if k not in ("committee", "expert")}
+        return replace(record, thoughts=list(thoughts), thought=None, extra=extra)
+
+    return _from_thoughts_file(records, path, candidates)
+
+
+def _from_thoughts_file(records: list[TrainingRecord], path: str | Path, update) -> list[TrainingRecord]:
+    """Each usable record through ``update(record, its query's thoughts in path)``; a DataError names a malformed
+    line or a record whose query the file lacks."""
+    by_query: dict[str, list[str]] = {}
     for number, row in read_jsonl(path):
         thoughts = row.get("thoughts")
         if not isinstance(row.get("query"), str) or not isinstance(thoughts, list) or not thoughts:
             raise DataError(f"{path}:{number}: needs a 'query' and a non-empty list of 'thoughts'")
-        if not isinstance(thoughts[0], str):
+        if not all(isinstance(t, str) for t in thoughts):
             raise DataError(f"{path}:{number}: 'thoughts' must be strings")
-        by_query[row["query"]] = thoughts[0]
+        by_query[row["query"]] = thoughts
     out = []
     for record in records:
         if not record.usable:  # never trained on: needs no thought
@@ -238,7 +256,7 @@ def with_thoughts(records: list[TrainingRecord], path: str | Path) -> list[Train
         elif record.query not in by_query:
             raise DataError(f"{path}: no thoughts for the query of record {record.query_id!r}: {record.query[:80]!r}")
         else:
-            out.append(replace(record, thought=by_query[record.query]))
+            out.append(update(record, by_query[record.query]))
     return out
 
 

@@ -117,17 +117,24 @@ def vote(
         None, help="BEIR folder: replace each record's positives by its train qrels >= --min-relevance (by query_id)"
     ),
     min_relevance: int = typer.Option(2, min=1, help="With --judged: the least relevance of a positive"),
+    candidates: Optional[Path] = typer.Option(
+        None,
+        help="JSONL of (query, thoughts), as `think --records` writes: each record's candidates are its query's "
+        "thoughts there (another thinker's, e.g. an expert's) instead of its own",
+    ),
 ) -> None:
     """Refinement: the committee scores every candidate against all positives and votes for one thought."""
     from o1_retriever.data import DataError, load_corpus
     from o1_retriever.prompts import document_text
     from o1_retriever.trainer.committee import build_members
     from o1_retriever.trainer.committee import vote as run_vote
-    from o1_retriever.trainer.records import read_records, restrict_positives, write_jsonl_atomic
+    from o1_retriever.trainer.records import read_records, restrict_positives, with_candidates, write_jsonl_atomic
     from o1_retriever.weights import MissingWeightsError
 
     try:
         records = read_records(source, strict=False)
+        if candidates:
+            records = with_candidates(records, candidates)
         if judged:
             records, dropped = restrict_positives(records, judged, "train", min_relevance)
             typer.echo(f"{dropped} records dropped: no positive judged >= {min_relevance} in {judged}")
