@@ -1,0 +1,136 @@
+"""Documents longer than the encoder reads: the first ``max_document_tokens`` (today) against the whole document in
+overlapping word windows, pooled into one vector (``mean``) or scored by its best window (``max``, MaxP), and the
+first window read at a longer limit (``long``); each searched exactly and fused with BM25 as the product fuses.
+Per-query nDCG@10 against today's ``first`` with paired p-values.
+
+python -m bench.long_documents --data ../shared/data/scifact --bm25 runs/dev-memory-scifact/runs/bm25.trec \
+    --model data/dev-default --name long-documents-dev-scifact
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.common import write
+from bench.compare import paired, read_trec
+from o1_retriever import ThinkThenEmbed
+from o1_retriever.benchmark import corpus_vectors, dense_run, load_benchmark
+from o1_retriever.evaluate import fused_run
+from o1_retriever.fusion import Fusion
+from o1_retriever.metrics import per_query_scores
+from o1_retriever.pooling import l2_normalize
+from o1_retriever.weights import home_dir
+
+
+def word_windows(text: str, words: int, overlap: int) -> list[str]:
+    """``text`` as windows of ``words`` words, each sharing ``overlap`` words with the one before (one window when
+    the text is no longer than ``words``)."""
+    tokens = text.split()
+    if len(tokens) <= words:
+        return [text]
+    step = words - overlap
+    starts = range(0, max(len(tokens) - overlap, 1), step)
+    return [" ".join(tokens[s : s + words]) for s in starts]
+
+
+def window_vectors(model: ThinkThenEmbed, corpus, words: int, overlap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors of every window of every document, and each window's document index (cached on disk)."""
+    texts, titles, owner = [], [], []
+    for i, doc in enumerate(corpus):
+        for window in word_windows(doc.text, words, overlap):
+            texts.append(window)
+            titles.append(doc.title)
+            owner.append(i)
+    key = hashlib.sha256(f"{model.document_fingerprint}:{words}:{overlap}:{len(corpus)}:{corpus[0].id}".encode())
+    path = home_dir() / "window-vectors" / f"{key.hexdigest()[:24]}.npy"
+    if path.exists():
+        vectors = np.load(path)
+    else:
+        begun = time.perf_counter()
+        vectors = model.embed_documents(texts, titles=titles)
+        print(f"{len(texts)} windows of {len(corpus)} documents embedded in {time.perf_counter() - begun:.0f} s")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, vectors)
+    return vectors, np.asarray(owner)
+
+
+def max_run(query_ids, queries: np.ndarray, doc_ids, windows: np.ndarray, owner: np.ndarray, depth: int = 1000):
+    """MaxP: a document scores its best window's inner product with the query."""
+    best = np.full((len(query_ids), len(doc_ids)), -np.inf, dtype=np.float32)
+    scores = queries @ windows.T
+    for i in range(len(query_ids)):
+        np.maximum.at(best[i], owner, scores[i])
+    depth = min(depth, len(doc_ids))
+    top = np.argpartition(-best, depth - 1, axis=1)[:, :depth]
+    return {q: {doc_ids[j]: float(best[i, j]) for j in top[i]} for i, q in enumerate(query_ids)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="BEIR folder")
+    parser.add_argument("--bm25", required=True, type=Path, help="a bm25.trec of the same queries (evaluate --out)")
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--max-queries", type=int, default=150)
+    parser.add_argument("--words", type=int, default=110, help="words a window holds")
+    parser.add_argument("--overlap", type=int, default=30, help="words a window shares with the one before")
+    parser.add_argument("--long-tokens", type=int, default=512, help="the document limit of the 'long' variant (0: leave it out)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", required=True, help="bench/results/NAME.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    bench = load_benchmark(args.data, args.split, max_queries=args.max_queries)
+    model = ThinkThenEmbed.from_pretrained(args.model, cache=False)
+    doc_ids = [d.id for d in bench.corpus]
+    query_ids = list(bench.queries)
+    plain = model.embed_queries([bench.queries[q] for q in query_ids], think=False).vectors
+    first, _ = corpus_vectors(model, bench.corpus)
+    windows, owner = window_vectors(model, bench.corpus, args.words, args.overlap)
+    pooled = np.zeros_like(first)
+    np.add.at(pooled, owner, windows)
+    runs = {
+        "first": dense_run(query_ids, plain, doc_ids, first),
+        "mean": dense_run(query_ids, plain, doc_ids, l2_normalize(pooled)),
+        "max": max_run(query_ids, plain, doc_ids, windows, owner),
+    }
+    if args.long_tokens:
+        model.embedder.max_document_tokens = args.long_tokens
+        model._document_fingerprint = None  # it keys the corpus-vector cache
+        runs[f"long{args.long_tokens}"] = dense_run(query_ids, plain, doc_ids, corpus_vectors(model, bench.corpus)[0])
+    bm25 = read_trec(args.bm25)
+
+    def ndcg(run) -> dict[str, float]:
+        return per_query_scores(bench.qrels, run, ("nDCG@10",))["nDCG@10"]
+
+    scores = {}
+    for name, run in runs.items():
+        scores[name] = ndcg(run)
+        scores[f"{name}-hybrid"] = ndcg(fused_run(run, bm25, len(doc_ids), Fusion()))
+    rows = {}
+    for name, per_query in scores.items():
+        base_name = "first-hybrid" if name.endswith("-hybrid") else "first"
+        base, mine, p = paired(scores[base_name], per_query)
+        rows[name] = {"nDCG@10": mine, "vs": base_name, "difference": mine - base, "p": p}
+        print(f"{name:16s} {mine:.4f}  {mine - base:+.4f} (p = {p:.3f})")
+    command = "python -m bench.long_documents " + shlex.join(sys.argv[1:])
+    write(
+        args.name,
+        {
+            "command": command,
+            "data": args.data,
+            "windows": {"words": args.words, "overlap": args.overlap, "count": len(owner)},
+            "systems": rows,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
