@@ -10,7 +10,6 @@ python -m bench.long_documents --data ../shared/data/scifact --bm25 runs/dev-mem
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shlex
 import sys
 import time
@@ -22,7 +21,7 @@ import torch
 from bench.common import write
 from bench.compare import paired, read_trec
 from o1_retriever import ThinkThenEmbed
-from o1_retriever.benchmark import corpus_vectors, dense_run, load_benchmark
+from o1_retriever.benchmark import corpus_hash, corpus_vectors, dense_run, load_benchmark
 from o1_retriever.evaluate import fused_run
 from o1_retriever.fusion import Fusion
 from o1_retriever.metrics import per_query_scores
@@ -49,8 +48,7 @@ def window_vectors(model: ThinkThenEmbed, corpus, words: int, overlap: int) -> t
             texts.append(window)
             titles.append(doc.title)
             owner.append(i)
-    key = hashlib.sha256(f"{model.document_fingerprint}:{words}:{overlap}:{len(corpus)}:{corpus[0].id}".encode())
-    path = home_dir() / "window-vectors" / f"{key.hexdigest()[:24]}.npy"
+    path = home_dir() / "window-vectors" / f"{model.document_fingerprint}-{corpus_hash(corpus)}-{words}-{overlap}.npy"
     if path.exists():
         vectors = np.load(path)
     else:
@@ -82,7 +80,9 @@ def main() -> None:
     parser.add_argument("--max-queries", type=int, default=150)
     parser.add_argument("--words", type=int, default=110, help="words a window holds")
     parser.add_argument("--overlap", type=int, default=30, help="words a window shares with the one before")
-    parser.add_argument("--long-tokens", type=int, default=512, help="the document limit of the 'long' variant (0: leave it out)")
+    parser.add_argument(
+        "--long-tokens", type=int, default=512, help="the document limit of the 'long' variant (0: leave it out)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--name", required=True, help="bench/results/NAME.json")
     args = parser.parse_args()
