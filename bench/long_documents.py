@@ -21,23 +21,13 @@ import torch
 from bench.common import write
 from bench.compare import paired, read_trec
 from o1_retriever import ThinkThenEmbed
+from o1_retriever.data import word_windows
 from o1_retriever.benchmark import corpus_hash, corpus_vectors, dense_run, load_benchmark
 from o1_retriever.evaluate import fused_run
 from o1_retriever.fusion import Fusion
 from o1_retriever.metrics import per_query_scores
 from o1_retriever.pooling import l2_normalize
 from o1_retriever.weights import home_dir
-
-
-def word_windows(text: str, words: int, overlap: int) -> list[str]:
-    """``text`` as windows of ``words`` words, each sharing ``overlap`` words with the one before (one window when
-    the text is no longer than ``words``)."""
-    tokens = text.split()
-    if len(tokens) <= words:
-        return [text]
-    step = words - overlap
-    starts = range(0, max(len(tokens) - overlap, 1), step)
-    return [" ".join(tokens[s : s + words]) for s in starts]
 
 
 def window_vectors(model: ThinkThenEmbed, corpus, words: int, overlap: int) -> tuple[np.ndarray, np.ndarray]:

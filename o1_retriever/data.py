@@ -131,6 +131,36 @@ def load_corpus(source: str | Path, strict: bool = False) -> list[Document]:
     return documents
 
 
+#: metadata a passage carries: the id of the document it was cut from, and its place in it (0 first)
+PASSAGE_OF, PASSAGE = "document_id", "passage"
+
+
+def word_windows(text: str, words: int, overlap: int) -> list[str]:
+    """``text`` as windows of ``words`` words, each sharing ``overlap`` words with the one before (the text itself
+    when it is no longer than ``words``)."""
+    if not 0 <= overlap < words:
+        raise ValueError(f"passages need 0 <= overlap < words, got overlap {overlap} with {words} words")
+    tokens = text.split()
+    if len(tokens) <= words:
+        return [text]
+    step = words - overlap
+    return [" ".join(tokens[s : s + words]) for s in range(0, len(tokens) - overlap, step)]
+
+
+def split_into_passages(documents: list[Document], words: int, overlap: int) -> list[Document]:
+    """Each document as passages of ``words`` words sharing ``overlap`` (the encoder reads a few hundred tokens
+    of a text: a longer one is otherwise embedded by its beginning). A passage keeps its document's title and
+    metadata, adds ``document_id`` and ``passage``, and is ``ID#i``; a document that fits in one keeps its id."""
+    out = []
+    for document in documents:
+        windows = word_windows(document.text, words, overlap)
+        for i, window in enumerate(windows):
+            passage_id = document.id if len(windows) == 1 else f"{document.id}#{i}"
+            metadata = {**document.metadata, PASSAGE_OF: document.id, PASSAGE: i}
+            out.append(Document(passage_id, window, document.title, metadata))
+    return out
+
+
 def load_queries(folder: str | Path) -> dict[str, str]:
     """Query id -> text from a BEIR folder's queries.jsonl."""
     path = Path(folder) / "queries.jsonl"

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
-from o1_retriever.data import Document, content_id, skip_empty
+from o1_retriever.data import PASSAGE_OF, Document, content_id, skip_empty
 from o1_retriever.fusion import Fusion, fuse
 from o1_retriever.lexical import LexicalIndex, LexicalResult, expanded_query
 from o1_retriever.metrics import ranking
@@ -196,6 +196,21 @@ class Index:
         for start in range(0, len(gone), 5000):  # Chroma caps one call's ids
             self.delete(gone[start : start + 5000])
         return gone
+
+    def drop_stale_passages(self, passages: Sequence[Document]) -> list[str]:
+        """After storing ``data.split_into_passages`` output, delete what an earlier split of the same documents
+        left that this one no longer has (a document edited shorter, or once stored whole); returns the deleted
+        ids. Other documents are not touched."""
+        current = {p.id for p in passages}
+        sources = sorted({p.metadata[PASSAGE_OF] for p in passages if PASSAGE_OF in p.metadata})
+        stale: list[str] = []
+        for start in range(0, len(sources), 5000):  # Chroma caps one call's ids
+            chunk = sources[start : start + 5000]
+            stored = self.store.ids(where={PASSAGE_OF: {"$in": chunk}}) + list(self.store.fetch(chunk))
+            stale += sorted({doc for doc in stored if doc not in current})
+        for start in range(0, len(stale), 5000):
+            self.delete(stale[start : start + 5000])
+        return stale
 
     def _new_generation(self) -> None:
         """Mark the store as changed (in its guard, so other processes see it too): the lexical index is rebuilt

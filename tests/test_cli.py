@@ -298,3 +298,28 @@ def test_search_where_filters_by_metadata_and_bad_filters_are_one_error_line(cor
     ):
         bad = invoke("search", "gene", "--model", tiny_lm, "--store", store, "--where", where)
         assert bad.exit_code == 2 and message in bad.output and "Traceback" not in bad.output, bad.output
+
+
+def test_index_in_passages_embeds_long_documents_whole_and_a_rerun_drops_what_an_earlier_split_left(tiny_lm, tmp_path):
+    source, store = tmp_path / "notes.jsonl", tmp_path / "idx"
+
+    def write(text: str) -> None:
+        rows = [{"_id": "long", "text": text}, {"_id": "short", "text": "memory storage system"}]
+        source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    write(" ".join(f"gene{i}" for i in range(40)) + " protein folding in yeast")
+    args = ("index", source, "--model", tiny_lm, "--store", store, "--passage-words", 20, "--passage-overlap", 5)
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    assert "indexed 4 passages, skipped 0 stored unchanged: 4 in collection" in first.output  # 3 of long + short
+    found = invoke("search", "protein folding yeast", "--model", tiny_lm, "--store", store, "--json", "-k", 4)
+    hits = {h["id"]: h["metadata"] for h in json.loads(found.stdout)["hits"]}
+    assert set(hits) == {"long#0", "long#1", "long#2", "short"}
+    assert (hits["long#2"]["document_id"], hits["long#2"]["passage"], hits["short"]["passage"]) == ("long", 2, 0)
+    write("protein folding in yeast")  # edited shorter: one passage, stored under its own id
+    rerun = invoke(*args)
+    assert rerun.exit_code == 0, rerun.output
+    assert "indexed 1 passages, skipped 1 stored unchanged, deleted 3 passages an earlier split left" in rerun.output
+    assert "2 in collection" in rerun.output
+    bad = invoke("index", source, "--model", tiny_lm, "--store", store, "--passage-words", 5, "--passage-overlap", 5)
+    assert bad.exit_code == 2 and "must be less than --passage-words" in bad.output

@@ -2,7 +2,7 @@ import gzip
 
 import pytest
 
-from o1_retriever.data import DataError, load_corpus, load_qrels, load_queries
+from o1_retriever.data import DataError, Document, load_corpus, load_qrels, load_queries
 
 BOM = b"\xef\xbb\xbf"
 
@@ -32,3 +32,19 @@ def test_byte_order_marks_in_text_files_queries_and_qrels_are_skipped(tmp_path):
     (tmp_path / "qrels" / "test.tsv").write_bytes(BOM + b"q1\ttides.txt\t1\n")
     assert load_queries(tmp_path) == {"q1": "why tides?"}
     assert load_qrels(tmp_path) == {"q1": {"tides.txt": 1}}
+
+
+def test_long_documents_become_overlapping_passages_and_short_ones_keep_their_id():
+    from o1_retriever.data import split_into_passages, word_windows
+
+    words = [f"w{i}" for i in range(25)]
+    windows = word_windows(" ".join(words), words=10, overlap=3)
+    assert [w.split()[0] for w in windows] == ["w0", "w7", "w14", "w21"] and windows[-1].split()[-1] == "w24"
+    assert all(len(w.split()) == 10 for w in windows[:-1])
+    long = Document("d", " ".join(words), "T", {"year": 2020})
+    passages = split_into_passages([long, Document("s", "short one")], words=10, overlap=3)
+    assert [p.id for p in passages] == ["d#0", "d#1", "d#2", "d#3", "s"]
+    assert passages[1].title == "T" and passages[1].metadata == {"year": 2020, "document_id": "d", "passage": 1}
+    assert passages[-1].text == "short one" and passages[-1].metadata == {"document_id": "s", "passage": 0}
+    with pytest.raises(ValueError, match="overlap < words"):
+        word_windows("a b c", words=3, overlap=3)

@@ -161,6 +161,19 @@ def test_prune_deletes_what_the_corpus_no_longer_holds(store):
         store.prune("d1")
 
 
+def test_a_document_stored_whole_then_in_passages_leaves_only_its_passages(store):
+    from o1_retriever.data import split_into_passages
+
+    whole = next(d for d in DOCS if d.id == "d1")
+    longer = whole._replace(text=" ".join([whole.text] * 12))
+    passages = split_into_passages([longer], words=20, overlap=5)
+    assert len(passages) > 1 and all(p.id.startswith("d1#") for p in passages)
+    store.add_documents(passages)
+    assert store.drop_stale_passages(passages) == ["d1"]  # the whole row, stored before the split
+    assert store.count() == len(DOCS) - 1 + len(passages)
+    assert store.drop_stale_passages(passages) == []  # other documents untouched
+
+
 class DictStore:
     """A second VectorStore, in memory: exact cosine search over a dict. The Index must work with it unchanged."""
 
