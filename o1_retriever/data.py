@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -137,14 +138,15 @@ PASSAGE_OF, PASSAGE = "document_id", "passage"
 
 def word_windows(text: str, words: int, overlap: int) -> list[str]:
     """``text`` as windows of ``words`` words, each sharing ``overlap`` words with the one before (the text itself
-    when it is no longer than ``words``)."""
+    when it is no longer than ``words``). A window is a slice of the text: its line breaks and spacing are kept."""
     if not 0 <= overlap < words:
         raise ValueError(f"passages need 0 <= overlap < words, got overlap {overlap} with {words} words")
-    tokens = text.split()
-    if len(tokens) <= words:
+    spans = [m.span() for m in re.finditer(r"\S+", text)]
+    if len(spans) <= words:
         return [text]
     step = words - overlap
-    return [" ".join(tokens[s : s + words]) for s in range(0, len(tokens) - overlap, step)]
+    starts = range(0, len(spans) - overlap, step)
+    return [text[spans[s][0] : spans[min(s + words, len(spans)) - 1][1]] for s in starts]
 
 
 def split_into_passages(documents: list[Document], words: int, overlap: int) -> list[Document]:

@@ -46,5 +46,6 @@ def test_long_documents_become_overlapping_passages_and_short_ones_keep_their_id
     assert [p.id for p in passages] == ["d#0", "d#1", "d#2", "d#3", "s"]
     assert passages[1].title == "T" and passages[1].metadata == {"year": 2020, "document_id": "d", "passage": 1}
     assert passages[-1].text == "short one" and passages[-1].metadata == {"document_id": "s", "passage": 0}
+    assert word_windows("a\n\nb  c\td e", words=3, overlap=1) == ["a\n\nb  c", "c\td e"]  # slices of the text
     with pytest.raises(ValueError, match="overlap < words"):
         word_windows("a b c", words=3, overlap=3)
