@@ -33,6 +33,8 @@ THOUGHTS_KEY = "o1_thoughts"
 #: the row metadata key holding a digest of what was indexed (text, title, metadata), so a rerun re-embeds a
 #: document whose content changed under the same id; internal, never shown in a hit's metadata
 CONTENT_KEY = "o1:content"
+#: ids one store call takes at most (Chroma caps a call's ids)
+IDS_PER_CALL = 5000
 
 
 class IndexMismatchError(ValueError):
@@ -181,9 +183,11 @@ class Index:
     def delete(self, ids: Sequence[str]) -> None:
         if isinstance(ids, str):
             raise TypeError("ids must be a list of ids, not a single string")
+        ids = list(ids)
         if ids:
             self._new_generation()
-            self.store.delete(list(ids))
+            for start in range(0, len(ids), IDS_PER_CALL):
+                self.store.delete(ids[start : start + IDS_PER_CALL])
             self._new_generation()
 
     def prune(self, keep: Iterable[str]) -> list[str]:
@@ -193,8 +197,7 @@ class Index:
             raise TypeError("keep must be a collection of ids, not a single string")
         keep = set(keep)
         gone = sorted(doc for doc in self.store.ids() if doc not in keep)
-        for start in range(0, len(gone), 5000):  # Chroma caps one call's ids
-            self.delete(gone[start : start + 5000])
+        self.delete(gone)
         return gone
 
     def drop_stale_passages(self, passages: Sequence[Document]) -> list[str]:
@@ -204,12 +207,11 @@ class Index:
         current = {p.id for p in passages}
         sources = sorted({p.metadata[PASSAGE_OF] for p in passages if PASSAGE_OF in p.metadata})
         stale: list[str] = []
-        for start in range(0, len(sources), 5000):  # Chroma caps one call's ids
-            chunk = sources[start : start + 5000]
+        for start in range(0, len(sources), IDS_PER_CALL):
+            chunk = sources[start : start + IDS_PER_CALL]
             stored = self.store.ids(where={PASSAGE_OF: {"$in": chunk}}) + list(self.store.fetch(chunk))
             stale += sorted({doc for doc in stored if doc not in current})
-        for start in range(0, len(stale), 5000):
-            self.delete(stale[start : start + 5000])
+        self.delete(stale)
         return stale
 
     def _new_generation(self) -> None:

@@ -174,6 +174,17 @@ def test_a_document_stored_whole_then_in_passages_leaves_only_its_passages(store
     assert store.drop_stale_passages(passages) == []  # other documents untouched
 
 
+def test_a_delete_of_more_ids_than_one_store_call_takes_goes_in_calls_of_the_cap(store, monkeypatch):
+    import o1_retriever.index as index_module
+
+    calls = []
+    delete = store.store.delete
+    monkeypatch.setattr(index_module, "IDS_PER_CALL", 2)
+    monkeypatch.setattr(store.store, "delete", lambda ids: (calls.append(list(ids)), delete(ids)))
+    assert store.prune(["d4"]) == ["d1", "d2", "d3"]
+    assert calls == [["d1", "d2"], ["d3"]] and store.count() == 1
+
+
 class DictStore:
     """A second VectorStore, in memory: exact cosine search over a dict. The Index must work with it unchanged."""
 
