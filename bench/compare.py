@@ -62,6 +62,18 @@ def paired(first: dict[str, float], second: dict[str, float]) -> tuple[float, fl
     return sum(xs) / len(xs), sum(ys) / len(ys), paired_randomization_test(xs, ys)
 
 
+def against_baselines(scores: dict[str, dict[str, float]], baseline_of) -> dict[str, dict]:
+    """Each variant's per-query scores against its baseline's (``baseline_of(name)``, another key of ``scores``):
+    {name: {nDCG@10, vs, difference, p}}, printed a line each."""
+    rows = {}
+    for name, per_query in scores.items():
+        base_name = baseline_of(name)
+        base, mine, p = paired(scores[base_name], per_query)
+        rows[name] = {"nDCG@10": mine, "vs": base_name, "difference": mine - base, "p": p}
+        print(f"{name:16s} {mine:.4f}  {mine - base:+.4f} (p = {p:.3f})", flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the BEIR folder both evaluations used")

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from bench.common import write
-from bench.compare import paired, read_trec
+from bench.compare import against_baselines, read_trec
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.data import word_windows
 from o1_retriever.benchmark import corpus_hash, corpus_vectors, dense_run, load_benchmark
@@ -104,12 +104,7 @@ def main() -> None:
     for name, run in runs.items():
         scores[name] = ndcg(run)
         scores[f"{name}-hybrid"] = ndcg(fused_run(run, bm25, len(doc_ids), Fusion()))
-    rows = {}
-    for name, per_query in scores.items():
-        base_name = "first-hybrid" if name.endswith("-hybrid") else "first"
-        base, mine, p = paired(scores[base_name], per_query)
-        rows[name] = {"nDCG@10": mine, "vs": base_name, "difference": mine - base, "p": p}
-        print(f"{name:16s} {mine:.4f}  {mine - base:+.4f} (p = {p:.3f})")
+    rows = against_baselines(scores, lambda name: "first-hybrid" if name.endswith("-hybrid") else "first")
     command = "python -m bench.long_documents " + shlex.join(sys.argv[1:])
     write(
         args.name,

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from bench.common import write
-from bench.compare import paired, read_trec
+from bench.compare import against_baselines, read_trec
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.benchmark import corpus_vectors, dense_run, load_benchmark
 from o1_retriever.evaluate import fused_run
@@ -64,12 +64,7 @@ def main() -> None:
         run = dense_run(query_ids, mixed(plain, distilled, alpha), doc_ids, documents)
         scores[f"dense {alpha}"] = ndcg(run)
         scores[f"hybrid {alpha}"] = ndcg(fused_run(run, bm25, len(doc_ids), Fusion()))
-    rows = {}
-    for name, per_query in scores.items():
-        base_name = name.split()[0] + " 0.0"
-        base, mine, p = paired(scores[base_name], per_query)
-        rows[name] = {"nDCG@10": mine, "vs": base_name, "difference": mine - base, "p": p}
-        print(f"{name:12s} {mine:.4f}  {mine - base:+.4f} (p = {p:.3f})", flush=True)
+    rows = against_baselines(scores, lambda name: name.split()[0] + " 0.0")
     write(
         args.name,
         {

@@ -321,3 +321,16 @@ def test_maxp_scores_a_document_by_its_best_window():
     windows = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
     run = max_run(["q"], np.array([[0.0, 1.0]], dtype=np.float32), ["a", "b"], windows, np.array([0, 0, 1]))
     assert run["q"] == {"a": 1.0, "b": pytest.approx(0.8)}
+
+
+def test_a_distilled_query_mixed_with_its_plain_vector_and_rows_against_baselines():
+    from bench.compare import against_baselines
+    from bench.query_mix import mixed
+
+    plain, distilled = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    assert np.allclose(mixed(plain, distilled, 0.0), plain) and np.allclose(mixed(plain, distilled, 1.0), distilled)
+    assert np.allclose(mixed(plain, distilled, 0.5), [[2**-0.5, 2**-0.5]])
+    scores = {"base": {"q1": 0.5, "q2": 0.5}, "better": {"q1": 1.0, "q2": 0.7}}
+    rows = against_baselines(scores, lambda name: "base")
+    assert rows["base"]["difference"] == 0 and rows["base"]["p"] == 1.0
+    assert rows["better"]["vs"] == "base" and rows["better"]["difference"] == pytest.approx(0.35)
