@@ -44,15 +44,17 @@ def compare(qrels: dict, a: Path, b: Path, pairs: list[tuple[str, str]] | None =
     return out
 
 
+def ndcg_per_query(qrels: dict, run: dict[str, dict[str, float]]) -> dict[str, float]:
+    """{query: nDCG@10} of one run."""
+    return per_query_scores(qrels, run, ("nDCG@10",))["nDCG@10"]
+
+
 def _per_query(qrels: dict, evaluation: Path) -> dict[str, dict[str, float]]:
     """{system: {query: nDCG@10}} of one evaluation."""
     if evaluation.is_file():
         per_query = json.loads(evaluation.read_text())["per_query"]
         return {system: {q: scores["nDCG@10"][q] for q in qrels} for system, scores in per_query.items()}
-    return {
-        path.stem: per_query_scores(qrels, read_trec(path), ("nDCG@10",))["nDCG@10"]
-        for path in (evaluation / "runs").glob("*.trec")
-    }
+    return {path.stem: ndcg_per_query(qrels, read_trec(path)) for path in (evaluation / "runs").glob("*.trec")}
 
 
 def paired(first: dict[str, float], second: dict[str, float]) -> tuple[float, float, float]:

@@ -16,11 +16,10 @@ import sys
 from pathlib import Path
 
 from bench.common import write
-from bench.compare import paired, read_trec
+from bench.compare import against_baselines, ndcg_per_query, read_trec
 from o1_retriever.benchmark import load_benchmark
 from o1_retriever.evaluate import fused_run
 from o1_retriever.fusion import Fusion
-from o1_retriever.metrics import per_query_scores
 
 
 def main() -> None:
@@ -40,17 +39,13 @@ def main() -> None:
     bench = load_benchmark(args.data, args.split, max_queries=args.max_queries)
     dense = read_trec(args.dense)
     lexical = [read_trec(path) for path in args.lexical]
-    rows = {}
-    for preset in args.fusion or ["guarded"]:
-        fusion = Fusion.named(preset)
-        scores = [
-            per_query_scores(bench.qrels, fused_run(dense, run, len(bench.corpus), fusion), ("nDCG@10",))["nDCG@10"]
-            for run in lexical
-        ]
-        for path, per_query in zip(args.lexical, scores):
-            base, mine, p = paired(scores[0], per_query)
-            rows[f"{preset}: {path}"] = {"nDCG@10": mine, "difference": mine - base, "p": p}
-            print(f"{preset:8s} {str(path):60s} {mine:.4f}  {mine - base:+.4f} (p = {p:.3f})")
+    presets = args.fusion or ["guarded"]
+    scores = {
+        f"{preset}: {path}": ndcg_per_query(bench.qrels, fused_run(dense, run, len(bench.corpus), Fusion.named(preset)))
+        for preset in presets
+        for path, run in zip(args.lexical, lexical)
+    }
+    rows = against_baselines(scores, lambda name: f"{name.split(':')[0]}: {args.lexical[0]}")
     write(
         args.name,
         {"command": "python -m bench.fuse " + shlex.join(sys.argv[1:]), "dense": str(args.dense), "fused": rows},

@@ -30,10 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import DATA, write
+from bench.compare import ndcg_per_query
 from o1_retriever.benchmark import load_benchmark
 from o1_retriever.evaluate import run_systems
 from o1_retriever.fusion import agreement
-from o1_retriever.metrics import paired_randomization_test, per_query_scores, ranking
+from o1_retriever.metrics import paired_randomization_test, ranking
 from o1_retriever.model import ThinkThenEmbed
 
 #: first-round signals: (dense ranking, BM25 ranking, documents) -> a number; low means unsure, so think
@@ -59,7 +60,7 @@ def signals_of(model: ThinkThenEmbed, data: Path, split: str, max_queries: int |
         raise SystemExit(f"{data}: the evaluation JSON holds other queries than --split {split} --max-queries")
     results = run_systems(bench, model, ("dense", "bm25"), {})
     dense, lexical = results["dense"].run, results["bm25"].run
-    ours = per_query_scores(bench.qrels, dense, ("nDCG@10",))["nDCG@10"]
+    ours = ndcg_per_query(bench.qrels, dense)
     theirs = evaluated["per_query"]["dense"]["nDCG@10"]
     worst = max(abs(ours[q] - theirs[q]) for q in ours)
     if worst > 1e-6:

@@ -19,13 +19,12 @@ import numpy as np
 import torch
 
 from bench.common import write
-from bench.compare import against_baselines, read_trec
+from bench.compare import against_baselines, ndcg_per_query, read_trec
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.data import word_windows
 from o1_retriever.benchmark import corpus_hash, corpus_vectors, dense_run, load_benchmark
 from o1_retriever.evaluate import fused_run
 from o1_retriever.fusion import Fusion
-from o1_retriever.metrics import per_query_scores
 from o1_retriever.pooling import l2_normalize
 from o1_retriever.weights import home_dir
 
@@ -97,13 +96,10 @@ def main() -> None:
         runs[f"long{args.long_tokens}"] = dense_run(query_ids, plain, doc_ids, corpus_vectors(model, bench.corpus)[0])
     bm25 = read_trec(args.bm25)
 
-    def ndcg(run) -> dict[str, float]:
-        return per_query_scores(bench.qrels, run, ("nDCG@10",))["nDCG@10"]
-
     scores = {}
     for name, run in runs.items():
-        scores[name] = ndcg(run)
-        scores[f"{name}-hybrid"] = ndcg(fused_run(run, bm25, len(doc_ids), Fusion()))
+        scores[name] = ndcg_per_query(bench.qrels, run)
+        scores[f"{name}-hybrid"] = ndcg_per_query(bench.qrels, fused_run(run, bm25, len(doc_ids), Fusion()))
     rows = against_baselines(scores, lambda name: "first-hybrid" if name.endswith("-hybrid") else "first")
     command = "python -m bench.long_documents " + shlex.join(sys.argv[1:])
     write(

@@ -19,12 +19,11 @@ import numpy as np
 import torch
 
 from bench.common import write
-from bench.compare import against_baselines, read_trec
+from bench.compare import against_baselines, ndcg_per_query, read_trec
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.benchmark import corpus_vectors, dense_run, load_benchmark
 from o1_retriever.evaluate import fused_run
 from o1_retriever.fusion import Fusion
-from o1_retriever.metrics import per_query_scores
 from o1_retriever.pooling import l2_normalize
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -56,14 +55,11 @@ def main() -> None:
     documents, _ = corpus_vectors(model, bench.corpus)
     bm25 = read_trec(args.bm25)
 
-    def ndcg(run) -> dict[str, float]:
-        return per_query_scores(bench.qrels, run, ("nDCG@10",))["nDCG@10"]
-
     scores = {}
     for alpha in ALPHAS:
         run = dense_run(query_ids, mixed(plain, distilled, alpha), doc_ids, documents)
-        scores[f"dense {alpha}"] = ndcg(run)
-        scores[f"hybrid {alpha}"] = ndcg(fused_run(run, bm25, len(doc_ids), Fusion()))
+        scores[f"dense {alpha}"] = ndcg_per_query(bench.qrels, run)
+        scores[f"hybrid {alpha}"] = ndcg_per_query(bench.qrels, fused_run(run, bm25, len(doc_ids), Fusion()))
     rows = against_baselines(scores, lambda name: name.split()[0] + " 0.0")
     write(
         args.name,

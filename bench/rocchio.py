@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import write
-from bench.compare import paired, read_trec
+from bench.compare import ndcg_per_query, paired, read_trec
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.benchmark import corpus_vectors, dense_run, load_benchmark
 from o1_retriever.evaluate import fused_run
 from o1_retriever.fusion import Fusion
-from o1_retriever.metrics import per_query_scores, ranking
+from o1_retriever.metrics import ranking
 from o1_retriever.pooling import l2_normalize
 
 
@@ -57,15 +57,15 @@ def main() -> None:
     first = runs[args.first_round]
     tops = [[position[d] for d, _ in ranking(first.get(q, {}), args.passages)] for q in query_ids]
 
-    def ndcg(run) -> dict[str, float]:
-        return per_query_scores(bench.qrels, run, ("nDCG@10",))["nDCG@10"]
-
-    baselines = {name: ndcg(runs[name]) for name in (args.first_round, "hybrid")}
+    baselines = {name: ndcg_per_query(bench.qrels, runs[name]) for name in (args.first_round, "hybrid")}
     rows = {}
     for beta in (float(b) for b in args.betas.split(",")):
         moved = dense_run(query_ids, feedback_vectors(plain, documents, tops, beta), doc_ids, documents)
-        fused = ndcg(fused_run(moved, runs["bm25"], len(doc_ids), Fusion()))
-        row = {"dense": float(np.mean(list(ndcg(moved).values()))), "hybrid": float(np.mean(list(fused.values())))}
+        fused = ndcg_per_query(bench.qrels, fused_run(moved, runs["bm25"], len(doc_ids), Fusion()))
+        row = {
+            "dense": float(np.mean(list(ndcg_per_query(bench.qrels, moved).values()))),
+            "hybrid": float(np.mean(list(fused.values()))),
+        }
         for name, scores in baselines.items():
             base, mine, p = paired(scores, fused)
             row[f"hybrid vs {name}"] = {"a": base, "b": mine, "difference": mine - base, "p": p}
