@@ -13,8 +13,8 @@ import numpy as np
 from bench.common import DATA, timed, write
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.data import load_corpus
-from o1_retriever.loading import DEFAULT_MODEL
-from o1_retriever.weights import resolve_weights
+from o1_retriever.model.loading import DEFAULT_MODEL
+from o1_retriever.model.weights import resolve_weights
 
 
 def main() -> None:

@@ -17,10 +17,10 @@ import time
 import torch
 
 from bench.common import DATA, write
-from o1_retriever.config import ThinkingConfig
+from o1_retriever.model.config import ThinkingConfig
 from o1_retriever.data import load_queries
-from o1_retriever.sampling import row_seed
-from o1_retriever.thinkers import ThinkRequest, build_thinker
+from o1_retriever.model.sampling import row_seed
+from o1_retriever.model.thinkers import ThinkRequest, build_thinker
 
 SETTINGS = ThinkingConfig(n_thoughts=3, max_new_tokens=48, temperature=0.7, top_p=0.9, seed=0)
 SAME_LENGTH = ["aspirin use and cancer", "coffee intake and stroke", "sleep loss and obesity", "vitamin C and colds"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from o1_retriever.quantization import cpu_flags
+from o1_retriever.model.quantization import cpu_flags
 
 RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

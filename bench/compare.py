@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from bench.common import write
-from o1_retriever.benchmark import load_benchmark
-from o1_retriever.metrics import paired_randomization_test, per_query_scores
+from o1_retriever.evaluation.benchmark import load_benchmark
+from o1_retriever.evaluation.metrics import paired_randomization_test, per_query_scores
 
 
 def read_trec(path: Path) -> dict[str, dict[str, float]]:

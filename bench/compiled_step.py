@@ -19,7 +19,7 @@ import time
 import torch
 
 from bench.common import write
-from o1_retriever.weights import resolve_weights
+from o1_retriever.model.weights import resolve_weights
 
 ROWS, PROMPT = 3, 24
 

@@ -14,10 +14,11 @@ import tempfile
 import numpy as np
 
 from bench.common import DATA, matmul_gflops, timed, write
-from o1_retriever import ThinkThenEmbed, embedders
+from o1_retriever import ThinkThenEmbed
+from o1_retriever.model import embedders
 from o1_retriever.data import load_corpus, load_queries
-from o1_retriever.prompts import document_text
-from o1_retriever.thinkers import ThinkRequest
+from o1_retriever.model.prompts import document_text
+from o1_retriever.model.thinkers import ThinkRequest
 
 
 def fused_vs_reencode(model: ThinkThenEmbed, queries: list[str], k: int, tokens: int) -> dict:

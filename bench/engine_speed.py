@@ -18,11 +18,11 @@ import tempfile
 import torch
 
 from bench.common import DATA, timed, write
-from o1_retriever.config import ThinkingConfig
+from o1_retriever.model.config import ThinkingConfig
 from o1_retriever.data import load_queries
-from o1_retriever.thinkers import ThinkRequest
-from o1_retriever.thinkers.local import LocalThinker
-from o1_retriever.weights import resolve_weights
+from o1_retriever.model.thinkers import ThinkRequest
+from o1_retriever.model.thinkers.local import LocalThinker
+from o1_retriever.model.weights import resolve_weights
 
 THINKER = "smollm2-135m-instruct"
 SAMPLES, NEW_TOKENS, TEMPERATURE, TOP_P = 3, 48, 0.7, 0.9

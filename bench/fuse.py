@@ -17,9 +17,9 @@ from pathlib import Path
 
 from bench.common import write
 from bench.compare import against_baselines, ndcg_per_query, read_trec
-from o1_retriever.benchmark import load_benchmark
-from o1_retriever.evaluate import fused_run
-from o1_retriever.fusion import Fusion
+from o1_retriever.evaluation.benchmark import load_benchmark
+from o1_retriever.evaluation.systems import fused_run
+from o1_retriever.retrieval.fusion import Fusion
 
 
 def main() -> None:

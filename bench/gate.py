@@ -3,7 +3,7 @@ the plain query. Issue 14: "where thoughts cannot help, thinking must not hurt: 
 always thinking, and keep it if it wins on dev".
 
 A gate reads signals the first round of a hybrid search has anyway, before any thinking (so a query it lets
-through costs what ``think=False`` costs): the plain query's top-1 cosine (``dense_top1``), its top-1 minus 10th
+through costs what ``encoding="plain"`` costs): the plain query's top-1 cosine (``dense_top1``), its top-1 minus 10th
 cosine (``dense_gap``) and the chance-corrected overlap of the dense and BM25 top 20 (``agreement``, the fusion
 gate's statistic). A query thinks when its signal is below the threshold. The per-query nDCG@10 of thinking and
 of not thinking come from an ``evaluate`` JSON already made (its ``per_query``), so no thought is generated here
@@ -31,11 +31,11 @@ import numpy as np
 
 from bench.common import DATA, write
 from bench.compare import ndcg_per_query
-from o1_retriever.benchmark import load_benchmark
-from o1_retriever.evaluate import run_systems
-from o1_retriever.fusion import agreement
-from o1_retriever.metrics import paired_randomization_test, ranking
-from o1_retriever.model import ThinkThenEmbed
+from o1_retriever.evaluation.benchmark import load_benchmark
+from o1_retriever.evaluation.systems import run_systems
+from o1_retriever.retrieval.fusion import agreement
+from o1_retriever.evaluation.metrics import paired_randomization_test, ranking
+from o1_retriever.model.think_then_embed import ThinkThenEmbed
 
 #: first-round signals: (dense ranking, BM25 ranking, documents) -> a number; low means unsure, so think
 SIGNALS = {

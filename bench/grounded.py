@@ -21,10 +21,10 @@ import sys
 from pathlib import Path
 
 from bench.compare import read_trec
-from o1_retriever import prompts
+from o1_retriever.model import prompts
 from o1_retriever.data import load_corpus, load_queries
-from o1_retriever.metrics import ranking
-from o1_retriever.weights import home_dir
+from o1_retriever.retrieval.fusion import ranking
+from o1_retriever.model.weights import home_dir
 
 
 def top_passages(data: str, first_round: Path, n: int, words: int) -> dict[str, list[str]]:

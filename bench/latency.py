@@ -24,10 +24,10 @@ import torch
 from bench.common import DATA, timed, write
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.data import load_corpus, load_queries
-from o1_retriever.store import ChromaStore
-from o1_retriever.thinkers import ThinkRequest
+from o1_retriever import ChromaIndex
+from o1_retriever.model.thinkers import ThinkRequest
 
-THINKING = dict(think=True, n_thoughts=3, max_new_tokens=48, temperature=0.7, top_p=0.9)
+THINKING = dict(encoding="think", n_thoughts=3, max_new_tokens=48, temperature=0.7, top_p=0.9)
 
 
 def percentiles(seconds: list[float]) -> dict:
@@ -61,7 +61,7 @@ def plain_generate(model: ThinkThenEmbed, queries: list[str]) -> list[float]:
     return times
 
 
-def concurrency(store: ChromaStore, sequential_queries: list[str], concurrent_queries: list[str]) -> dict:
+def concurrency(store: ChromaIndex, sequential_queries: list[str], concurrent_queries: list[str]) -> dict:
     """8 thinking queries one after another against 8 at once from 8 threads (as a server or ``.batch`` sends them)."""
     sequential, _ = timed(lambda: [store.query(q, k=10, **THINKING) for q in sequential_queries])
     with ThreadPoolExecutor(len(concurrent_queries)) as pool:
@@ -73,7 +73,7 @@ def concurrency(store: ChromaStore, sequential_queries: list[str], concurrent_qu
     }
 
 
-def under_hog(store: ChromaStore, idle_queries: list[str], busy_queries: list[str]) -> dict:
+def under_hog(store: ChromaIndex, idle_queries: list[str], busy_queries: list[str]) -> dict:
     """Thinking queries idle, then while a busy-loop process runs on every core."""
     idle = [timed(store.query, q, k=10, **THINKING)[0] for q in idle_queries]
     stop = multiprocessing.Event()
@@ -118,8 +118,8 @@ def main() -> None:
     }
     store_dir = f"{home}/index"
     docs = load_corpus(DATA / "scifact")[: args.docs]
-    ChromaStore(models["fp32"], store_dir).add_documents(docs)  # both precisions share the encoder and the index
-    stores = {p: ChromaStore(m, store_dir) for p, m in models.items()}
+    ChromaIndex(models["fp32"], store_dir).add_documents(docs)  # both precisions share the encoder and the index
+    stores = {p: ChromaIndex(m, store_dir) for p, m in models.items()}
     for store in stores.values():
         store.query(texts[-1], k=10, **THINKING)  # warm-up
 
@@ -135,7 +135,7 @@ def main() -> None:
         missed = take(args.queries)
         misses = [timed(store.query, q, k=10, **THINKING)[0] for q in missed]
         hits = [timed(store.query, q, k=10, **THINKING)[0] for q in missed]  # the same queries again: cached
-        plain = [timed(store.query, q, k=10, think=False)[0] for q in take(args.queries)]
+        plain = [timed(store.query, q, k=10, encoding="plain")[0] for q in take(args.queries)]
         result[precision] = {
             "cache_miss": percentiles(misses),
             "cache_hit": percentiles(hits),

@@ -20,7 +20,7 @@ import torch
 
 from bench.common import write
 from bench.store import percentiles
-from o1_retriever.lexical import LexicalIndex
+from o1_retriever.retrieval.lexical import LexicalIndex
 
 
 def synthetic_corpus(n: int, seed: int = 0, words: int = 20, vocabulary: int = 30_000) -> list[str]:
@@ -74,8 +74,8 @@ def build_save_load(n: int, tmp: Path) -> dict:
 
 
 def search_latency(n: int, queries: list[str], tmp: Path, model) -> dict:
-    from o1_retriever.index import Index
-    from o1_retriever.stores.chroma import ChromaVectorStore
+    from o1_retriever.retrieval.index import Index
+    from o1_retriever.retrieval.stores.chroma import ChromaVectorStore
 
     texts = synthetic_corpus(n, seed=1)
     rng = np.random.default_rng(1)

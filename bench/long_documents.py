@@ -22,11 +22,11 @@ from bench.common import write
 from bench.compare import against_baselines, ndcg_per_query, read_trec
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.data import word_windows
-from o1_retriever.benchmark import corpus_hash, corpus_vectors, dense_run, load_benchmark
-from o1_retriever.evaluate import fused_run
-from o1_retriever.fusion import Fusion
-from o1_retriever.pooling import l2_normalize
-from o1_retriever.weights import home_dir
+from o1_retriever.evaluation.benchmark import corpus_hash, corpus_vectors, dense_run, load_benchmark
+from o1_retriever.evaluation.systems import fused_run
+from o1_retriever.retrieval.fusion import Fusion
+from o1_retriever.model.pooling import l2_normalize
+from o1_retriever.model.weights import home_dir
 
 
 def window_vectors(model: ThinkThenEmbed, corpus, words: int, overlap: int) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +80,7 @@ def main() -> None:
     model = ThinkThenEmbed.from_pretrained(args.model, cache=False)
     doc_ids = [d.id for d in bench.corpus]
     query_ids = list(bench.queries)
-    plain = model.embed_queries([bench.queries[q] for q in query_ids], think=False).vectors
+    plain = model.embed_queries([bench.queries[q] for q in query_ids], encoding="plain").vectors
     first, _ = corpus_vectors(model, bench.corpus)
     windows, owner = window_vectors(model, bench.corpus, args.words, args.overlap)
     pooled = np.zeros_like(first)

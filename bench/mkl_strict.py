@@ -38,10 +38,10 @@ def child() -> None:
 
     from bench.common import DATA
     from o1_retriever import ThinkThenEmbed
-    from o1_retriever.config import ThinkingConfig
+    from o1_retriever.model.config import ThinkingConfig
     from o1_retriever.data import load_corpus
-    from o1_retriever.thinkers import ThinkRequest
-    from o1_retriever.thinkers.local import LocalThinker
+    from o1_retriever.model.thinkers import ThinkRequest
+    from o1_retriever.model.thinkers.local import LocalThinker
 
     torch.set_num_threads(2)
     settings = ThinkingConfig(n_thoughts=3, max_new_tokens=48, temperature=0.7, top_p=0.9, seed=0)

@@ -1,7 +1,7 @@
 """How much of a distilled query should be its plain vector: nDCG@10 of ``normalize(alpha * d + (1 - alpha) * q)``
 (d the distilled query vector, q the plain one, both unit) for a grid of alpha, exact search, alone and fused with
 BM25 as the product fuses; each against the plain query (alpha 0) with paired p-values. alpha 1 is today's
-``think="distilled"``. A distilled encoder drifts out of its training domain; mixing the plain vector back is the
+``encoding="distilled"``. A distilled encoder drifts out of its training domain; mixing the plain vector back is the
 query-side counterpart of weight-space ensembling (WiSE-FT, Wortsman et al. 2022). Choose alpha on dev.
 
     python -m bench.query_mix --model default-distilled --data ../shared/data/scifact \
@@ -21,10 +21,10 @@ import torch
 from bench.common import write
 from bench.compare import against_baselines, ndcg_per_query, read_trec
 from o1_retriever import ThinkThenEmbed
-from o1_retriever.benchmark import corpus_vectors, dense_run, load_benchmark
-from o1_retriever.evaluate import fused_run
-from o1_retriever.fusion import Fusion
-from o1_retriever.pooling import l2_normalize
+from o1_retriever.evaluation.benchmark import corpus_vectors, dense_run, load_benchmark
+from o1_retriever.evaluation.systems import fused_run
+from o1_retriever.retrieval.fusion import Fusion
+from o1_retriever.model.pooling import l2_normalize
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -50,8 +50,8 @@ def main() -> None:
     doc_ids = [d.id for d in bench.corpus]
     query_ids = list(bench.queries)
     texts = [bench.queries[q] for q in query_ids]
-    plain = model.embed_queries(texts, think=False).vectors
-    distilled = model.embed_queries(texts, think="distilled").vectors
+    plain = model.embed_queries(texts, encoding="plain").vectors
+    distilled = model.embed_queries(texts, encoding="distilled").vectors
     documents, _ = corpus_vectors(model, bench.corpus)
     bm25 = read_trec(args.bm25)
 

@@ -9,7 +9,7 @@ of them kept: a thought that wandered off ("Certainly!", a loop, another topic) 
     python -m bench.query_weight --model data/dev-default --data ../shared/data/scifact \
         --data ../shared/data/nfcorpus-lite --split train --max-queries 150 --name query-weight-dev
     python -m bench.query_weight --model smollm2-135m-instruct --encoder all-minilm-l6-v2 --precision int8 \
-        --thinking-of o1_retriever/default_model --agreement --data ... --name thought-agreement-dev
+        --thinking-of o1_retriever/checkpoints/default --agreement --data ... --name thought-agreement-dev
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import torch
 
 from bench.common import write
 from o1_retriever import ThinkThenEmbed
-from o1_retriever.checkpoint import read_config
-from o1_retriever.benchmark import corpus_vectors, dense_run, load_benchmark
-from o1_retriever.metrics import mean_scores, per_query_scores
-from o1_retriever.pooling import l2_normalize
+from o1_retriever.model.checkpoint import read_config
+from o1_retriever.evaluation.benchmark import corpus_vectors, dense_run, load_benchmark
+from o1_retriever.evaluation.metrics import mean_scores, per_query_scores
+from o1_retriever.model.pooling import l2_normalize
 
 ALPHAS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
 POWERS = (0, 1, 4, 16)
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--encoder", help="with a base LM as --model: split mode with this encoder")
     parser.add_argument("--precision", help="the thinker's precision [default: the model's]")
     parser.add_argument(
-        "--thinking-of", help="think with the settings of this checkpoint folder (e.g. o1_retriever/default_model)"
+        "--thinking-of", help="think with the settings of this checkpoint (e.g. o1_retriever/checkpoints/default)"
     )
     parser.add_argument("--agreement", action="store_true", help="also weight each thought by its agreement")
     parser.add_argument("--threads", type=int, default=2)

@@ -18,11 +18,11 @@ import numpy as np
 from bench.common import write
 from bench.compare import ndcg_per_query, paired, read_trec
 from o1_retriever import ThinkThenEmbed
-from o1_retriever.benchmark import corpus_vectors, dense_run, load_benchmark
-from o1_retriever.evaluate import fused_run
-from o1_retriever.fusion import Fusion
-from o1_retriever.metrics import ranking
-from o1_retriever.pooling import l2_normalize
+from o1_retriever.evaluation.benchmark import corpus_vectors, dense_run, load_benchmark
+from o1_retriever.evaluation.systems import fused_run
+from o1_retriever.retrieval.fusion import Fusion
+from o1_retriever.retrieval.fusion import ranking
+from o1_retriever.model.pooling import l2_normalize
 
 
 def feedback_vectors(queries: np.ndarray, documents: np.ndarray, tops: list[list[int]], beta: float) -> np.ndarray:
@@ -52,7 +52,7 @@ def main() -> None:
     doc_ids = [d.id for d in bench.corpus]
     position = {doc: i for i, doc in enumerate(doc_ids)}
     query_ids = list(bench.queries)
-    plain = model.embed_queries([bench.queries[q] for q in query_ids], think=False).vectors
+    plain = model.embed_queries([bench.queries[q] for q in query_ids], encoding="plain").vectors
     runs = {name: read_trec(args.eval / "runs" / f"{name}.trec") for name in ("bm25", args.first_round, "hybrid")}
     first = runs[args.first_round]
     tops = [[position[d] for d, _ in ranking(first.get(q, {}), args.passages)] for q in query_ids]

@@ -24,12 +24,13 @@ from collections.abc import Callable
 import torch
 
 from bench.common import DATA, timed, write
+from bench.int8_per_call import PerCallInt8Linear
 from bench.latency import plain_generate
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.data import load_queries
-from o1_retriever.quantization import Int8Linear
-from o1_retriever.sampling import row_seed
-from o1_retriever.thinkers import ThinkRequest
+from o1_retriever.model.quantization import Int8Linear
+from o1_retriever.model.sampling import row_seed
+from o1_retriever.model.thinkers import ThinkRequest
 
 SAMPLES, NEW_TOKENS = 3, 48
 
@@ -54,7 +55,7 @@ def weight_formats() -> dict[str, Callable[[int, int], Callable[[torch.Tensor], 
         return Int8Linear(torch.nn.Linear(inp, out, bias=False))
 
     def int8_dynamic_per_call(out: int, inp: int):
-        return Int8Linear(torch.nn.Linear(inp, out, bias=False), per_token=False)
+        return PerCallInt8Linear(torch.nn.Linear(inp, out, bias=False))
 
     def int8_weights_bf16_activations(out: int, inp: int):
         weight = torch.randint(-127, 128, (out, inp), dtype=torch.int8)

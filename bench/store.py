@@ -1,5 +1,5 @@
 """Store measurements (issue 3): ingest rate split into embedding and Chroma insert time; query latency p50/p95
-with think=False, thinking on a cache miss, and on a cache hit; identical results from an embedded store and a
+with encoding="plain", thinking on a cache miss, and on a cache hit; identical results from an embedded store and a
 Chroma server on loopback.
 
     python -m bench.store [--docs 5183] [--queries 20] [--model PATH]
@@ -21,7 +21,7 @@ import numpy as np
 from bench.common import DATA, write
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.data import load_corpus, load_queries
-from o1_retriever.store import ChromaStore
+from o1_retriever import ChromaIndex
 
 
 def percentiles(seconds: list[float]) -> dict:
@@ -62,7 +62,7 @@ def main() -> None:
     docs = load_corpus(DATA / "scifact")[: args.docs]
     queries = list(load_queries(DATA / "scifact").values())[: args.queries]
 
-    store = ChromaStore(model, tmp / "embedded")
+    store = ChromaIndex(model, tmp / "embedded")
     began = time.perf_counter()
     report = store.add_documents(docs, batch_size=64)
     total = time.perf_counter() - began
@@ -90,14 +90,14 @@ def main() -> None:
     proc, port = start_server(tmp / "server")
     try:
         subset = docs[: args.server_docs]
-        local = ChromaStore(model, tmp / "embedded-subset")
-        remote = ChromaStore(model, None, host="127.0.0.1", port=port)
+        local = ChromaIndex(model, tmp / "embedded-subset")
+        remote = ChromaIndex(model, None, host="127.0.0.1", port=port)
         local.add_documents(subset)
         remote.add_documents(subset)
         same_ids = same_scores = 0
         for query in queries:
-            a = local.query(query, k=10, think=False)
-            b = remote.query(query, k=10, think=False)
+            a = local.query(query, k=10, encoding="plain")
+            b = remote.query(query, k=10, encoding="plain")
             same_ids += [h.id for h in a] == [h.id for h in b]
             same_scores += np.allclose([h.score for h in a], [h.score for h in b], atol=1e-6)
     finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.common import DATA, write
 from o1_retriever.trainer.committee import BM25Member, DenseMember, training_corpus, vote
-from o1_retriever.thinkers.local import LocalThinker
+from o1_retriever.model.thinkers.local import LocalThinker
 from o1_retriever.trainer.records import beir_records
 from o1_retriever.trainer.synthesize import SynthesisConfig, synthesize
 

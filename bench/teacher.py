@@ -14,7 +14,8 @@ import sys
 import torch
 
 from bench.common import write
-from o1_retriever import ThinkThenEmbed, embedders
+from o1_retriever import ThinkThenEmbed
+from o1_retriever.model import embedders
 from o1_retriever.trainer.distill import PassageBank, teacher_vectors
 from o1_retriever.trainer.records import read_records
 

@@ -14,10 +14,10 @@ import statistics
 import torch
 
 from bench.common import DATA, timed, write
-from o1_retriever.config import ThinkingConfig
+from o1_retriever.model.config import ThinkingConfig
 from o1_retriever.data import load_queries
-from o1_retriever.thinkers import ThinkRequest
-from o1_retriever.thinkers.local import LocalThinker
+from o1_retriever.model.thinkers import ThinkRequest
+from o1_retriever.model.thinkers.local import LocalThinker
 
 SETTINGS = ThinkingConfig(n_thoughts=3, max_new_tokens=48, temperature=0.7, top_p=0.9, seed=0)
 BATCH = 8

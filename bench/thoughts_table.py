@@ -15,7 +15,7 @@ import torch
 from bench.common import DATA, write
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.data import load_qrels, load_queries
-from o1_retriever.thinkers.local import LocalThinker
+from o1_retriever.model.thinkers.local import LocalThinker
 
 #: the first five SciFact test queries, in the order of queries.jsonl
 N_QUERIES = 5

@@ -15,7 +15,7 @@ from langchain_core.runnables import RunnableParallel, RunnablePassthrough
 
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.integrations.langchain import O1Retriever
-from o1_retriever.store import ChromaStore
+from o1_retriever import ChromaIndex
 
 CORPUS = {
     "tides": "Tides are the rise and fall of sea levels caused by the gravity of the Moon and the Sun.",
@@ -29,9 +29,9 @@ PROMPT = PromptTemplate.from_template(
 
 
 def build_chain(model: str | None, store_dir: str):
-    store = ChromaStore(ThinkThenEmbed.from_pretrained(model), store_dir)
+    store = ChromaIndex(ThinkThenEmbed.from_pretrained(model), store_dir)
     store.add_texts(list(CORPUS.values()), ids=list(CORPUS))
-    retriever = O1Retriever(store=store, k=2, think=True, thinking={"n_thoughts": 2, "max_new_tokens": 32})
+    retriever = O1Retriever(index=store, k=2, encoding="think", thinking={"n_thoughts": 2, "max_new_tokens": 32})
     answer = (
         RunnablePassthrough.assign(context=lambda x: "\n".join(d.page_content for d in x["docs"]))
         | PROMPT

@@ -13,7 +13,7 @@ from llama_index.core.query_engine import RetrieverQueryEngine
 
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.integrations.llamaindex import O1Retriever
-from o1_retriever.store import ChromaStore
+from o1_retriever import ChromaIndex
 
 CORPUS = {
     "tides": "Tides are the rise and fall of sea levels caused by the gravity of the Moon and the Sun.",
@@ -24,9 +24,9 @@ CORPUS = {
 
 
 def build_engine(model: str | None, store_dir: str) -> RetrieverQueryEngine:
-    store = ChromaStore(ThinkThenEmbed.from_pretrained(model), store_dir)
+    store = ChromaIndex(ThinkThenEmbed.from_pretrained(model), store_dir)
     store.add_texts(list(CORPUS.values()), ids=list(CORPUS))  # idempotent: reruns skip stored ids
-    retriever = O1Retriever(store, similarity_top_k=2, think=True, n_thoughts=2, max_new_tokens=32)
+    retriever = O1Retriever(store, similarity_top_k=2, encoding="think", n_thoughts=2, max_new_tokens=32)
     return RetrieverQueryEngine.from_args(retriever, llm=MockLLM(max_tokens=16))
 
 

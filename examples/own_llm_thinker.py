@@ -13,7 +13,7 @@ import argparse
 import tempfile
 
 from o1_retriever import ThinkThenEmbed
-from o1_retriever.store import ChromaStore
+from o1_retriever import ChromaIndex
 
 CORPUS = {
     "tides": "Tides are the rise and fall of sea levels caused by the gravity of the Moon and the Sun.",
@@ -25,7 +25,7 @@ CORPUS = {
 
 def make_thinker(base_url: str | None, model_name: str | None):
     if base_url:  # any OpenAI-compatible server; the key, if it needs one, comes from $OPENAI_API_KEY
-        from o1_retriever.thinkers.openai import OpenAIThinker
+        from o1_retriever.model.thinkers.openai import OpenAIThinker
 
         return OpenAIThinker(base_url, model_name or "default", timeout=30)
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--question", default="Why does the sea rise and fall twice a day?")
     args = parser.parse_args(argv)
     model = ThinkThenEmbed.from_pretrained(args.model, thinker=make_thinker(args.base_url, args.thinker_model))
-    store = ChromaStore(model, args.store or tempfile.mkdtemp())
+    store = ChromaIndex(model, args.store or tempfile.mkdtemp())
     store.add_texts(list(CORPUS.values()), ids=list(CORPUS))
-    hits = store.query(args.question, k=2, think=True, n_thoughts=1)
+    hits = store.query(args.question, k=2, encoding="think", n_thoughts=1)
     print(f"question: {args.question}\nthought:  {hits[0].thoughts[0]}\nsources:  {[h.id for h in hits]}")
     return {"thoughts": hits[0].thoughts, "sources": [h.id for h in hits]}
 

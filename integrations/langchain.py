@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import warnings
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
@@ -15,16 +16,14 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
-from o1_retriever import prompts
-from o1_retriever.config import THINKING_SETTINGS, ThinkingConfig
-from o1_retriever.index import Hit, Index, Mode, hit_metadata
-from o1_retriever.fusion import Fusion
-from o1_retriever.model import Think, ThinkThenEmbed, check_think
-from o1_retriever.thinkers import ThinkRequest, Thoughts, collect, refuse_local_only_settings
-
-
-#: the search options a call may set besides ``k`` and the thinking settings
-PER_CALL = ("where", "mode", "fusion", "think")
+from o1_retriever.model import prompts
+from o1_retriever.model.config import ThinkingConfig
+from o1_retriever.model.query_encoding import QueryEncoding, embeddable
+from o1_retriever.model.think_then_embed import ThinkThenEmbed
+from o1_retriever.model.thinkers import ThinkRequest, Thoughts, collect, refuse_local_only_settings
+from o1_retriever.retrieval.hits import Hit, hit_metadata
+from o1_retriever.retrieval.index import Index
+from o1_retriever.retrieval.options import SearchOptions
 
 
 def hit_to_document(hit: Hit) -> Document:
@@ -32,66 +31,69 @@ def hit_to_document(hit: Hit) -> Document:
 
 
 class O1Retriever(BaseRetriever):
-    """Retrieves the ``k`` best documents from an Index (e.g. a ChromaStore): hybrid search, the query's thoughts
-    joining its vector with ``think=True`` (never by default: see ``Index.search``); ``think="distilled"`` embeds the
-    query with the checkpoint's distilled query encoder (no thinking at query time), ``think=False`` with the plain
-    one; ``think="gated"`` thinks only for queries whose plain vector finds nothing close (the checkpoint's
-    ``think_below``); ``None`` (default) is the model's ``default_think`` (distilled when the checkpoint has it).
+    """Retrieves the ``k`` best documents from an Index (e.g. a ``ChromaIndex``), searched as ``options`` say (a
+    ``SearchOptions``: by default hybrid, with the model's default query encoding).
 
-    ``k``, ``mode`` (``"hybrid"``, ``"dense"``, ``"lexical"``), ``where``, ``fusion`` (``o1_retriever.Fusion``;
-    None: the Index's), ``think`` and the thinking settings (``ThinkingConfig``'s fields) can also be given per call:
-    ``retriever.invoke(query, k=3, mode="dense")``, ``retriever.invoke(query, think=True, temperature=0.1)``; any
-    other keyword is a TypeError, never silently ignored.
+    The options' fields can be given as keywords when it is built (``O1Retriever(index=index, encoding="think")``)
+    and per call with ``k``: ``retriever.invoke(query, k=3, mode="dense")``,
+    ``retriever.invoke(query, encoding="think", temperature=0.1)``; any other keyword is a TypeError, never silently
+    ignored. ``store=`` and ``think=`` are the deprecated 0.1 names of ``index=`` and ``encoding=``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    store: Index
+    index: Index
     k: int = Field(default=4, ge=1)
-    think: Think | None = None
-    mode: Mode = "hybrid"
-    where: dict[str, Any] | None = None
-    fusion: Fusion | str | None = None
-    thinking: dict[str, Any] = Field(default_factory=dict)
+    options: SearchOptions = Field(default_factory=SearchOptions)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_options(cls, values: Any) -> Any:
+        """Keywords naming a ``SearchOptions`` field (or a thinking setting, or ``thinking={...}``) go into
+        ``options``; ``store=`` is the deprecated name of ``index=``."""
+        if not isinstance(values, dict):
+            return values
+        values = dict(values)
+        if "store" in values:
+            warnings.warn("O1Retriever(store=...) is deprecated: pass index=", DeprecationWarning, stacklevel=4)
+            values.setdefault("index", values.pop("store"))
+        given = {name: values.pop(name) for name in list(values) if name not in cls.model_fields}
+        if given:
+            values["options"] = SearchOptions.of(values.get("options"), **given)
+        return values
 
     @model_validator(mode="after")
     def _options_are_valid(self) -> O1Retriever:
-        self.store.check_options(think=self.think, mode=self.mode, fusion=self.fusion, **self.thinking)
+        self.index.check_options(self.options)
         return self
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, **kwargs: Any
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, **given: Any
     ) -> list[Document]:
-        unknown = sorted(set(kwargs) - set(PER_CALL) - set(THINKING_SETTINGS))
-        if unknown:
-            raise TypeError(
-                f"unknown search options {unknown}; per call: k, {', '.join(PER_CALL)} and the thinking settings "
-                f"({', '.join(THINKING_SETTINGS)})"
-            )
-        options = {"where": self.where, "mode": self.mode, "fusion": self.fusion, "think": self.think}
-        hits = self.store.query(query, self.k if k is None else k, **{**options, **self.thinking, **kwargs})
+        hits = self.index.query(query, self.k if k is None else k, self.options, **given)
         return [hit_to_document(h) for h in hits]
 
     async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, k: int | None = None, **kwargs: Any
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, k: int | None = None, **given: Any
     ) -> list[Document]:
         return await asyncio.to_thread(
-            self._get_relevant_documents, query, run_manager=run_manager.get_sync(), k=k, **kwargs
+            self._get_relevant_documents, query, run_manager=run_manager.get_sync(), k=k, **given
         )
 
 
 class O1Embeddings(Embeddings):
-    """ThinkThenEmbed as LangChain ``Embeddings`` (e.g. for ``langchain_chroma.Chroma``); queries think first."""
+    """ThinkThenEmbed as LangChain ``Embeddings`` (e.g. for ``langchain_chroma.Chroma``); queries are embedded with
+    ``encoding`` (default: they think first; ``gated`` needs a search, so it is refused here)."""
 
-    def __init__(self, model: ThinkThenEmbed, think: Think = True) -> None:
+    def __init__(self, model: ThinkThenEmbed, encoding: QueryEncoding | str = QueryEncoding.THINK) -> None:
         self.model = model
-        self.think = check_think(think)
+        self.encoding = embeddable(encoding)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.model.embed_documents(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.model.embed_queries([text], think=self.think).vectors[0].tolist()
+        return self.model.embed_queries([text], self.encoding).vectors[0].tolist()
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         return await asyncio.to_thread(self.embed_documents, texts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,12 +17,14 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.core.vector_stores.types import MetadataFilters
 from pydantic import PrivateAttr
 
-from o1_retriever import prompts
-from o1_retriever.config import ThinkingConfig
-from o1_retriever.index import Hit, Index, Mode, hit_metadata
-from o1_retriever.fusion import Fusion
-from o1_retriever.model import Think, ThinkThenEmbed
-from o1_retriever.thinkers import ThinkRequest, Thoughts, collect, refuse_local_only_settings
+from o1_retriever.model import prompts
+from o1_retriever.model.config import ThinkingConfig
+from o1_retriever.model.query_encoding import QueryEncoding, embeddable
+from o1_retriever.model.think_then_embed import ThinkThenEmbed
+from o1_retriever.model.thinkers import ThinkRequest, Thoughts, collect, refuse_local_only_settings
+from o1_retriever.retrieval.hits import Hit, hit_metadata
+from o1_retriever.retrieval.index import Index
+from o1_retriever.retrieval.options import SearchOptions
 
 
 def hit_to_node(hit: Hit) -> NodeWithScore:
@@ -70,51 +73,44 @@ def chroma_where(filters: MetadataFilters) -> dict[str, Any] | None:
 
 
 class O1Retriever(BaseRetriever):
-    """Retrieves from an Index (e.g. a ChromaStore): hybrid search, the query thought about before it is embedded
-    with ``think=True`` (never by default: see ``Index.search``; ``think="distilled"``: the distilled query encoder,
-    no thinking at query time; ``"gated"``: thinking only for queries whose plain vector finds nothing close, the
-    checkpoint's ``think_below``; ``None``, the default: distilled when the checkpoint has it, else plain). ``mode``:
-    hybrid, dense or lexical; ``fusion``: an ``o1_retriever.Fusion`` (None: the Index's). ``filters`` (LlamaIndex
-    ``MetadataFilters``) and ``where`` (Chroma's form) filter both sides; given both, a hit passes both."""
+    """Retrieves from an Index (e.g. a ``ChromaIndex``), searched as ``options`` say (a ``SearchOptions``: by default
+    hybrid, with the model's default query encoding); keywords ``given`` replace its fields (``encoding``, ``mode``,
+    ``fusion``, ``where``, the thinking settings). ``filters`` (LlamaIndex ``MetadataFilters``) and ``where``
+    (Chroma's form) filter both sides; given both, a hit passes both. ``store=`` and ``think=`` are the deprecated
+    0.1 names of ``index`` and ``encoding=``."""
 
     def __init__(
         self,
-        store: Index,
+        index: Index | None = None,
         similarity_top_k: int = 4,
         *,
-        think: Think | None = None,
-        mode: Mode = "hybrid",
-        where: dict[str, Any] | None = None,
+        options: SearchOptions | None = None,
         filters: MetadataFilters | None = None,
-        fusion: Fusion | str | None = None,
         callback_manager: CallbackManager | None = None,
-        **thinking: Any,
+        store: Index | None = None,
+        **given: Any,
     ) -> None:
+        if store is not None:
+            warnings.warn("O1Retriever(store=...) is deprecated: pass index", DeprecationWarning, stacklevel=2)
+            index = index or store
+        if index is None:
+            raise TypeError("O1Retriever needs the index to search (an o1_retriever Index, e.g. ChromaIndex)")
         if similarity_top_k < 1:
             raise ValueError(f"similarity_top_k must be >= 1, got {similarity_top_k}")
+        options = SearchOptions.of(options, **given)
         converted = chroma_where(filters) if filters is not None else None
         if converted is not None:
-            where = {"$and": [where, converted]} if where else converted
-        store.check_options(think=think, mode=mode, fusion=fusion, **thinking)  # bad options fail here
-        self.store = store
+            options = SearchOptions.of(
+                options, where={"$and": [options.where, converted]} if options.where else converted
+            )
+        index.check_options(options)  # bad options fail here
+        self.index = index
         self.similarity_top_k = similarity_top_k
-        self.think = think
-        self.mode = mode
-        self.where = where
-        self.fusion = fusion
-        self.thinking = thinking
+        self.options = options
         super().__init__(callback_manager=callback_manager)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        hits = self.store.query(
-            query_bundle.query_str,
-            self.similarity_top_k,
-            where=self.where,
-            mode=self.mode,
-            fusion=self.fusion,
-            think=self.think,
-            **self.thinking,
-        )
+        hits = self.index.query(query_bundle.query_str, self.similarity_top_k, self.options)
         return [hit_to_node(h) for h in hits]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -124,14 +120,17 @@ class O1Retriever(BaseRetriever):
 class O1Embedding(BaseEmbedding):
     """ThinkThenEmbed as a LlamaIndex embedding model, for the vector stores LlamaIndex ships.
 
-    ``get_query_embedding`` thinks first (unless ``think=False``); text embeddings are plain document vectors.
+    ``get_query_embedding`` embeds with ``encoding`` (default: it thinks first; ``gated`` needs a search, so it is
+    refused here); text embeddings are plain document vectors.
     """
 
-    think: Think = True
+    encoding: QueryEncoding = QueryEncoding.THINK
     _model: ThinkThenEmbed = PrivateAttr()
 
-    def __init__(self, model: ThinkThenEmbed, think: Think = True, **kwargs: Any) -> None:
-        super().__init__(model_name=f"o1-retriever:{model.fingerprint}", think=think, **kwargs)
+    def __init__(
+        self, model: ThinkThenEmbed, encoding: QueryEncoding | str = QueryEncoding.THINK, **kwargs: Any
+    ) -> None:
+        super().__init__(model_name=f"o1-retriever:{model.fingerprint}", encoding=embeddable(encoding), **kwargs)
         self._model = model
 
     @classmethod
@@ -139,7 +138,7 @@ class O1Embedding(BaseEmbedding):
         return "O1Embedding"
 
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self._model.embed_queries([query], think=self.think).vectors[0].tolist()
+        return self._model.embed_queries([query], self.encoding).vectors[0].tolist()
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return await asyncio.to_thread(self._get_query_embedding, query)

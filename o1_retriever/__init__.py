@@ -1,30 +1,56 @@
-"""o1-retriever: a retriever that thinks before it embeds (O1 Embedder, Yan, Liu, Lian, 2025)."""
+"""o1-retriever: a retriever that thinks before it embeds (O1 Embedder, Yan, Liu, Lian, 2025).
+
+Rooms: ``o1_retriever.model`` (ThinkThenEmbed: thinkers, embedders, checkpoints), ``o1_retriever.retrieval``
+(Index, stores, BM25, fusion, search options), ``o1_retriever.evaluation`` (benchmarks, metrics, systems);
+``o1_retriever.integrations`` (LlamaIndex, LangChain), ``o1_retriever.trainer`` and ``o1_retriever.cli`` build on
+them.
+"""
 
 import os
+import warnings
 
 #: MKL's strict reproducible mode, unless the environment chose one: with several threads, MKL splits a matrix
 #: product by its row count, so a row's last bits depended on how many rows came with it, and int8 thinking amplifies
-#: them (an AVX-512 machine: 4 of 12 thoughts the same alone and in a batch, 12 of 12 with this; README
-#: "Deterministic"). Read when MKL first runs, so it holds unless MKL ran before this import.
+#: them (docs/results.md, "Deterministic thinking"). Read when MKL first runs, so it holds unless MKL ran before this
+#: import.
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
-from o1_retriever.config import ModelConfig, ThinkingConfig
-from o1_retriever.fusion import Fusion
-from o1_retriever.index import Hit, Index
-from o1_retriever.model import QueryEmbeddings, ThinkThenEmbed
-from o1_retriever.thinkers import Thinker, ThinkerError
-from o1_retriever.weights import MissingWeightsError
+from o1_retriever import _moved  # noqa: E402
+from o1_retriever.model.config import ModelConfig, ThinkingConfig  # noqa: E402
+from o1_retriever.model.query_encoding import QueryEncoding  # noqa: E402
+from o1_retriever.model.think_then_embed import QueryEmbeddings, ThinkThenEmbed  # noqa: E402
+from o1_retriever.model.thinkers import Thinker, ThinkerError  # noqa: E402
+from o1_retriever.model.weights import MissingWeightsError  # noqa: E402
+from o1_retriever.retrieval.chroma_index import ChromaIndex  # noqa: E402
+from o1_retriever.retrieval.fusion import Fusion  # noqa: E402
+from o1_retriever.retrieval.hits import Hit  # noqa: E402
+from o1_retriever.retrieval.index import EmptyIndexError, Index, IndexMismatchError  # noqa: E402
+from o1_retriever.retrieval.options import SearchOptions  # noqa: E402
+
+_moved.register()
 
 __all__ = [
+    "ChromaIndex",
+    "EmptyIndexError",
     "Fusion",
     "Hit",
     "Index",
+    "IndexMismatchError",
     "MissingWeightsError",
     "ModelConfig",
     "QueryEmbeddings",
+    "QueryEncoding",
+    "SearchOptions",
     "ThinkThenEmbed",
     "Thinker",
     "ThinkerError",
     "ThinkingConfig",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+
+def __getattr__(name: str):
+    if name == "ChromaStore":  # the 0.1 name of ChromaIndex
+        warnings.warn("ChromaStore is now ChromaIndex", DeprecationWarning, stacklevel=2)
+        return ChromaIndex
+    return _moved.moved_attribute(name)

@@ -62,9 +62,9 @@ def split_model(tiny_lm, tiny_encoder, tmp_path):
 @pytest.fixture
 def store(shared_model, tmp_path):
     """A persistent Chroma index of DOCS built by the shared-mode tiny model."""
-    from o1_retriever.store import ChromaStore
+    from o1_retriever import ChromaIndex
 
-    chroma = ChromaStore(shared_model, tmp_path / "index")
+    chroma = ChromaIndex(shared_model, tmp_path / "index")
     chroma.add_documents(DOCS)
     return chroma
 

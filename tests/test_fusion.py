@@ -1,6 +1,6 @@
 import pytest
 
-from o1_retriever.fusion import Fusion, agreement, fuse, lexical_weight
+from o1_retriever.retrieval.fusion import Fusion, agreement, fuse, lexical_weight
 
 
 def ranking(ids, top=1.0, step=0.1):

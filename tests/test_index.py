@@ -6,32 +6,33 @@ import textwrap
 import pytest
 
 from o1_retriever import ThinkThenEmbed
-from o1_retriever.store import ChromaStore, EmptyIndexError, IndexMismatchError
+from o1_retriever import ChromaIndex, EmptyIndexError, IndexMismatchError
 
 from o1_retriever.data import Document
-from o1_retriever.fusion import Fusion, fuse
-from o1_retriever.index import CONTENT_KEY, Index
-from o1_retriever.stores import StoredHit
+from o1_retriever.retrieval.fusion import Fusion, fuse
+from o1_retriever.retrieval.hits import CONTENT_KEY
+from o1_retriever.retrieval.index import Index
+from o1_retriever.retrieval.stores import StoredHit
 from tests.tiny_models import DOCS
 
 
 def test_search_returns_hits_with_thoughts_and_scores(store):
-    hits = store.query("cancer risk", k=4, think=True, n_thoughts=2, max_new_tokens=5)
+    hits = store.query("cancer risk", k=4, encoding="think", n_thoughts=2, max_new_tokens=5)
     assert len(hits) == 4 and {h.id for h in hits} == {d.id for d in DOCS}
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert all(len(h.thoughts) == 2 for h in hits)
-    dense = store.query("cancer risk", k=4, think=True, n_thoughts=2, max_new_tokens=5, mode="dense")
+    dense = store.query("cancer risk", k=4, encoding="think", n_thoughts=2, max_new_tokens=5, mode="dense")
     assert [h.id for h in dense] != [] and all(-1.0 <= h.score <= 1.0 for h in dense)  # cosine similarities
     d1 = next(h for h in hits if h.id == "d1")
     assert d1.text == DOCS[0].text and d1.metadata["title"] == "Drug" and d1.metadata["year"] == 2020
     assert json.loads(d1.metadata["tags"]) == ["a", "b"]  # nested values are kept as JSON text
     assert "note" not in next(h for h in hits if h.id == "d3").metadata  # None values are dropped
-    assert len(store.query("cancer risk", k=2, think=False)) == 2
+    assert len(store.query("cancer risk", k=2, encoding="plain")) == 2
 
 
 def test_scores_equal_cosine_of_model_vectors(store, shared_model):
-    hits = store.query("gene expression", k=4, think=False, mode="dense")
-    q = shared_model.embed_queries(["gene expression"], think=False).vectors[0]
+    hits = store.query("gene expression", k=4, encoding="plain", mode="dense")
+    q = shared_model.embed_queries(["gene expression"], encoding="plain").vectors[0]
     docs = shared_model.embed_documents([d.text for d in DOCS], titles=[d.title for d in DOCS])
     expected = {d.id: float(docs[i] @ q) for i, d in enumerate(DOCS)}
     for hit in hits:
@@ -46,19 +47,19 @@ def test_upsert_is_idempotent_and_delete_works(store):
     assert (report.added, report.updated, store.count()) == (2, 2, 4)
     store.delete(["d1"])
     assert store.count() == 3
-    assert "d1" not in {h.id for h in store.query("cancer", k=3, think=False)}
+    assert "d1" not in {h.id for h in store.query("cancer", k=3, encoding="plain")}
 
 
 def test_where_filter(store):
-    hits = store.query("data", k=4, think=False, where={"year": 2021})
+    hits = store.query("data", k=4, encoding="plain", where={"year": 2021})
     assert [h.id for h in hits] == ["d2"]
 
 
 def test_other_model_is_refused(store, tiny_qwen, tmp_path):
     other = ThinkThenEmbed.from_pretrained(tiny_qwen, device="cpu", cache=False)
     with pytest.raises(IndexMismatchError, match="was built with model"):
-        ChromaStore(other, tmp_path / "index")
-    assert ChromaStore(store.model, tmp_path / "index").count() == 4  # nothing lost
+        ChromaIndex(other, tmp_path / "index")
+    assert ChromaIndex(store.model, tmp_path / "index").count() == 4  # nothing lost
 
 
 def test_bad_input(shared_model, store, tmp_path):
@@ -71,14 +72,14 @@ def test_bad_input(shared_model, store, tmp_path):
     with pytest.raises(ValueError, match="queries\\[0\\] is empty"):
         store.query("  ")
     with pytest.raises(EmptyIndexError, match="is empty"):
-        ChromaStore(shared_model, tmp_path / "empty").query("q")
+        ChromaIndex(shared_model, tmp_path / "empty").query("q")
     with pytest.raises(EmptyIndexError, match="o1-retriever index"):
-        ChromaStore(shared_model, tmp_path / "missing", create=False)
+        ChromaIndex(shared_model, tmp_path / "missing", create=False)
     assert store.count() == 4
 
 
 def test_add_texts_uses_content_ids(shared_model, tmp_path):
-    chroma = ChromaStore(shared_model, tmp_path / "t")
+    chroma = ChromaIndex(shared_model, tmp_path / "t")
     ids = chroma.add_texts(["gene cells", "light wave"], metadatas=[{"k": 1}, {"k": 2}])
     assert chroma.add_texts(["gene cells", "light wave"]) == ids and chroma.count() == 2
 
@@ -91,9 +92,9 @@ def test_killed_ingest_resumes_exactly_once(tiny_lm, tmp_path):
         import os, sys
         from o1_retriever import ThinkThenEmbed
         from o1_retriever.data import load_corpus
-        from o1_retriever.store import ChromaStore
+        from o1_retriever import ChromaIndex
         model = ThinkThenEmbed.from_pretrained({str(tiny_lm)!r}, device="cpu", cache=False)
-        store = ChromaStore(model, {str(tmp_path / "idx")!r})
+        store = ChromaIndex(model, {str(tmp_path / "idx")!r})
         original = store.store.upsert
         calls = []
         def upsert(*args):
@@ -117,7 +118,7 @@ def test_a_document_edited_under_its_id_is_re_embedded_and_rows_without_a_digest
     edited = [DOCS[0]._replace(text="protein folding in yeast"), DOCS[1]._replace(metadata={"year": 1999}), *DOCS[2:]]
     report = store.add_documents(edited)
     assert (report.added, report.updated, report.skipped) == (2, 2, 2)
-    hit = store.query("protein folding in yeast", k=4, think=False, where={"year": 1999})
+    hit = store.query("protein folding in yeast", k=4, encoding="plain", where={"year": 1999})
     assert [h.id for h in hit] == ["d2"] and CONTENT_KEY not in hit[0].metadata
     assert next(h for h in store.query("protein", k=4) if h.id == "d1").text == "protein folding in yeast"
     fresh = store.model.embed_documents(["protein folding in yeast"], titles=[DOCS[0].title])[0]
@@ -132,7 +133,7 @@ def test_a_document_edited_under_its_id_is_re_embedded_and_rows_without_a_digest
 
 def test_a_lexical_index_built_by_another_reader_between_two_writes_is_not_reused(store, tmp_path):
     """Edits keep the count: only the generation, renewed around every write, tells their index is stale."""
-    from o1_retriever.stores.chroma import ChromaVectorStore
+    from o1_retriever.retrieval.stores.chroma import ChromaVectorStore
 
     reader = Index(store.model, ChromaVectorStore(tmp_path / "index"))  # another process on the same folder
     write = store.store.upsert
@@ -175,7 +176,7 @@ def test_a_document_stored_whole_then_in_passages_leaves_only_its_passages(store
 
 
 def test_a_delete_of_more_ids_than_one_store_call_takes_goes_in_calls_of_the_cap(store, monkeypatch):
-    import o1_retriever.index as index_module
+    import o1_retriever.retrieval.index as index_module
 
     calls = []
     delete = store.store.delete
@@ -200,7 +201,7 @@ class DictStore:
         for i in ids:
             self.rows.pop(i, None)
 
-    def query(self, vectors, k, where=None):
+    def nearest(self, vectors, k, where=None):
         keep = [(i, r) for i, r in self.rows.items() if all(r[2].get(f) == v for f, v in (where or {}).items())]
         return [
             sorted((StoredHit(i, float(v @ q), t, m) for i, (v, t, m) in keep), key=lambda h: -h.score)[:k]
@@ -231,11 +232,11 @@ def test_any_vector_store_behind_the_index(store, shared_model, tiny_qwen):
     in_memory = Index(shared_model, DictStore())
     in_memory.add_documents(DOCS)
     for query in ("gene expression", "cancer risk"):
-        chroma_hits = store.query(query, k=4, think=False)
-        dict_hits = in_memory.query(query, k=4, think=False)
+        chroma_hits = store.query(query, k=4, encoding="plain")
+        dict_hits = in_memory.query(query, k=4, encoding="plain")
         assert [h.id for h in dict_hits] == [h.id for h in chroma_hits]
         assert [h.score for h in dict_hits] == pytest.approx([h.score for h in chroma_hits], abs=1e-4)
-    assert [h.id for h in in_memory.query("data", k=4, think=False, where={"year": 2021})] == ["d2"]
+    assert [h.id for h in in_memory.query("data", k=4, encoding="plain", where={"year": 2021})] == ["d2"]
     other = ThinkThenEmbed.from_pretrained(tiny_qwen, device="cpu", cache=False)
     with pytest.raises(IndexMismatchError):
         Index(other, in_memory.store)
@@ -247,8 +248,8 @@ def test_a_collection_no_model_wrote_is_refused_and_empty_documents_are_skipped(
     client = chromadb.PersistentClient(path=str(tmp_path / "plain"))
     client.create_collection("o1-retriever").add(ids=["x"], embeddings=[[0.1] * shared_model.dimension])
     with pytest.raises(IndexMismatchError, match="1 vectors that no o1-retriever model wrote"):
-        ChromaStore(shared_model, tmp_path / "plain")
-    index = ChromaStore(shared_model, tmp_path / "fresh")
+        ChromaIndex(shared_model, tmp_path / "plain")
+    index = ChromaIndex(shared_model, tmp_path / "fresh")
     with caplog.at_level("WARNING", logger="o1_retriever"):
         report = index.add_documents([Document("e", "  ", ""), Document("t", "", "Gene cells"), DOCS[0]])
     assert report.added == 2 and index.count() == 2
@@ -256,18 +257,18 @@ def test_a_collection_no_model_wrote_is_refused_and_empty_documents_are_skipped(
 
 
 def test_hybrid_fuses_the_ranks_of_both_sides(store):
-    from o1_retriever.bm25 import BM25
-    from o1_retriever.prompts import document_text
+    from o1_retriever.retrieval.bm25 import BM25
+    from o1_retriever.model.prompts import document_text
 
-    dense = store.query("cancer risk of drug treatment", k=4, think=False, mode="dense")
-    lexical = store.query("cancer risk of drug treatment", k=4, think=False, mode="lexical")
+    dense = store.query("cancer risk of drug treatment", k=4, encoding="plain", mode="dense")
+    lexical = store.query("cancer risk of drug treatment", k=4, encoding="plain", mode="lexical")
     expected = BM25([document_text(d.text, d.title) for d in DOCS], [d.id for d in DOCS]).search(
         ["cancer risk of drug treatment"], 4
     )[0]
     assert [h.id for h in lexical] == list(expected) and [h.score for h in lexical] == pytest.approx(
         list(expected.values())
     )
-    hybrid = store.query("cancer risk of drug treatment", k=4, think=False)  # the default mode and fusion
+    hybrid = store.query("cancer risk of drug treatment", k=4, encoding="plain")  # the default mode and fusion
     expected = fuse([(h.id, h.score) for h in dense], [(h.id, h.score) for h in lexical], 4, Fusion())
     assert {h.id: h.score for h in hybrid} == pytest.approx(expected)
     for hit in hybrid:
@@ -277,39 +278,39 @@ def test_hybrid_fuses_the_ranks_of_both_sides(store):
     assert store.query("cancer risk of drug treatment", k=4, fusion="rrf") == store.query(
         "cancer risk of drug treatment", k=4, fusion=Fusion.rrf()
     )
-    rrf = store.query("cancer risk of drug treatment", k=4, think=False, fusion=Fusion.rrf())
+    rrf = store.query("cancer risk of drug treatment", k=4, encoding="plain", fusion=Fusion.rrf())
     for hit in rrf:
         assert hit.score == pytest.approx(sum(1 / (60 + r) for r in (hit.dense_rank, hit.lexical_rank) if r))
 
 
 def test_thinking_settings_without_thinking_are_refused(store):
-    with pytest.raises(ValueError, match="n_thoughts set how queries are thought about: pass think=True"):
+    with pytest.raises(ValueError, match="n_thoughts set how queries are thought about: use encoding='think'"):
         store.query("cancer risk", n_thoughts=2)
     assert store.query("cancer risk", k=1, n_thoughts=None)[0].thoughts == []  # unset settings are fine
-    with pytest.raises(ValueError, match="lexical_thoughts set how"):
+    with pytest.raises(TypeError, match=r"unknown search options \['lexical_thoughts'\]"):  # research-only, removed
         store.query("cancer risk", lexical_thoughts=True)
 
 
 def test_hybrid_filters_both_sides_and_survives_stop_words(store):
-    assert [h.id for h in store.query("data gene cancer", k=4, think=False, where={"year": 2021})] == ["d2"]
-    only_stop_words = store.query("the of and", k=2, think=False)  # the lexical side finds nothing
+    assert [h.id for h in store.query("data gene cancer", k=4, encoding="plain", where={"year": 2021})] == ["d2"]
+    only_stop_words = store.query("the of and", k=2, encoding="plain")  # the lexical side finds nothing
     assert len(only_stop_words) == 2 and all(h.lexical_rank is None for h in only_stop_words)
     with pytest.raises(ValueError, match="mode must be one of"):
         store.query("q", mode="sparse")
 
 
 def test_the_lexical_side_follows_the_store(store):
-    assert all(h.id != "new" for h in store.query("dielectric microwave", k=4, think=False, mode="lexical"))
+    assert all(h.id != "new" for h in store.query("dielectric microwave", k=4, encoding="plain", mode="lexical"))
     store.add_documents([Document("new", "brain storage of query thought", "")])
-    assert store.query("brain thought", k=1, think=False, mode="lexical")[0].id == "new"  # rebuilt after ingest
+    assert store.query("brain thought", k=1, encoding="plain", mode="lexical")[0].id == "new"  # rebuilt after ingest
     store.delete(["new"])
-    assert all(h.id != "new" for h in store.query("brain thought", k=5, think=False, mode="lexical"))
+    assert all(h.id != "new" for h in store.query("brain thought", k=5, encoding="plain", mode="lexical"))
 
 
 def test_the_lexical_index_is_saved_beside_chroma_and_reused(store, shared_model, tmp_path, caplog, monkeypatch):
     import logging
 
-    from o1_retriever import lexical
+    from o1_retriever.retrieval import lexical
 
     caplog.set_level(logging.INFO, logger="o1_retriever")
     first = store.query("cancer risk drug", k=2, mode="lexical")
@@ -322,19 +323,19 @@ def test_the_lexical_index_is_saved_beside_chroma_and_reused(store, shared_model
 
     with monkeypatch.context() as patch:
         patch.setattr(lexical.LexicalIndex, "__init__", no_rebuild)
-        reopened = ChromaStore(shared_model, tmp_path / "index")  # another process, in effect
+        reopened = ChromaIndex(shared_model, tmp_path / "index")  # another process, in effect
         assert reopened.query("cancer risk drug", k=2, mode="lexical") == first
 
     stamp = json.loads((folder / "stamp.json").read_text())
     (folder / "stamp.json").write_text(json.dumps({**stamp, "tokenizer": "an older tokenizer"}))
     caplog.clear()
-    assert ChromaStore(shared_model, tmp_path / "index").query("cancer risk drug", k=2, mode="lexical") == first
+    assert ChromaIndex(shared_model, tmp_path / "index").query("cancer risk drug", k=2, mode="lexical") == first
     assert "another tokenizer version: rebuilding" in caplog.text  # never mixed
     assert json.loads((folder / "stamp.json").read_text())["tokenizer"] == lexical.tokenizer_version()
 
     (folder / "ids.json").write_text("garbage")
     caplog.clear()
-    assert ChromaStore(shared_model, tmp_path / "index").query("cancer risk drug", k=2, mode="lexical") == first
+    assert ChromaIndex(shared_model, tmp_path / "index").query("cancer risk drug", k=2, mode="lexical") == first
     assert "unreadable" in caplog.text
 
 
@@ -342,7 +343,7 @@ def test_writers_saving_the_lexical_index_at_once_both_succeed_and_never_mix_the
     import os
     import threading
 
-    from o1_retriever.lexical import PARTIAL, LexicalIndex
+    from o1_retriever.retrieval.lexical import PARTIAL, LexicalIndex
 
     folder = tmp_path / "lexical"
     small = LexicalIndex(["a", "b"], ["zebra stripes", "quantum field"], [{}, {}])
@@ -374,7 +375,7 @@ def test_a_half_written_lexical_folder_a_killed_writer_left_is_removed_after_an_
     import os
     import time
 
-    from o1_retriever.lexical import PARTIAL, LexicalIndex
+    from o1_retriever.retrieval.lexical import PARTIAL, LexicalIndex
 
     abandoned, writing = tmp_path / f"lexical{PARTIAL}old", tmp_path / f"lexical{PARTIAL}now"
     for leftover in (abandoned, writing):
@@ -386,14 +387,14 @@ def test_a_half_written_lexical_folder_a_killed_writer_left_is_removed_after_an_
 
 def test_a_write_by_another_index_is_seen_even_at_the_same_count(store, shared_model, tmp_path):
     assert store.query("zebra quantum", k=1, mode="lexical") == []
-    writer = ChromaStore(shared_model, tmp_path / "index")  # another process writing to the same store
+    writer = ChromaIndex(shared_model, tmp_path / "index")  # another process writing to the same store
     writer.add_documents([Document("d1", "zebra quantum", "")], overwrite=True)
     assert store.count() == 4
     assert [h.id for h in store.query("zebra quantum", k=1, mode="lexical")] == ["d1"]
 
 
 def test_an_unsaveable_lexical_index_is_kept_in_memory(store, caplog, monkeypatch):
-    from o1_retriever import lexical
+    from o1_retriever.retrieval import lexical
 
     def read_only(self, folder, stamp):
         raise PermissionError(f"read-only: {folder}")
@@ -405,7 +406,7 @@ def test_an_unsaveable_lexical_index_is_kept_in_memory(store, caplog, monkeypatc
 
 def test_a_killed_ingest_rerun_leaves_each_document_once_on_both_sides(shared_model, tmp_path, monkeypatch):
     docs = [Document(f"k{i}", f"kestrel note number {i} about falcons", "") for i in range(6)]
-    store = ChromaStore(shared_model, tmp_path / "killed")
+    store = ChromaIndex(shared_model, tmp_path / "killed")
     real = shared_model.embed_documents
     calls = []
 
@@ -428,18 +429,18 @@ def test_a_killed_ingest_rerun_leaves_each_document_once_on_both_sides(shared_mo
 
 
 def test_a_store_of_stop_words_only_still_searches(shared_model, tmp_path):
-    store = ChromaStore(shared_model, tmp_path / "stop")
+    store = ChromaIndex(shared_model, tmp_path / "stop")
     store.add_texts(["the of and", "to be or not to be"], ids=["a", "b"])
     assert store.query("to be", k=2, mode="lexical") == []  # no terms at all: the lexical side finds nothing
     assert {h.id for h in store.query("to be", k=2)} == {"a", "b"}  # hybrid answers from the dense side
-    reopened = ChromaStore(shared_model, tmp_path / "stop")  # the saved (empty) index loads
+    reopened = ChromaIndex(shared_model, tmp_path / "stop")  # the saved (empty) index loads
     assert {h.id for h in reopened.query("to be", k=2)} == {"a", "b"}
 
 
 def test_the_lexical_index_is_saved_only_where_the_store_lives(tmp_path):
     import chromadb
 
-    from o1_retriever.stores.chroma import ChromaVectorStore
+    from o1_retriever.retrieval.stores.chroma import ChromaVectorStore
 
     assert ChromaVectorStore(tmp_path / "a").lexical_folder == tmp_path / "a" / "o1-lexical" / "o1-retriever"
     given = ChromaVectorStore(client=chromadb.EphemeralClient(), collection="mem")
@@ -457,33 +458,33 @@ def _with_gate(model, think_below):
 def test_gated_thinks_only_for_queries_whose_first_round_is_unsure(store, shared_model):
     queries = ["cancer risk of drug treatment", "gene expression data"]
     settings = {"n_thoughts": 2, "max_new_tokens": 5}
-    top = [row[0].score for row in store.search(queries, k=1, think=False, mode="dense")]
+    top = [row[0].score for row in store.search(queries, k=1, encoding="plain", mode="dense")]
     assert top[0] != top[1]
     unsure, sure = (0, 1) if top[0] < top[1] else (1, 0)
-    plain = store.search(queries, k=4, think=False)
-    thinking = store.search(queries, k=4, think=True, **settings)
+    plain = store.search(queries, k=4, encoding="plain")
+    thinking = store.search(queries, k=4, encoding="think", **settings)
     _with_gate(shared_model, (top[0] + top[1]) / 2)
-    gated = store.search(queries, k=4, think="gated", **settings)
+    gated = store.search(queries, k=4, encoding="gated", **settings)
     assert gated[sure] == plain[sure] and gated[sure][0].thoughts == []
     assert [h.id for h in gated[unsure]] == [h.id for h in thinking[unsure]]
     assert [h.score for h in gated[unsure]] == pytest.approx([h.score for h in thinking[unsure]], abs=1e-5)
     assert gated[unsure][0].thoughts == thinking[unsure][0].thoughts and len(gated[unsure][0].thoughts) == 2
     _with_gate(shared_model, 1.0)  # nothing is that close: every query thinks
-    assert [[h.id for h in row] for row in store.search(queries, k=4, think="gated", **settings)] == [
+    assert [[h.id for h in row] for row in store.search(queries, k=4, encoding="gated", **settings)] == [
         [h.id for h in row] for row in thinking
     ]
     _with_gate(shared_model, -1.0)  # everything is: no query thinks, and no thinker runs
     shared_model.think = None  # would fail if called
-    assert store.search(queries, k=4, think="gated", **settings) == plain
+    assert store.search(queries, k=4, encoding="gated", **settings) == plain
 
 
 def test_gated_needs_a_gate_a_dense_side_and_a_search(store, shared_model):
     with pytest.raises(ValueError, match="needs the checkpoint's think_below"):
-        store.query("cancer risk", think="gated")
+        store.query("cancer risk", encoding="gated")
     _with_gate(shared_model, 0.5)
     with pytest.raises(ValueError, match="reads the dense side's first round"):
-        store.query("cancer risk", think="gated", mode="lexical")
-    with pytest.raises(ValueError, match="use Index.search, ChromaStore.query or a retriever"):
-        shared_model.embed_queries(["cancer risk"], think="gated")
-    with pytest.raises(ValueError, match="think must be True, False, 'distilled' or 'gated'"):
-        store.query("cancer risk", think="sometimes")
+        store.query("cancer risk", encoding="gated", mode="lexical")
+    with pytest.raises(ValueError, match="use Index.search or a retriever"):
+        shared_model.embed_queries(["cancer risk"], encoding="gated")
+    with pytest.raises(ValueError, match="a query encoding is one of 'plain', 'think', 'distilled', 'gated'"):
+        store.query("cancer risk", encoding="sometimes")

@@ -12,7 +12,7 @@ def test_llamaindex_retriever_sync_and_async(store):
 
     from o1_retriever.integrations.llamaindex import O1Retriever
 
-    retriever = O1Retriever(store, similarity_top_k=3, think=True, **THINKING)
+    retriever = O1Retriever(store, similarity_top_k=3, encoding="think", **THINKING)
     nodes = retriever.retrieve("cancer risk")
     assert len(nodes) == 3 and all(isinstance(n, NodeWithScore) for n in nodes)
     assert len(nodes[0].node.metadata["o1_thoughts"]) == 2
@@ -58,7 +58,7 @@ def test_llamaindex_query_engine_with_mock_llm(store):
 
     from o1_retriever.integrations.llamaindex import O1Retriever
 
-    retriever = O1Retriever(store, similarity_top_k=2, think=True, **THINKING)
+    retriever = O1Retriever(store, similarity_top_k=2, encoding="think", **THINKING)
     engine = RetrieverQueryEngine(retriever, response_synthesizer=get_response_synthesizer(llm=MockLLM()))
     response = engine.query("which drug raises cancer risk?")
     assert len(response.source_nodes) == 2
@@ -70,9 +70,9 @@ def test_llamaindex_embedding_thinks_for_queries(shared_model):
 
     embedding = O1Embedding(shared_model)
     thinking = embedding.get_query_embedding("cancer risk")
-    plain = O1Embedding(shared_model, think=False).get_query_embedding("cancer risk")
+    plain = O1Embedding(shared_model, encoding="plain").get_query_embedding("cancer risk")
     assert len(thinking) == shared_model.dimension and thinking != plain
-    assert plain == pytest.approx(shared_model.embed_queries(["cancer risk"], think=False).vectors[0].tolist())
+    assert plain == pytest.approx(shared_model.embed_queries(["cancer risk"], encoding="plain").vectors[0].tolist())
     docs = embedding.get_text_embedding_batch(["gene", "cell"])
     assert len(docs) == 2 and len(docs[0]) == shared_model.dimension
 
@@ -82,7 +82,7 @@ def test_langchain_retriever_k_and_async(store):
 
     from o1_retriever.integrations.langchain import O1Retriever
 
-    retriever = O1Retriever(store=store, k=2, think=True, thinking=THINKING)
+    retriever = O1Retriever(index=store, k=2, encoding="think", thinking=THINKING)
     docs = retriever.invoke("cancer risk")
     assert len(docs) == 2 and all(isinstance(d, LCDocument) for d in docs)
     assert len(retriever.invoke("cancer risk", k=4)) == 4
@@ -92,14 +92,14 @@ def test_langchain_retriever_k_and_async(store):
     assert all("lexical_rank" not in d.metadata for d in dense)
     assert [d.id for d in asyncio.run(retriever.ainvoke("cancer risk"))] == [d.id for d in docs]
     with pytest.raises(ValueError):
-        O1Retriever(store=store, k=0)
+        O1Retriever(index=store, k=0)
     with pytest.raises(ValueError, match="k must be >= 1"):  # a per-call k of 0 is refused too, not replaced
         retriever.invoke("cancer risk", k=0)
-    plain = O1Retriever(store=store, k=2)
+    plain = O1Retriever(index=store, k=2)
     assert plain.invoke("cancer risk")[0].metadata["o1_thoughts"] == []
-    thought = plain.invoke("cancer risk", think=True, **THINKING)  # thinking per call, with its settings
+    thought = plain.invoke("cancer risk", encoding="think", **THINKING)  # thinking per call, with its settings
     assert len(thought[0].metadata["o1_thoughts"]) == 2
-    with pytest.raises(TypeError, match=r"unknown search options \['mdoe'\]; per call: k, where, mode"):
+    with pytest.raises(TypeError, match=r"unknown search options \['mdoe'\]; the options are encoding, mode"):
         plain.invoke("cancer risk", mdoe="dense")  # a misspelt option is an error, not silently ignored
 
 
@@ -111,7 +111,7 @@ def test_langchain_lcel_chain(store):
 
     from o1_retriever.integrations.langchain import O1Retriever
 
-    retriever = O1Retriever(store=store, k=2, think=True, thinking=THINKING)
+    retriever = O1Retriever(index=store, k=2, encoding="think", thinking=THINKING)
     seen = {}
 
     def join(docs):
@@ -133,7 +133,7 @@ def test_langchain_embeddings(shared_model):
 
     embeddings = O1Embeddings(shared_model)
     assert len(embeddings.embed_documents(["gene", "cell"])) == 2
-    assert embeddings.embed_query("gene") != O1Embeddings(shared_model, think=False).embed_query("gene")
+    assert embeddings.embed_query("gene") != O1Embeddings(shared_model, encoding="plain").embed_query("gene")
     assert len(asyncio.run(embeddings.aembed_query("gene"))) == shared_model.dimension
 
 
@@ -143,7 +143,7 @@ def test_langchain_embeddings_with_langchain_chroma(shared_model, tmp_path):
 
     vectorstore = langchain_chroma.Chroma(
         collection_name="docs",
-        embedding_function=O1Embeddings(shared_model, think=False),
+        embedding_function=O1Embeddings(shared_model, encoding="plain"),
         persist_directory=str(tmp_path / "lc"),
     )
     vectorstore.add_texts([d.text for d in DOCS], ids=[d.id for d in DOCS])
@@ -158,11 +158,11 @@ def test_both_retrievers_gate_thinking(store, shared_model):
     from o1_retriever.integrations.llamaindex import O1Retriever as LlamaIndexRetriever
 
     shared_model.config = dataclasses.replace(shared_model.config, think_below=1.0)  # every query is unsure
-    docs = LangChainRetriever(store=store, k=2, think="gated", thinking=THINKING).invoke("cancer risk")
-    nodes = LlamaIndexRetriever(store, similarity_top_k=2, think="gated", **THINKING).retrieve("cancer risk")
+    docs = LangChainRetriever(index=store, k=2, encoding="gated", thinking=THINKING).invoke("cancer risk")
+    nodes = LlamaIndexRetriever(store, similarity_top_k=2, encoding="gated", **THINKING).retrieve("cancer risk")
     assert len(docs[0].metadata["o1_thoughts"]) == 2 == len(nodes[0].node.metadata["o1_thoughts"])
     shared_model.config = dataclasses.replace(shared_model.config, think_below=-1.0)  # none is
-    docs = LangChainRetriever(store=store, k=2, think="gated", thinking=THINKING).invoke("cancer risk")
+    docs = LangChainRetriever(index=store, k=2, encoding="gated", thinking=THINKING).invoke("cancer risk")
     assert docs[0].metadata["o1_thoughts"] == []
 
 
@@ -170,17 +170,17 @@ def test_both_retrievers_refuse_bad_options_when_built(store):
     from o1_retriever.integrations.langchain import O1Retriever as LangChainRetriever
     from o1_retriever.integrations.llamaindex import O1Retriever as LlamaIndexRetriever
 
-    with pytest.raises(TypeError, match=r"unknown thinking settings \['temprature'\]"):
-        LlamaIndexRetriever(store, think=True, temprature=0.1)
-    with pytest.raises(ValueError, match="n_thoughts set how queries are thought about: pass think=True"):
+    with pytest.raises(TypeError, match=r"unknown search options \['temprature'\]"):
+        LlamaIndexRetriever(store, encoding="think", temprature=0.1)
+    with pytest.raises(ValueError, match="n_thoughts set how queries are thought about: use encoding='think'"):
         LlamaIndexRetriever(store, n_thoughts=2)
     with pytest.raises(ValueError, match="mode must be one of"):
         LlamaIndexRetriever(store, mode="sparse")
     with pytest.raises(ValueError, match="unknown fusion 'equal'"):
         LlamaIndexRetriever(store, fusion="equal")
-    with pytest.raises(TypeError, match=r"unknown thinking settings \['temprature'\]"):
-        LangChainRetriever(store=store, think=True, thinking={"temprature": 0.1})
+    with pytest.raises(TypeError, match=r"unknown search options \['temprature'\]"):
+        LangChainRetriever(index=store, encoding="think", thinking={"temprature": 0.1})
     with pytest.raises(ValueError, match="temperature must be >= 0"):
-        LangChainRetriever(store=store, think=True, thinking={"temperature": -1})
+        LangChainRetriever(index=store, encoding="think", thinking={"temperature": -1})
     with pytest.raises(ValueError, match="unknown fusion 'equal'"):
-        LangChainRetriever(store=store, fusion="equal")
+        LangChainRetriever(index=store, fusion="equal")

@@ -17,11 +17,11 @@ class TestO1RetrieverStandard(RetrieversIntegrationTests):
     def _index(self, request, tmp_path_factory):
         """One index for the class, in a pytest-managed temporary folder."""
         from o1_retriever import ThinkThenEmbed
-        from o1_retriever.store import ChromaStore
+        from o1_retriever import ChromaIndex
 
         root = tmp_path_factory.mktemp("langchain-standard")
         model = ThinkThenEmbed.from_pretrained(make_causal_lm(root / "lm"), device="cpu", cache=root / "c.sqlite")
-        index = ChromaStore(model, root / "index")
+        index = ChromaIndex(model, root / "index")
         index.add_texts([f"document {i} about cells and genes" for i in range(6)])
         request.cls.index = index
         yield

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from o1_retriever.metrics import (
+from o1_retriever.evaluation.metrics import (
     cut_run,
     mean_scores,
     paired_randomization_test,

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from o1_retriever import MissingWeightsError, ThinkThenEmbed, embedders
-from o1_retriever.thinkers import ThinkRequest
+from o1_retriever import MissingWeightsError, ThinkThenEmbed
+from o1_retriever.model import embedders
+from o1_retriever.model.thinkers import ThinkRequest
 
 QUERIES = ["cancer risk", "the effect of drug treatment on blood pressure in human patients", "light"]
 DOCS = ["the cell expression of gene", "physics of microwave energy and light", "a"]
@@ -80,7 +81,7 @@ def test_query_vectors_are_unit_and_aggregate_thoughts(shared_model):
     assert result.vectors.dtype == np.float32 and result.vectors.shape == (3, shared_model.dimension)
     assert np.allclose(np.linalg.norm(result.vectors, axis=1), 1, atol=1e-5)
     assert [len(t) for t in result.thoughts] == [2, 2, 2]
-    plain = shared_model.embed_queries(QUERIES, think=False)
+    plain = shared_model.embed_queries(QUERIES, encoding="plain")
     assert plain.thoughts == [[], [], []]
     thought_only = shared_model.embed_queries(
         QUERIES, n_thoughts=2, max_new_tokens=6, temperature=1.0, include_query_vector=False
@@ -139,7 +140,7 @@ def test_cache_shared_by_two_processes(tiny_lm, tmp_path):
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert outputs[0] == outputs[1]
-    from o1_retriever.thought_cache import ThoughtCache
+    from o1_retriever.model.thought_cache import ThoughtCache
 
     assert len(ThoughtCache(tmp_path / "c.sqlite")) == 3
 
@@ -149,7 +150,7 @@ def test_cache_opened_by_many_connections_at_once(tmp_path):
     waiting (a deadlock otherwise), so the losers must retry instead of failing."""
     import threading
 
-    from o1_retriever.thought_cache import ThoughtCache
+    from o1_retriever.model.thought_cache import ThoughtCache
 
     errors = []
     for trial in range(40):
@@ -189,7 +190,7 @@ def test_titles_change_document_vectors(shared_model):
 def test_split_mode_embeds_query_plus_thought(split_model):
     """The query vector is the renormalised mean of the encoder's vectors of ``query thought`` (one per thought)
     and of the query alone, as text: computed here with the encoder directly."""
-    from o1_retriever.pooling import mean_of_unit_vectors, mean_pool
+    from o1_retriever.model.pooling import mean_of_unit_vectors, mean_pool
 
     result = split_model.embed_queries(["cancer risk"], n_thoughts=2, max_new_tokens=5, temperature=1.0)
     [thoughts] = result.thoughts
@@ -232,7 +233,7 @@ def test_bad_documents_and_counts(shared_model):
     with pytest.raises(TypeError, match=r"unknown thinking settings \['temprature'\]; the settings are n_thoughts"):
         shared_model.think(["q"], temprature=0.3)  # a misspelt setting is named, never ignored
     with pytest.raises(TypeError, match="unknown thinking settings"):
-        shared_model.embed_queries(["q"], think=False, temprature=0.3)
+        shared_model.embed_queries(["q"], encoding="plain", temprature=0.3)
 
 
 def test_long_texts_are_truncated_with_one_warning(shared_model, caplog):
@@ -242,7 +243,7 @@ def test_long_texts_are_truncated_with_one_warning(shared_model, caplog):
     validation.truncation_warned.clear()
     with caplog.at_level(logging.WARNING, logger="o1_retriever"):
         vectors = shared_model.embed_documents([huge, huge + " gene"])
-        shared_model.embed_queries([huge], think=False)
+        shared_model.embed_queries([huge], encoding="plain")
     assert vectors.shape[0] == 2
     assert sum("truncated" in r.message for r in caplog.records) == 1
 
@@ -309,7 +310,7 @@ def test_weights_split_across_packages_are_joined_once_and_checked(tmp_path, mon
     missing part names the install command; a part that changed is refused and nothing half-joined is kept."""
     import hashlib
 
-    from o1_retriever import weights as w
+    from o1_retriever.model import weights as w
 
     pieces = [b"first part|", b"second part|", b"third"]
     split = w.BuiltinWeights(
@@ -348,7 +349,7 @@ def test_zipped_weights_split_across_packages_become_the_model_folder(tmp_path, 
     import zipfile
     from pathlib import Path
 
-    from o1_retriever import weights as w
+    from o1_retriever.model import weights as w
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -404,7 +405,7 @@ def test_unknown_name_with_the_hub_unreachable(monkeypatch):
 
 
 def test_default_names_the_shipped_checkpoint_unless_a_folder_has_that_name(shared_model, split_model, tmp_path):
-    import o1_retriever.loading as model_module
+    import o1_retriever.model.loading as model_module
 
     shared_model.save_pretrained(tmp_path / "shipped")
     split_model.save_pretrained(tmp_path / "default")
@@ -427,7 +428,7 @@ def test_builtin_weights_load_and_think():
 
 
 def test_threads_are_set_once_at_load(tiny_lm, monkeypatch, caplog):
-    from o1_retriever.loading import THREADS_ENV, set_threads
+    from o1_retriever.model.loading import THREADS_ENV, set_threads
 
     before = torch.get_num_threads()
     try:

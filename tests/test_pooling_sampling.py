@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from o1_retriever.pooling import l2_normalize, last_token_pool, mean_of_unit_vectors, mean_pool
-from o1_retriever.sampling import SentenceMarks, row_seed, select_next_tokens, top_p_filter
+from o1_retriever.model.pooling import l2_normalize, last_token_pool, mean_of_unit_vectors, mean_pool
+from o1_retriever.model.sampling import SentenceMarks, row_seed, select_next_tokens, top_p_filter
 
 
 def test_last_token_pool_left_and_right_padding():
@@ -72,7 +72,7 @@ def test_nucleus_sampling_distribution_matches_full_filter():
 
 
 def test_repeated_ngram_tokens_are_those_that_would_close_a_seen_ngram():
-    from o1_retriever.sampling import repeated_ngram_tokens
+    from o1_retriever.model.sampling import repeated_ngram_tokens
 
     history = [5, 6, 7, 5, 6]
     assert repeated_ngram_tokens(history, 3) == [7]  # "5 6" was followed by 7 before

@@ -13,7 +13,7 @@ def python_blocks() -> list[str]:
 
 
 def test_readme_python_blocks_run(tiny_lm, tiny_encoder, tmp_path, monkeypatch):
-    import o1_retriever.loading
+    import o1_retriever.model.loading
     from o1_retriever import ThinkThenEmbed
 
     from o1_retriever.trainer.distill import DistillConfig, distill
@@ -24,8 +24,8 @@ def test_readme_python_blocks_run(tiny_lm, tiny_encoder, tmp_path, monkeypatch):
     ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(tiny_encoder), cache=False).save_pretrained(shipped)
     distilled = tmp_path / "shipped-distilled"
     distill(DistillConfig(model=str(shipped), out=str(distilled), max_epochs=1), as_records(voted_records(8)))
-    monkeypatch.setitem(o1_retriever.loading.SHIPPED_CHECKPOINTS, "default", shipped)
-    monkeypatch.setitem(o1_retriever.loading.SHIPPED_CHECKPOINTS, "default-distilled", distilled)
+    monkeypatch.setitem(o1_retriever.model.loading.SHIPPED_CHECKPOINTS, "default", shipped)
+    monkeypatch.setitem(o1_retriever.model.loading.SHIPPED_CHECKPOINTS, "default-distilled", distilled)
     monkeypatch.chdir(tmp_path)
     blocks = python_blocks()
     assert len(blocks) >= 4

@@ -8,12 +8,13 @@ import numpy as np
 import torch
 import pytest
 
-from o1_retriever import ThinkThenEmbed, embedders
-from o1_retriever.config import ThinkingConfig
-from o1_retriever.pooling import mean_of_unit_vectors
-from o1_retriever.thinkers import ThinkerError, ThinkRequest
-from o1_retriever.thinkers.local import LocalThinker
-from o1_retriever.thinkers.openai import OpenAIThinker
+from o1_retriever import ThinkThenEmbed
+from o1_retriever.model import embedders
+from o1_retriever.model.config import ThinkingConfig
+from o1_retriever.model.pooling import mean_of_unit_vectors
+from o1_retriever.model.thinkers import ThinkerError, ThinkRequest
+from o1_retriever.model.thinkers.local import LocalThinker
+from o1_retriever.model.thinkers.openai import OpenAIThinker
 from tests.fakes import FakeEndpoint
 
 SETTINGS = ThinkingConfig(n_thoughts=2, max_new_tokens=6, temperature=1.0, seed=1)
@@ -45,8 +46,8 @@ def test_int8_thoughts_do_not_depend_on_the_batch(tiny_lm, monkeypatch):
     """int8 activations are ranged per token, and prompts are padded to a width of their own: a query's thoughts
     are the same alone and beside queries of any length. One range per generation call once made them depend on
     their neighbours, and padding to a longer neighbour on its length (README, "Deterministic")."""
-    from o1_retriever.causal_lm import padded_width
-    from o1_retriever.quantization import int8_supported
+    from o1_retriever.model.causal_lm import padded_width
+    from o1_retriever.model.quantization import int8_supported
 
     if not int8_supported():
         pytest.skip("no int8 kernel on this CPU")
@@ -71,8 +72,8 @@ def test_int8_thoughts_do_not_depend_on_the_batch(tiny_lm, monkeypatch):
 def test_build_thinker_gives_a_local_lm_the_precision_asked_for(tiny_lm):
     """``--thinker local --precision int8`` quantises that LM (it once stayed fp32 silently); a remote thinker has no
     weights here to quantise, so a precision for it is refused."""
-    from o1_retriever.quantization import Int8Linear, int8_supported
-    from o1_retriever.thinkers import build_thinker
+    from o1_retriever.model.quantization import Int8Linear, int8_supported
+    from o1_retriever.model.thinkers import build_thinker
 
     fp32 = build_thinker("local", str(tiny_lm), device="cpu")
     assert fp32.precision == "fp32"
@@ -152,7 +153,7 @@ def test_a_failing_thinker_raises_unless_asked_to_fall_back(endpoint, tiny_lm, t
     FakeEndpoint.script = [500] * 3
     embedded = fallback.embed_queries(["cell death"])
     assert embedded.thoughts == [[]]
-    assert np.allclose(embedded.vectors, fallback.embed_queries(["cell death"], think=False).vectors, atol=1e-6)
+    assert np.allclose(embedded.vectors, fallback.embed_queries(["cell death"], encoding="plain").vectors, atol=1e-6)
     again = fallback.embed_queries(["cell death"])  # the failure was not cached: the endpoint is asked again
     assert len(again.thoughts[0]) == 3
 
@@ -194,8 +195,8 @@ def test_shared_mode_refuses_another_thinker(tiny_lm):
 
 
 def test_int8_thinker_is_seeded_and_keyed_apart_from_fp32(tiny_lm, tiny_encoder):
-    from o1_retriever.config import ModelConfig
-    from o1_retriever.quantization import Int8Linear
+    from o1_retriever.model.config import ModelConfig
+    from o1_retriever.model.quantization import Int8Linear
 
     options = dict(encoder=str(tiny_encoder), device="cpu", cache=False)
     fp32 = ThinkThenEmbed.from_pretrained(tiny_lm, **options)
@@ -237,7 +238,7 @@ def test_remote_thinkers_refuse_local_only_settings():
 
 
 def test_int8_falls_back_to_fp32_where_the_cpu_cannot(tiny_lm, tiny_encoder, monkeypatch):
-    import o1_retriever.thinkers.local as local
+    import o1_retriever.model.thinkers.local as local
 
     monkeypatch.setattr(local, "int8_supported", lambda: False)
     with pytest.warns(UserWarning, match="stays fp32"):
@@ -247,7 +248,7 @@ def test_int8_falls_back_to_fp32_where_the_cpu_cannot(tiny_lm, tiny_encoder, mon
 
 
 def test_reserved_kv_cache_generates_what_a_growing_cache_does(tiny_lm, monkeypatch):
-    import o1_retriever.causal_lm as causal_lm
+    import o1_retriever.model.causal_lm as causal_lm
     from transformers import DynamicCache
 
     thinker = LocalThinker.load(str(tiny_lm), device="cpu")
@@ -294,7 +295,7 @@ def test_importing_the_package_asks_mkl_for_reproducible_products_unless_told_ot
 
 
 def test_stop_at_sentence_end_cuts_each_thought_at_its_first_boundary(tiny_lm):
-    from o1_retriever.sampling import SentenceMarks
+    from o1_retriever.model.sampling import SentenceMarks
 
     lm = LocalThinker.load(str(tiny_lm), device="cpu").lm
     vocabulary = lm.tokenizer.batch_decode([[i] for i in range(len(lm.tokenizer))])

@@ -90,9 +90,9 @@ def test_held_out_dev_queries_are_never_trained_on(tiny_lm, tmp_path):
 def test_periodic_evaluation_and_gradient_checkpointing(tiny_lm, tmp_path):
     """The nDCG@10 logged during training is that of the model as it is then: here, after the last step, the
     nDCG@10 of the checkpoint it writes, evaluated the same way."""
-    from o1_retriever.benchmark import load_benchmark
-    from o1_retriever.evaluate import run_systems
-    from o1_retriever.reports import summarise
+    from o1_retriever.evaluation.benchmark import load_benchmark
+    from o1_retriever.evaluation.systems import run_systems
+    from o1_retriever.evaluation.reports import summarise
     from tests.tiny_models import WORDS
 
     beir = tmp_path / "beir"

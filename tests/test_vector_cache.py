@@ -1,11 +1,11 @@
-"""``o1_retriever.vector_cache``: chunked, resumable, atomically written vectors."""
+"""``o1_retriever.model.vector_cache``: chunked, resumable, atomically written vectors."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from o1_retriever.vector_cache import cached_vectors
+from o1_retriever.model.vector_cache import cached_vectors
 
 
 def rows(start: int, stop: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from o1_retriever.sampling import row_seed
+from o1_retriever.model.sampling import row_seed
 from o1_retriever.trainer.config import TrainConfig
 from o1_retriever.trainer.records import TrainingRecord, as_records
 

@@ -30,9 +30,9 @@ class DenseMember:
     """Cosine similarity under a mean-pooled encoder; all texts of a batch of records are embedded together."""
 
     def __init__(self, name_or_path: str, batch_size: int = 64, device: str = "cpu", max_tokens: int = 256) -> None:
-        from o1_retriever.config import ModelConfig
-        from o1_retriever.embedders import EncoderEmbedder
-        from o1_retriever.weights import resolve_weights
+        from o1_retriever.model.config import ModelConfig
+        from o1_retriever.model.embedders import EncoderEmbedder
+        from o1_retriever.model.weights import resolve_weights
 
         self.name = f"dense:{name_or_path}"
         reads = ModelConfig(mode="split", encoder=name_or_path, max_document_tokens=max_tokens)
@@ -40,7 +40,7 @@ class DenseMember:
         self.batch_size = batch_size
 
     def _embed(self, texts: list[str]) -> dict[str, np.ndarray]:
-        from o1_retriever.embedders import embed_documents
+        from o1_retriever.model.embedders import embed_documents
 
         unique = list(dict.fromkeys(texts))  # each text embedded once, in length-sorted batches
         return dict(zip(unique, embed_documents(self.embedder, unique, self.batch_size)))
@@ -59,7 +59,7 @@ class BM25Member:
     name = "bm25"
 
     def __init__(self, corpus: list[str]) -> None:
-        from o1_retriever.bm25 import BM25
+        from o1_retriever.retrieval.bm25 import BM25
 
         self.passages = list(dict.fromkeys(corpus))
         self.position = {p: i for i, p in enumerate(self.passages)}

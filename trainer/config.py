@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from o1_retriever.config import ModelConfig
+from o1_retriever.model.config import ModelConfig
 
 
 @dataclass

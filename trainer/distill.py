@@ -1,4 +1,4 @@
-"""Thinking distilled into the query encoder (``think="distilled"``).
+"""Thinking distilled into the query encoder (``encoding="distilled"``).
 
 A split-mode checkpoint's encoder is copied and a LoRA adapter on the copy is trained to embed a query *alone* where
 the frozen encoder puts the query with its committee-voted thought (the ``o1`` vector of that thought: the
@@ -32,16 +32,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from o1_retriever import embedders
-from o1_retriever.checkpoint import QUERY_ADAPTER_DIR
-from o1_retriever.embedders import EncoderEmbedder
-from o1_retriever.metrics import mean_scores, per_query_scores
-from o1_retriever.model import ThinkThenEmbed
-from o1_retriever.pooling import l2_normalize
+from o1_retriever.model import embedders
+from o1_retriever.model.checkpoint import QUERY_ADAPTER_DIR
+from o1_retriever.model.embedders import EncoderEmbedder
+from o1_retriever.evaluation.metrics import mean_scores, per_query_scores
+from o1_retriever.model.think_then_embed import ThinkThenEmbed
+from o1_retriever.model.pooling import l2_normalize
 from o1_retriever.trainer.losses import cosine_distance, info_nce
 from o1_retriever.trainer.records import TrainingRecord, held_out_ids, split_records
-from o1_retriever.vector_cache import cached_vectors
-from o1_retriever.weights import home_dir
+from o1_retriever.model.vector_cache import cached_vectors
+from o1_retriever.model.weights import home_dir
 
 logger = logging.getLogger(__name__)
 
@@ -268,10 +268,10 @@ def _card_section(config: DistillConfig, summary: dict) -> str:
     return f"""
 ## Distilled query encoder (`query_adapter/`)
 
-`think="distilled"` (CLI `search --distilled`) embeds a query alone with this encoder plus a LoRA adapter (r
+`encoding="distilled"` (CLI `search --distilled`) embeds a query alone with this encoder plus a LoRA adapter (r
 {config.lora_r}) trained to land where its voted thought takes it: loss = InfoNCE over {summary["passages"]} passages
 (τ {config.temperature}) + {config.distill_weight} × (1 − cos) to the o1 vector of the voted thought{anchor};
-documents keep the plain encoder, so indexes built with `think=False` serve it too. {summary["records"]} training
+documents keep the plain encoder, so indexes built with `encoding="plain"` serve it too. {summary["records"]} training
 queries ({summary["with_thought"]} with a voted thought), {summary["held_out"]} held out; epoch {summary["best_epoch"]}
 kept, {chosen}. Settings: `distill_config.json`; per epoch: `distill_log.json`.
 """

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from o1_retriever import embedders
-from o1_retriever.causal_lm import CausalLM
-from o1_retriever.model import ThinkThenEmbed
+from o1_retriever.model import embedders
+from o1_retriever.model.causal_lm import CausalLM
+from o1_retriever.model.think_then_embed import ThinkThenEmbed
 from o1_retriever.trainer.config import TrainConfig
 from o1_retriever.trainer.losses import full_logits_nll, thought_token_nll
 
@@ -64,7 +64,7 @@ class TrainableModel:
     def build(cls, config: TrainConfig, device: str = "cpu") -> TrainableModel:
         from peft import LoraConfig, get_peft_model
 
-        from o1_retriever.loading import build
+        from o1_retriever.model.loading import build
 
         torch.manual_seed(config.seed)
         # trained weights stay fp32, the thinker's too: int8 thinking (thinker_precision) is for serving, so the

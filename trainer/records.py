@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from o1_retriever import prompts
+from o1_retriever.model import prompts
 from o1_retriever.data import DataError, load_corpus, load_qrels, load_queries, read_jsonl
 
 _NAMED = ("query_id", "query", "pos", "neg", "thoughts", "thought", "error")
@@ -126,7 +126,7 @@ def beir_records(
 ) -> list[TrainingRecord]:
     """Records from a BEIR split: positives from qrels (relevance >= ``min_relevance``), hard negatives mined with
     BM25 (the best ranked documents not judged at all). Query order follows qrels."""
-    from o1_retriever.bm25 import BM25
+    from o1_retriever.retrieval.bm25 import BM25
 
     corpus = {d.id: d for d in load_corpus(folder)}
     queries, qrels = load_queries(folder), load_qrels(folder, split)
@@ -192,7 +192,7 @@ def load_records(
 
 def held_out_ids(folders: list[str], split: str, n: int) -> set[tuple[str, str]]:
     """(set name, query id) of the queries ``evaluate --split SPLIT --max-queries N`` scores on each folder."""
-    from o1_retriever.benchmark import load_benchmark  # imported here: records need no benchmark otherwise
+    from o1_retriever.evaluation.benchmark import load_benchmark  # imported here: records need no benchmark otherwise
 
     return {(Path(f).name, q) for f in folders for q in load_benchmark(f, split, max_queries=n).queries}
 

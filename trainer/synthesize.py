@@ -14,10 +14,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from o1_retriever.config import ThinkingConfig
+from o1_retriever.model.config import ThinkingConfig
 from o1_retriever.data import DataError
-from o1_retriever.sampling import row_seed
-from o1_retriever.thinkers import Thinker, ThinkRequest
+from o1_retriever.model.sampling import row_seed
+from o1_retriever.model.thinkers import Thinker, ThinkRequest
 from o1_retriever.trainer.records import TrainingRecord, append_jsonl, as_records, read_finished, write_jsonl_atomic
 
 MAX_SHOT_CHARS = 300  # keeps few-shot prompts short for small local experts

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from o1_retriever.causal_lm import default_device
+from o1_retriever.model.causal_lm import default_device
 from o1_retriever.trainer.batches import (
     Collator,
     DataCounts,
@@ -300,9 +300,9 @@ def _report_counts(counts: DataCounts, config: TrainConfig, rank: int) -> None:
 
 def evaluate_now(model: TrainableModel, config: TrainConfig) -> float:
     """nDCG@10 of the o1 system on the evaluation folder, with the weights as they are now."""
-    from o1_retriever.benchmark import load_benchmark
-    from o1_retriever.evaluate import run_systems
-    from o1_retriever.reports import summarise
+    from o1_retriever.evaluation.benchmark import load_benchmark
+    from o1_retriever.evaluation.systems import run_systems
+    from o1_retriever.evaluation.reports import summarise
 
     bench = load_benchmark(config.eval_data, config.eval_split, max_queries=config.eval_max_queries)
     model.train(False)

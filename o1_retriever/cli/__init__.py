@@ -1,5 +1,6 @@
 """The ``o1-retriever`` command line: one Typer app, commands grouped by module, each importing what it needs when
-it runs (``serve``: weights, index, search, think; ``evaluate``; ``data``: synthesize, records, vote; ``train``)."""
+it runs (``index``: download-weights, index; ``search``: search, think; ``evaluate``; ``data``: synthesize, records,
+vote; ``train``: train, distill)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from o1_retriever.loading import THREADS_ENV
+from o1_retriever.model.loading import THREADS_ENV
 
 app = typer.Typer(
     help="A retriever that thinks before it embeds.",
@@ -57,9 +58,9 @@ def quiet_third_parties() -> None:
         warnings.filterwarnings("ignore", category=category, module=r"(transformers|peft|torch|huggingface_hub)\.")
 
 
-from o1_retriever.cli import data, evaluate, serve, train  # noqa: E402  (each registers its commands on ``app``)
+from o1_retriever.cli import data, evaluate, index, search, train  # noqa: E402  (each registers its commands)
 
-__all__ = ["app", "data", "evaluate", "serve", "train"]
+__all__ = ["app", "data", "evaluate", "index", "search", "train"]
 
 
 def main() -> None:  # pragma: no cover

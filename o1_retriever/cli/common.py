@@ -19,10 +19,6 @@ ModelOption = typer.Option(
     "'default-mpnet-distilled': that one with a distilled query encoder) "
     "or hub id [default: the shipped model, also 'default']",
 )
-StoreOption = typer.Option(Path("o1-index"), "--store", "-s", help="Folder of the embedded Chroma database")
-CollectionOption = typer.Option("o1-retriever", "--collection", "-c", help="Chroma collection name")
-HostOption = typer.Option(None, "--host", help="Chroma server host (instead of --store); see README")
-PortOption = typer.Option(8000, "--port", help="Chroma server port")
 FusionOption = typer.Option(
     "guarded",
     help="How hybrid fuses: guarded (score fusion that ignores a lexical side that agrees with nothing), score "
@@ -52,8 +48,8 @@ class ThinkerChoice:
     precision: Optional[str] = None
 
     def build(self):
-        from o1_retriever.thinkers import build_thinker
-        from o1_retriever.weights import MissingWeightsError
+        from o1_retriever.model.thinkers import build_thinker
+        from o1_retriever.model.weights import MissingWeightsError
 
         if self.backend is None:
             if self.model or self.base_url:
@@ -158,6 +154,57 @@ def _option_group(command, argument: str, options: dict, build):
     return with_group
 
 
+@dataclass(frozen=True)
+class IndexChoice:
+    """The options that say where an index lives: an embedded Chroma folder, or a Chroma server."""
+
+    store: Path = Path("o1-index")
+    collection: str = "o1-retriever"
+    host: Optional[str] = None
+    port: int = 8000
+    lexical_path: Optional[Path] = None
+
+    def open(self, model, *, create: bool):
+        """The ``ChromaIndex`` these options name, for ``model``; a missing or mismatched index is an error line."""
+        from o1_retriever.retrieval.chroma_index import ChromaIndex
+        from o1_retriever.retrieval.index import EmptyIndexError, IndexMismatchError
+
+        try:
+            return ChromaIndex(
+                model,
+                self.store,
+                collection=self.collection,
+                host=self.host,
+                port=self.port,
+                create=create,
+                lexical_path=self.lexical_path,
+            )
+        except (EmptyIndexError, IndexMismatchError) as error:
+            fail(str(error))
+
+
+#: the options ``index_options`` adds, one per IndexChoice field
+_INDEX_OPTIONS = {
+    "store": (Path, typer.Option(Path("o1-index"), "--store", "-s", help="Folder of the embedded Chroma database")),
+    "collection": (str, typer.Option("o1-retriever", "--collection", "-c", help="Chroma collection name")),
+    "host": (Optional[str], typer.Option(None, "--host", help="Chroma server host (instead of --store)")),
+    "port": (int, typer.Option(8000, "--port", help="Chroma server port")),
+    "lexical_path": (
+        Optional[Path],
+        typer.Option(
+            None,
+            "--lexical-path",
+            help="With --host: a local folder for the lexical (BM25) index [default: kept in memory, rebuilt per run]",
+        ),
+    ),
+}
+
+
+def index_options(command):
+    """Give a command the options that say where the index lives; it receives them as one ``index: IndexChoice``."""
+    return _option_group(command, "index", _INDEX_OPTIONS, lambda values: IndexChoice(**values))
+
+
 def thinker_options(command):
     """Give a command the ``--thinker`` options; it receives them as one ``thinker: ThinkerChoice`` argument."""
     return _option_group(command, "thinker", _THINKER_OPTIONS, lambda values: ThinkerChoice(**values))
@@ -174,7 +221,7 @@ def thinking_options(command):
 def load_model(model: Optional[str], encoder: Optional[str] = None, thinker: ThinkerChoice = ThinkerChoice()):
     """The model named on the command line, with the chosen thinker; missing weights are an error, not a traceback."""
     from o1_retriever import ThinkThenEmbed
-    from o1_retriever.weights import MissingWeightsError
+    from o1_retriever.model.weights import MissingWeightsError
 
     chosen = thinker.build()
     try:

@@ -43,11 +43,11 @@ def synthesize(
 ) -> None:
     """Exploration: an expert LLM writes m candidate thoughts per query. Crash-safe; rerun to resume."""
     from o1_retriever.data import DataError
-    from o1_retriever.thinkers import build_thinker
+    from o1_retriever.model.thinkers import build_thinker
     from o1_retriever.trainer.records import load_records
     from o1_retriever.trainer.synthesize import SynthesisConfig
     from o1_retriever.trainer.synthesize import synthesize as run_synthesis
-    from o1_retriever.weights import MissingWeightsError
+    from o1_retriever.model.weights import MissingWeightsError
 
     try:
         records = load_records(source, split, negatives, strict=False, min_relevance=min_relevance)[:limit]
@@ -125,11 +125,11 @@ def vote(
 ) -> None:
     """Refinement: the committee scores every candidate against all positives and votes for one thought."""
     from o1_retriever.data import DataError, load_corpus
-    from o1_retriever.prompts import document_text
+    from o1_retriever.model.prompts import document_text
     from o1_retriever.trainer.committee import build_members
     from o1_retriever.trainer.committee import vote as run_vote
     from o1_retriever.trainer.records import read_records, restrict_positives, with_candidates, write_jsonl_atomic
-    from o1_retriever.weights import MissingWeightsError
+    from o1_retriever.model.weights import MissingWeightsError
 
     try:
         records = read_records(source, strict=False)

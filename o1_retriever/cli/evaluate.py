@@ -1,4 +1,4 @@
-"""The evaluate command: the systems of ``o1_retriever.evaluate.SYSTEMS`` on a BEIR folder."""
+"""The evaluate command: the systems of ``o1_retriever.evaluation.systems.SYSTEMS`` on a BEIR folder."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ from o1_retriever.cli.common import (
     thinker_options,
     thinking_options,
 )
-from o1_retriever.evaluate import SYSTEMS
-from o1_retriever.lexical import QUERY_REPEATS
+from o1_retriever.evaluation.systems import SYSTEMS
 
 
 @app.command()
@@ -43,29 +42,24 @@ def evaluate(
     include_query_vector: Optional[bool] = typer.Option(
         None, help="Include the thought-free query vector in the mean [default: the model's]"
     ),
-    lexical_repeats: int = typer.Option(
-        QUERY_REPEATS, min=1, help="bm25-thoughts and o1-hybrid: the query's repeats before its thoughts"
-    ),
     fusion: str = typer.Option(
         "guarded",
-        help="How the hybrid systems (all but the *-rrf ones) fuse: guarded, score or rrf, as search --fusion; "
+        help="How the hybrid systems fuse: guarded, score or rrf, as search --fusion; "
         "choose it on a training split (--split train) before reading test",
     ),
     max_queries: Optional[int] = typer.Option(None, min=1, help="Evaluate only the first N queries"),
     max_docs: Optional[int] = typer.Option(None, min=1, help="Keep judged documents plus the first N documents"),
-    hyde_generator: str = typer.Option("smollm2-135m-instruct", help="HyDE passage writer"),
-    hyde_encoder: str = typer.Option("all-minilm-l6-v2", help="HyDE encoder"),
     strict: bool = typer.Option(False, help="Refuse a corpus with empty documents instead of skipping them"),
     thinker: ThinkerChoice = ThinkerChoice(),
     thinking: Optional[dict] = None,
 ) -> None:
     """Evaluate systems on a BEIR folder: Markdown table, JSON, TREC runs, significance tests."""
     from o1_retriever.data import DataError
-    from o1_retriever.benchmark import load_benchmark
-    from o1_retriever.evaluate import default_systems, run_systems
-    from o1_retriever.fusion import Fusion
-    from o1_retriever.reports import markdown_table, summarise, write_outputs
-    from o1_retriever.thinkers import ThinkerError
+    from o1_retriever.evaluation.benchmark import load_benchmark
+    from o1_retriever.evaluation.systems import default_systems, run_systems
+    from o1_retriever.retrieval.fusion import Fusion
+    from o1_retriever.evaluation.reports import markdown_table, summarise, write_outputs
+    from o1_retriever.model.thinkers import ThinkerError
 
     try:
         fused_by = Fusion.named(fusion)
@@ -82,25 +76,13 @@ def evaluate(
     retriever_model = load_model(model, encoder, thinker)
     if systems is None:
         chosen = default_systems(retriever_model)
-    hyde = None
-    if "hyde" in chosen:
-        config = retriever_model.config
-        same = (
-            thinker.backend is None
-            and config.mode == "split"
-            and not config.thinker_trained
-            and (config.base, config.encoder) == (hyde_generator, hyde_encoder)
-        )
-        hyde = retriever_model if same else load_model(hyde_generator, hyde_encoder)
     try:
         results = run_systems(
             bench,
             retriever_model,
             chosen,
             thinking,
-            hyde,
             include_query_vector=include_query_vector,
-            lexical_repeats=lexical_repeats,
             fusion=fused_by,
         )
     except (ThinkerError, ValueError) as error:  # ValueError: e.g. distilled systems on a model without them

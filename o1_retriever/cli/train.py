@@ -45,7 +45,7 @@ def train(
     from o1_retriever.trainer.records import read_records
     from o1_retriever.trainer.train import RunExistsError
     from o1_retriever.trainer.train import train as run_training
-    from o1_retriever.weights import MissingWeightsError
+    from o1_retriever.model.weights import MissingWeightsError
 
     flags = {
         "data": str(data) if data else None,
@@ -96,13 +96,13 @@ def distill(
     overwrite: bool = typer.Option(False, help="Start again instead of resuming the run in --out"),
 ) -> None:
     """Distil thinking into the query encoder: queries alone land where their voted thoughts take them
-    (``think="distilled"``, no thinker at query time); documents and indexes are unchanged. Resumes by epoch."""
+    (``encoding="distilled"``, no thinker at query time); documents and indexes are unchanged. Resumes by epoch."""
     from o1_retriever.data import DataError
     from o1_retriever.trainer.config import parse_assignment
     from o1_retriever.trainer.distill import DistillConfig
     from o1_retriever.trainer.distill import distill as run_distillation
     from o1_retriever.trainer.records import read_records
-    from o1_retriever.weights import MissingWeightsError
+    from o1_retriever.model.weights import MissingWeightsError
 
     try:
         config = DistillConfig.from_dict(

@@ -1,0 +1,149 @@
+"""The lexical side of hybrid search: BM25 (bm25s, stemmed, English stop words) over a store's documents, kept in a
+folder between processes and rebuilt when the store changed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: the saved layout; bump it when the files change
+FORMAT = "o1-lexical 1"
+STAMP = "stamp.json"
+#: a folder being written is named ``{folder}{PARTIAL}{random}``; one older than an hour was left by a killed writer
+PARTIAL = ".partial-"
+
+@dataclass(frozen=True)
+class LexicalResult:
+    ranking: list[tuple[str, float]]  # (id, BM25 score), best first
+    exact: dict[str, float]  # BM25 scores of the ids asked for
+
+
+def tokenizer_version() -> str:
+    """What decides how texts become BM25 terms; an index saved under another version is rebuilt, never mixed."""
+    import bm25s
+
+    return f"{FORMAT};bm25s {bm25s.__version__};snowball english stemmer;stop words en;{{title}} {{text}}"
+
+
+class LexicalIndex:
+    """BM25 over the documents of a store, as they are embedded (``{title} {text}``), built from the store's
+    contents. ``search`` returns, per query, the best (id, score) pairs restricted to ``allowed`` ids, and exact
+    scores of ids asked for. ``save``/``load`` keep it in a folder with a ``stamp`` (what the store looked like when
+    it was built) so a reader can tell whether it is still current."""
+
+    def __init__(self, ids: list[str], texts: list[str], metadatas: list[dict], progress: bool = False) -> None:
+        from o1_retriever.retrieval.bm25 import BM25
+        from o1_retriever.model.prompts import document_text
+
+        texts = [document_text(t, str(m.get("title") or "")) for t, m in zip(texts, metadatas)]
+        bm25 = BM25(texts, ids, progress=progress)
+        self._init(list(ids), bm25)
+
+    def _init(self, ids: list[str], bm25) -> None:
+        import numpy as np
+
+        self.ids = ids
+        self.bm25 = bm25
+        self._position = {doc: j for j, doc in enumerate(ids)}
+        self._id_order = np.argsort(np.argsort(np.array(ids, dtype=object)))  # ties go to the smaller id
+
+    def save(self, folder: Path, stamp: dict[str, Any]) -> None:
+        """Write the index and ``stamp`` into ``folder``, replacing what was there only once all is written. Each
+        writer writes into its own temporary folder beside it, so two processes saving at once never mix files."""
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned_partials(folder)
+        partial = Path(tempfile.mkdtemp(prefix=folder.name + PARTIAL, dir=folder.parent))
+        try:
+            self.bm25.save(partial / "bm25")
+            (partial / "ids.json").write_text(json.dumps(self.ids))
+            (partial / STAMP).write_text(json.dumps({**stamp, "tokenizer": tokenizer_version()}))
+            shutil.rmtree(folder, ignore_errors=True)
+            try:
+                partial.rename(folder)
+            except OSError:
+                if not (folder / STAMP).is_file():
+                    raise
+                # another writer's complete folder took the place meanwhile: theirs stays
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path, stamp: dict[str, Any]) -> LexicalIndex | None:
+        """The index saved in ``folder`` if its stamp equals ``stamp`` under this tokenizer version, else None
+        (missing, stale, from another tokenizer version, or unreadable: the caller rebuilds it)."""
+        from o1_retriever.retrieval.bm25 import BM25
+
+        folder = Path(folder)
+        try:
+            saved = json.loads((folder / STAMP).read_text())
+        except (OSError, ValueError):
+            return None
+        if saved.get("tokenizer") != tokenizer_version():
+            logger.warning("the lexical index in %s was built by another tokenizer version: rebuilding it", folder)
+            return None
+        if {k: saved.get(k) for k in stamp} != stamp:
+            logger.info("the lexical index in %s is stale (%s, store now %s): rebuilding it", folder, saved, stamp)
+            return None
+        try:
+            ids = json.loads((folder / "ids.json").read_text())
+            index = cls.__new__(cls)
+            index._init(ids, BM25.load(folder / "bm25", ids))
+        except (OSError, ValueError, KeyError) as error:
+            logger.warning("the lexical index in %s is unreadable (%s): rebuilding it", folder, error)
+            return None
+        return index
+
+    def search(
+        self, queries: Sequence[str], k: int, allowed: set[str] | None = None, exact: Sequence[Sequence[str]] = ()
+    ) -> list[LexicalResult]:
+        """Per query, its ``k`` best (id, score) pairs with a score above 0, restricted to ``allowed`` ids, and the
+        exact scores of the ids in ``exact[i]`` (BM25 scores every document, so a fusion can use them)."""
+        import numpy as np
+
+        mask = None if allowed is None else np.array([i in allowed for i in self.ids])
+        out = []
+        for i, query in enumerate(queries):
+            scores = self.bm25.scores(query)
+            if mask is not None:
+                scores = np.where(mask, scores, 0.0)
+            top = self._top(scores, k)
+            wanted = exact[i] if i < len(exact) else ()
+            out.append(
+                LexicalResult(
+                    [(self.ids[j], float(scores[j])) for j in top if scores[j] > 0],
+                    {doc: float(scores[self._position[doc]]) for doc in wanted if doc in self._position},
+                )
+            )
+        return out
+
+    def _top(self, scores, k: int):
+        """Indices of the ``k`` highest scores, ties to the smaller id: a partition, then a sort of the few."""
+        import numpy as np
+
+        if k < len(scores):
+            threshold = np.partition(scores, len(scores) - k)[len(scores) - k]
+            candidates = np.flatnonzero(scores >= threshold)  # every tie at the threshold, so ties stay exact
+        else:
+            candidates = np.arange(len(scores))
+        order = np.lexsort((self._id_order[candidates], -scores[candidates]))
+        return candidates[order][:k]
+
+
+def _remove_abandoned_partials(folder: Path, older_than_s: float = 3600.0) -> None:
+    """Delete the half-written folders beside ``folder`` that killed writers left (none is written for an hour)."""
+    for leftover in folder.parent.glob(folder.name + PARTIAL + "*"):
+        try:
+            if time.time() - leftover.stat().st_mtime > older_than_s:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            pass  # removed by another writer meanwhile

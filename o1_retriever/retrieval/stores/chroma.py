@@ -1,0 +1,148 @@
+"""Chroma as a VectorStore: an embedded persistent Chroma (a folder) or a Chroma server (``chroma run``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from o1_retriever.retrieval.stores import StoredHit, StoreNotFoundError
+
+DEFAULT_COLLECTION = "o1-retriever"
+#: cosine HNSW, wider than Chroma's defaults: on NFCorpus-lite its approximate search cost 0.006 nDCG@10 of exact search
+#: with the defaults and 0.001 with these (bench/results/eval/hnsw-nfcorpus-lite.json)
+HNSW = {"space": "cosine", "ef_construction": 200, "ef_search": 200}
+_GUARD_PREFIX = "o1:"
+#: the folder, inside an embedded Chroma's, that holds each collection's lexical index
+LEXICAL_FOLDER = "o1-lexical"
+
+
+def chroma_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Chroma keeps str/int/float/bool values: drop None, store anything else as JSON text."""
+    if not metadata:
+        return None
+    clean = {
+        str(k): v if isinstance(v, (str, int, float, bool)) else json.dumps(v)
+        for k, v in metadata.items()
+        if v is not None
+    }
+    return clean or None
+
+
+class ChromaVectorStore:
+    """One Chroma collection with cosine distance. ``path``: an embedded persistent Chroma folder; ``host``/``port``:
+    a Chroma server instead; ``client``: any Chroma client. ``create=False`` opens an existing collection only and
+    never creates a folder or a collection."""
+
+    def __init__(
+        self,
+        path: str | Path | None = "o1-index",
+        *,
+        collection: str = DEFAULT_COLLECTION,
+        host: str | None = None,
+        port: int = 8000,
+        create: bool = True,
+        client: Any = None,
+        lexical_path: str | Path | None = None,
+    ) -> None:
+        import chromadb
+
+        self.description = f"Chroma server {host}:{port}" if host else f"Chroma folder {path}"
+        self.description += f", collection {collection!r}"
+        embedded_folder = Path(str(path)) if client is None and not host and path else None
+        if client is None and not host and not create and not Path(str(path)).is_dir():
+            raise StoreNotFoundError(f"no Chroma folder at {path}: build it first with `o1-retriever index`")
+        if client is None:
+            try:
+                client = (
+                    chromadb.HttpClient(host=host, port=port) if host else chromadb.PersistentClient(path=str(path))
+                )
+            except Exception as error:  # chromadb raises ValueError/ConnectionError variants for a server that is down
+                raise StoreNotFoundError(f"cannot open {self.description}: {error}") from error
+        self.client = client
+        self.name = collection
+        # the lexical index lives beside an embedded Chroma; for a server or a given client, where the caller says
+        # (or in memory only)
+        if lexical_path is not None:
+            self.lexical_folder: Path | None = Path(lexical_path) / collection
+        else:
+            self.lexical_folder = embedded_folder / LEXICAL_FOLDER / collection if embedded_folder else None
+        if create:
+            self.collection = client.get_or_create_collection(
+                collection, configuration={"hnsw": HNSW}, embedding_function=None
+            )
+        else:
+            try:
+                self.collection = client.get_collection(collection, embedding_function=None)
+            except Exception as error:  # NotFoundError (a ValueError in older chromadb versions)
+                raise StoreNotFoundError(
+                    f"no collection {collection!r} in {self.description}: build it first with `o1-retriever index`"
+                ) from error
+
+    def upsert(self, ids, vectors, texts, metadatas) -> None:
+        self.collection.upsert(
+            ids=list(ids),
+            embeddings=np.asarray(vectors, dtype=np.float32),
+            documents=list(texts),
+            metadatas=[chroma_metadata(m) for m in metadatas],
+        )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        self.collection.delete(ids=list(ids))
+
+    def nearest(self, vectors: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[list[StoredHit]]:
+        result = self.collection.query(
+            query_embeddings=np.asarray(vectors, dtype=np.float32),
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            [
+                StoredHit(doc_id, 1.0 - float(distance), text or "", dict(metadata or {}))
+                for doc_id, distance, text, metadata in zip(ids, distances, texts, metadatas)
+            ]
+            for ids, distances, texts, metadatas in zip(
+                result["ids"], result["distances"], result["documents"], result["metadatas"]
+            )
+        ]
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def contents(self, where: dict[str, Any] | None = None, page: int = 5000):
+        ids: list[str] = []
+        texts: list[str] = []
+        metadatas: list[dict[str, Any]] = []
+        for offset in range(0, self.count(), page):
+            rows = self.collection.get(where=where, limit=page, offset=offset, include=["documents", "metadatas"])
+            ids += rows["ids"]
+            texts += [t or "" for t in rows["documents"]]
+            metadatas += [dict(m or {}) for m in rows["metadatas"]]
+        return ids, texts, metadatas
+
+    def ids(self, where: dict[str, Any] | None = None, page: int = 50_000) -> list[str]:
+        out: list[str] = []
+        for offset in range(0, self.count(), page):
+            out += self.collection.get(where=where, limit=page, offset=offset, include=[])["ids"]
+        return out
+
+    def fetch(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        rows = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        return {i: (t or "", dict(m or {})) for i, t, m in zip(rows["ids"], rows["documents"], rows["metadatas"])}
+
+    def read_guard(self) -> dict[str, Any] | None:
+        try:  # read afresh: another process may have written since this one opened the collection
+            self.collection = self.client.get_collection(self.name, embedding_function=None)
+        except Exception:  # deleted meanwhile: the metadata this process last saw
+            pass
+        meta = self.collection.metadata or {}
+        guard = {k[len(_GUARD_PREFIX) :]: v for k, v in meta.items() if k.startswith(_GUARD_PREFIX)}
+        return guard or None
+
+    def write_guard(self, guard: dict[str, Any]) -> None:
+        meta = {k: v for k, v in (self.collection.metadata or {}).items() if k != "hnsw:space"}
+        self.collection.modify(metadata={**meta, **{_GUARD_PREFIX + k: v for k, v in guard.items()}})
