@@ -92,7 +92,7 @@ def main() -> None:
     }
     if args.long_tokens:
         model.embedder.max_document_tokens = args.long_tokens
-        model._document_fingerprint = None  # it keys the corpus-vector cache
+        model.__dict__.pop("document_fingerprint", None)  # it keys the corpus-vector cache
         runs[f"long{args.long_tokens}"] = dense_run(query_ids, plain, doc_ids, corpus_vectors(model, bench.corpus)[0])
     bm25 = read_trec(args.bm25)
 

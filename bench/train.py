@@ -32,7 +32,8 @@ def worker(variant: str, steps: int, out: str) -> None:
     from o1_retriever.trainer.config import TrainConfig
     from o1_retriever.trainer.modeling import TrainableModel
     from o1_retriever.trainer.records import beir_records
-    from o1_retriever.trainer.train import batch_tokens, local_batches, step_gradients, sum_gradients, world
+    from o1_retriever.trainer.distributed import sum_gradients, world
+    from o1_retriever.trainer.train import batch_tokens, local_batches, step_gradients
 
     rank, size = world()
     config = TrainConfig(

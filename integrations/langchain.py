@@ -20,7 +20,7 @@ from o1_retriever.model import prompts
 from o1_retriever.model.config import ThinkingConfig
 from o1_retriever.model.query_encoding import QueryEncoding, embeddable
 from o1_retriever.model.think_then_embed import ThinkThenEmbed
-from o1_retriever.model.thinkers import ThinkRequest, Thoughts, collect, refuse_local_only_settings
+from o1_retriever.model.thinkers import Conversation, ThinkRequest, Thoughts, chat_thoughts
 from o1_retriever.retrieval.hits import Hit, hit_metadata
 from o1_retriever.retrieval.index import Index
 from o1_retriever.retrieval.options import SearchOptions
@@ -125,21 +125,18 @@ class LangChainThinker:
         return f"LangChainThinker({type(self.chat_model).__name__})"
 
     def think(self, requests: list[ThinkRequest], settings: ThinkingConfig) -> list[Thoughts]:
-        refuse_local_only_settings(settings, repr(self))
-        k = settings.n_thoughts
-        conversations = [
-            [(_ROLES[m["role"]], m["content"]) for m in prompts.thinking_messages(r.query, r.examples)]
-            for r in requests
-            for _ in range(k)
-        ]
+        return chat_thoughts(self, requests, settings, self._answer_all)
+
+    def _answer_all(self, conversations: list[Conversation]) -> list[tuple[str, str | None]]:
         answers = self.chat_model.batch(
-            conversations, config={"max_concurrency": self.max_concurrency}, return_exceptions=True
+            [[(_ROLES[m["role"]], m["content"]) for m in messages] for messages in conversations],
+            config={"max_concurrency": self.max_concurrency},
+            return_exceptions=True,
         )
-        outcomes = [
+        return [
             ("", f"{self!r} failed: {answer}") if isinstance(answer, Exception) else (_text(answer.content), None)
             for answer in answers
         ]
-        return [collect(outcomes[j * k : (j + 1) * k], repr(self)) for j in range(len(requests))]
 
 
 def _text(content: Any) -> str:

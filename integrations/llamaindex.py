@@ -21,7 +21,7 @@ from o1_retriever.model import prompts
 from o1_retriever.model.config import ThinkingConfig
 from o1_retriever.model.query_encoding import QueryEncoding, embeddable
 from o1_retriever.model.think_then_embed import ThinkThenEmbed
-from o1_retriever.model.thinkers import ThinkRequest, Thoughts, collect, refuse_local_only_settings
+from o1_retriever.model.thinkers import Conversation, ThinkRequest, Thoughts, chat_thoughts
 from o1_retriever.retrieval.hits import Hit, hit_metadata
 from o1_retriever.retrieval.index import Index
 from o1_retriever.retrieval.options import SearchOptions
@@ -170,19 +170,15 @@ class LlamaIndexThinker:
         return f"LlamaIndexThinker({type(self.llm).__name__}, model={self.llm.metadata.model_name!r})"
 
     def think(self, requests: list[ThinkRequest], settings: ThinkingConfig) -> list[Thoughts]:
-        refuse_local_only_settings(settings, repr(self))
-        k = settings.n_thoughts
-        conversations = [
-            [ChatMessage(role=m["role"], content=m["content"]) for m in prompts.thinking_messages(r.query, r.examples)]
-            for r in requests
-            for _ in range(k)
-        ]
-        with ThreadPoolExecutor(self.max_concurrency) as pool:
-            outcomes = list(pool.map(self._chat, conversations))
-        return [collect(outcomes[j * k : (j + 1) * k], repr(self)) for j in range(len(requests))]
+        return chat_thoughts(self, requests, settings, self._answer_all)
 
-    def _chat(self, messages: list[ChatMessage]) -> tuple[str, str | None]:
+    def _answer_all(self, conversations: list[Conversation]) -> list[tuple[str, str | None]]:
+        with ThreadPoolExecutor(self.max_concurrency) as pool:
+            return list(pool.map(self._chat, conversations))
+
+    def _chat(self, messages: Conversation) -> tuple[str, str | None]:
         try:
-            return self.llm.chat(messages).message.content or "", None
+            chat = [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
+            return self.llm.chat(chat).message.content or "", None
         except Exception as error:  # any backend error is reported per candidate, with the LLM's name
             return "", f"{self!r} failed: {error}"

@@ -15,7 +15,8 @@ from o1_retriever.trainer.batches import Collator  # noqa: E402
 from o1_retriever.trainer.config import TrainConfig  # noqa: E402
 from o1_retriever.trainer.modeling import TrainableModel  # noqa: E402
 from o1_retriever.trainer.records import read_records  # noqa: E402
-from o1_retriever.trainer.train import all_sum, local_batches, step_gradients, sum_gradients, world  # noqa: E402
+from o1_retriever.trainer.distributed import all_sum, sum_gradients, world  # noqa: E402
+from o1_retriever.trainer.train import local_batches, step_gradients  # noqa: E402
 
 
 def main(lm_dir: str, data: str, out: str) -> None:

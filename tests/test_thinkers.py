@@ -46,7 +46,7 @@ def test_int8_thoughts_do_not_depend_on_the_batch(tiny_lm, monkeypatch):
     """int8 activations are ranged per token, and prompts are padded to a width of their own: a query's thoughts
     are the same alone and beside queries of any length. One range per generation call once made them depend on
     their neighbours, and padding to a longer neighbour on its length (README, "Deterministic")."""
-    from o1_retriever.model.causal_lm import padded_width
+    from o1_retriever.model.kv_cache import padded_width
     from o1_retriever.model.quantization import int8_supported
 
     if not int8_supported():
@@ -255,7 +255,8 @@ def test_reserved_kv_cache_generates_what_a_growing_cache_does(tiny_lm, monkeypa
     lm = thinker.lm
     prompts_ids = [thinker.prompt(ThinkRequest(f"question {w}")) for w in ("cell", "gene brain energy")]
     options = dict(max_new_tokens=[9, 4], temperature=1.0, top_p=0.9, embed=True, samples_per_prompt=3)
-    ReservedLayer = causal_lm.ReservedLayer
+    from o1_retriever.model.kv_cache import ReservedLayer
+
     monkeypatch.setattr(ReservedLayer, "RESERVE", 2)  # room runs out mid-thought: it grows again
     reserved = lm.generate(prompts_ids, list(range(6)), **options)
     monkeypatch.setattr(causal_lm, "ReservedCache", DynamicCache)

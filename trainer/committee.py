@@ -1,5 +1,5 @@
 """Refinement: a retrieval committee scores every candidate thought against all of the query's positives and
-votes for the thought to keep (DESIGN.md §2; defects 3 of §3 avoided).
+votes for the thought to keep (docs/design.md, "The method"; the reference's vote defects, 3 there, avoided).
 
 Members: any number of dense encoders (mean-pooled folders such as all-MiniLM-L6-v2) and BM25 whose statistics come
 from the training corpus (all positives and negatives of the input, or a given corpus), not from the candidates.

@@ -1,5 +1,5 @@
-"""Training configuration: one dataclass, reference values of DESIGN.md §2 as defaults, loadable from YAML/JSON and
-overridable key by key (``--set model.max_document_tokens=256``).
+"""Training configurations: joint training (``TrainConfig``: the paper's reference values as defaults, loadable from
+YAML/JSON and overridable key by key, ``--set model.max_document_tokens=256``) and distillation (``DistillConfig``).
 
 ``model`` is the ModelConfig of the model being trained: the trainer builds the model from it and writes it,
 unchanged, as the checkpoint's ``o1_config.json`` (lengths and thinking settings included), so what serves is what
@@ -146,3 +146,39 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         return key.strip(), yaml.safe_load(value)
     except yaml.YAMLError:
         raise ValueError(f"--set {text}: the value is not valid YAML (quote text: key='value')") from None
+
+
+@dataclass
+class DistillConfig:
+    data: str = ""  # voted JSONL (query, pos, neg, thought)
+    model: str = "default"  # the split-mode checkpoint whose query side is distilled
+    out: str = "o1-distilled"
+    hold_out: list[str] = field(default_factory=list)  # BEIR folders whose first dev queries are held out
+    dev_split: str = "train"
+    dev_queries: int = 150
+    # loss = InfoNCE + w · (1 − cos(student, the o1 vector of the voted thought)), or, for a query without a thought,
+    # + a · (1 − cos(student, its frozen plain vector)); the defaults are the shipped recipe's (chosen on dev)
+    distill_weight: float = 10.0
+    anchor_weight: float = 10.0
+    temperature: float = 0.05
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_targets: list[str] = field(default_factory=lambda: ["query", "key", "value", "dense"])
+    learning_rate: float = 2e-4
+    batch_size: int = 32
+    max_epochs: int = 6
+    patience: int = 2  # epochs without a better dev nDCG@10 before stopping
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.distill_weight < 0 or self.anchor_weight < 0 or self.temperature <= 0:
+            raise ValueError("distill_weight and anchor_weight must be >= 0 and temperature > 0")
+        if min(self.batch_size, self.max_epochs, self.patience, self.dev_queries, self.lora_r) < 1:
+            raise ValueError("batch_size, max_epochs, patience, dev_queries and lora_r must be >= 1")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DistillConfig:
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown distill settings {sorted(unknown)}")
+        return cls(**data)

@@ -5,7 +5,7 @@ the frozen encoder puts the query with its committee-voted thought (the ``o1`` v
 renormalised mean of the query vector and the query + thought vector), plus InfoNCE against the records' passages,
 so a query gets the thinking without a thinker at query time (SoftQE, 2024, does this for LLM expansions). A query
 without a voted thought is anchored to its own frozen plain vector, which keeps the adapter from drifting out of
-domain (chosen across domains on dev: README "Distilled thinking").
+domain (chosen across domains on dev: docs/results.md, "Distilled thinking").
 
 Documents never see the adapter: the passages are embedded once by the frozen encoder, so the index a checkpoint
 built stays valid, and the training batch runs the encoder on short queries only. The result is the checkpoint
@@ -24,9 +24,8 @@ import json
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +37,7 @@ from o1_retriever.model.embedders import EncoderEmbedder
 from o1_retriever.evaluation.metrics import mean_scores, per_query_scores
 from o1_retriever.model.think_then_embed import ThinkThenEmbed
 from o1_retriever.model.pooling import l2_normalize
+from o1_retriever.trainer.config import DistillConfig
 from o1_retriever.trainer.losses import cosine_distance, info_nce
 from o1_retriever.trainer.records import TrainingRecord, held_out_ids, split_records
 from o1_retriever.model.vector_cache import cached_vectors
@@ -47,42 +47,6 @@ logger = logging.getLogger(__name__)
 
 STATE_FILE = "distill-state.pt"
 CONFIG_FILE = "distill_config.json"
-
-
-@dataclass
-class DistillConfig:
-    data: str = ""  # voted JSONL (query, pos, neg, thought)
-    model: str = "default"  # the split-mode checkpoint whose query side is distilled
-    out: str = "o1-distilled"
-    hold_out: list[str] = field(default_factory=list)  # BEIR folders whose first dev queries are held out
-    dev_split: str = "train"
-    dev_queries: int = 150
-    # loss = InfoNCE + w · (1 − cos(student, the o1 vector of the voted thought)), or, for a query without a thought,
-    # + a · (1 − cos(student, its frozen plain vector)); the defaults are the shipped recipe's (chosen on dev)
-    distill_weight: float = 10.0
-    anchor_weight: float = 10.0
-    temperature: float = 0.05
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_targets: list[str] = field(default_factory=lambda: ["query", "key", "value", "dense"])
-    learning_rate: float = 2e-4
-    batch_size: int = 32
-    max_epochs: int = 6
-    patience: int = 2  # epochs without a better dev nDCG@10 before stopping
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.distill_weight < 0 or self.anchor_weight < 0 or self.temperature <= 0:
-            raise ValueError("distill_weight and anchor_weight must be >= 0 and temperature > 0")
-        if min(self.batch_size, self.max_epochs, self.patience, self.dev_queries, self.lora_r) < 1:
-            raise ValueError("batch_size, max_epochs, patience, dev_queries and lora_r must be >= 1")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DistillConfig:
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown distill settings {sorted(unknown)}")
-        return cls(**data)
 
 
 @dataclass

@@ -17,8 +17,8 @@ from o1_retriever.trainer.losses import full_logits_nll, thought_token_nll
 
 
 class SpecialTokenRows(torch.nn.Module):
-    """A trainable delta added to the input embeddings of the special tokens (DESIGN.md §3, defect 6), so they are
-    trained without making the whole vocabulary matrix trainable or saving it."""
+    """A trainable delta added to the input embeddings of the special tokens (reference defect 6, docs/design.md), so
+    they are trained without making the whole vocabulary matrix trainable or saving it."""
 
     def __init__(
         self, embedding: torch.nn.Embedding, token_ids: list[int], output: torch.nn.Module | None = None

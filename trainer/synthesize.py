@@ -1,4 +1,4 @@
-"""Exploration: an expert LLM writes m candidate thoughts per training query (DESIGN.md §2).
+"""Exploration: an expert LLM writes m candidate thoughts per training query (docs/design.md, "The method").
 
 Crash-safe and resumable: finished batches are appended and fsynced in input order; a rerun reads them back,
 checks they belong to this input, and continues after them. A record that fails keeps its place in the output

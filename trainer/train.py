@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
 import shutil
 import time
@@ -32,6 +31,7 @@ from o1_retriever.trainer.batches import (
     usable_records,
 )
 from o1_retriever.trainer.config import TrainConfig
+from o1_retriever.trainer.distributed import all_sum, gather_rows, sum_gradients, world
 from o1_retriever.trainer.losses import false_negatives, info_nce
 from o1_retriever.trainer.modeling import TrainableModel
 from o1_retriever.trainer.records import as_records, held_out_ids, split_records, with_thoughts
@@ -44,40 +44,6 @@ LOG_FILE = "train_log.jsonl"
 
 class RunExistsError(RuntimeError):
     pass
-
-
-# ---------------------------------------------------------------------- processes
-def world() -> tuple[int, int]:
-    """(rank, world size); starts the process group when launched by torchrun."""
-    size = int(os.environ.get("WORLD_SIZE", "1"))
-    if size > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
-    return (torch.distributed.get_rank(), size) if size > 1 else (0, 1)
-
-
-def all_sum(value: float) -> float:
-    if torch.distributed.is_initialized():
-        tensor = torch.tensor([value], dtype=torch.float64)
-        torch.distributed.all_reduce(tensor)
-        return float(tensor.item())
-    return value
-
-
-def gather_rows(rows: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Every process's rows (passage vectors keep their gradients; keys have none) and where this process's rows
-    start."""
-    if not torch.distributed.is_initialized():
-        return rows, 0
-    from torch.distributed.nn.functional import all_gather
-
-    sizes = [torch.zeros(1, dtype=torch.long) for _ in range(torch.distributed.get_world_size())]
-    torch.distributed.all_gather(sizes, torch.tensor([rows.shape[0]]))
-    sizes = [int(s) for s in sizes]
-    padded = torch.cat([rows, rows.new_zeros(max(sizes) - rows.shape[0], *rows.shape[1:])])
-    gathered = all_gather(padded)
-    rank = torch.distributed.get_rank()
-    return torch.cat([g[:s] for g, s in zip(gathered, sizes)]), sum(sizes[:rank])
 
 
 # ---------------------------------------------------------------------- one step
@@ -106,14 +72,6 @@ def step_gradients(
         loss_r += float(contrastive.detach())
         loss_g += float(lm.detach())
     return loss_r, loss_g
-
-
-def sum_gradients(params: list[torch.nn.Parameter]) -> None:
-    if torch.distributed.is_initialized():
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            torch.distributed.all_reduce(p.grad)
 
 
 def batch_tokens(batches: list[dict]) -> int:

@@ -9,15 +9,8 @@ from typing import Optional
 import typer
 
 from o1_retriever.cli import app
-from o1_retriever.cli.common import (
-    IndexChoice,
-    ModelOption,
-    ThinkerChoice,
-    fail,
-    index_options,
-    load_model,
-    thinker_options,
-)
+from o1_retriever.cli.common import IndexChoice, ModelOption, ThinkerChoice, fail
+from o1_retriever.cli.common import index_options, load_model, thinker_options
 
 
 @app.command("download-weights")

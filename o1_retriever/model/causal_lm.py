@@ -1,8 +1,8 @@
 """A causal LM that thinks and embeds: ``<emb>`` last-token pooling, and generation fused with embedding.
 
-Fused embedding (DESIGN.md §3, defect 4): when a sampled thought ends, ``<eos>`` and then ``<emb>`` are fed on top
-of the generation's own KV cache, and the ``<emb>`` hidden state is the vector. Nothing is decoded, re-tokenised
-or re-encoded.
+Fused embedding (reference defect 4, docs/design.md): when a sampled thought ends, ``<eos>`` and then ``<emb>``
+are fed on top of the generation's own KV cache, and the ``<emb>`` hidden state is the vector. Nothing is decoded,
+re-tokenised or re-encoded.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from transformers import DynamicCache
-from transformers.cache_utils import DynamicLayer
 
 from o1_retriever.model import prompts
+from o1_retriever.model.kv_cache import ReservedCache, padded_width
+from o1_retriever.model.special_tokens import special_token_ids
 from o1_retriever.model.pooling import l2_normalize
 from o1_retriever.model.sampling import SentenceMarks, repeated_ngram_tokens, select_next_tokens
 from o1_retriever.validation import warn_truncated
@@ -31,35 +31,6 @@ class Generated:
 
     token_ids: list[list[int]]
     vectors: np.ndarray | None
-
-
-def add_special_tokens(model, tokenizer) -> bool:
-    """Add the method's special tokens (and a pad token) where missing; returns whether the vocabulary grew."""
-    missing = [
-        t for t in prompts.SPECIAL_TOKENS if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)
-    ]
-    added = tokenizer.add_special_tokens({"additional_special_tokens": missing}) if missing else 0
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    old_rows = model.get_input_embeddings().weight.shape[0]
-    if len(tokenizer) > old_rows:
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-        _seeded_init(model, old_rows)
-    return bool(added)
-
-
-@torch.no_grad()
-def _seeded_init(model, first_new_row: int) -> None:
-    """New embedding rows drawn around the old rows' mean with a fixed seed, so an untrained load is reproducible."""
-    generator = torch.Generator().manual_seed(0)
-    matrices = [model.get_input_embeddings().weight]
-    output = model.get_output_embeddings()
-    if output is not None and output.weight is not matrices[0]:
-        matrices.append(output.weight)
-    for weight in matrices:
-        old = weight[:first_new_row].float()
-        noise = torch.randn(weight.shape[0] - first_new_row, weight.shape[1], generator=generator)
-        weight[first_new_row:] = (old.mean(0) + noise * old.std(0)).to(weight)
 
 
 def default_device() -> str:
@@ -97,58 +68,6 @@ def load_causal_lm(path: str, device: str, *, dtype: torch.dtype | None = None, 
         ) from error
     tokenizer.padding_side = "left"
     return model.to(device), tokenizer
-
-
-class ReservedLayer(DynamicLayer):
-    """A KV cache layer that writes each step into room reserved ahead, instead of concatenating the whole cache
-    again at every token (a copy of every layer's keys and values per step; measured 0.96x the time of a growing
-    cache for int8 thinking on an idle machine)."""
-
-    #: positions reserved past what is cached, each time the cache grows or changes rows
-    RESERVE = 64
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
-            self._room = None
-        cached, new = self.get_seq_length(), key_states.shape[-2]
-        room = self._room
-        if room is None or room[0].shape[-2] < cached + new or room[0].shape[0] != key_states.shape[0]:
-            shape = (*key_states.shape[:-2], cached + new + self.RESERVE, key_states.shape[-1])
-            room = (key_states.new_empty(shape), value_states.new_empty(shape))
-            if cached:
-                room[0][..., :cached, :], room[1][..., :cached, :] = self.keys, self.values
-            self._room = room
-        room[0][..., cached : cached + new, :] = key_states
-        room[1][..., cached : cached + new, :] = value_states
-        self.keys, self.values = room[0][..., : cached + new, :], room[1][..., : cached + new, :]
-        return self.keys, self.values
-
-    def batch_repeat_interleave(self, repeats: int) -> None:
-        super().batch_repeat_interleave(repeats)
-        self._room = None  # rows changed: the next update reserves room again
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        super().batch_select_indices(indices)
-        self._room = None
-
-
-class ReservedCache(DynamicCache):
-    """A ``DynamicCache`` of ``ReservedLayer``s: what generation uses."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer_class_to_replicate = ReservedLayer
-
-
-def padded_width(length: int, multiple: int) -> int:
-    """``length`` rounded up to a multiple of ``multiple``."""
-    return -(-length // multiple) * multiple
-
-
-def special_token_ids(tokenizer) -> list[int]:
-    """Ids of ``<query> </query> <thought> <emb>``, in that order."""
-    return tokenizer.convert_tokens_to_ids(list(prompts.SPECIAL_TOKENS))
 
 
 def decoder_and_head(model):

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from o1_retriever.model import prompts
-from o1_retriever.model.causal_lm import special_token_ids
+from o1_retriever.model.special_tokens import special_token_ids
 from o1_retriever.model.config import ModelConfig
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ LENGTH_FIELDS = ("max_query_tokens", "max_document_tokens", "max_thought_sequenc
 
 @dataclass(frozen=True)
 class ThinkingConfig:
-    """How thoughts are sampled (DESIGN.md §2 reference settings)."""
+    """How thoughts are sampled (the paper's reference settings: docs/design.md, "The method")."""
 
     n_thoughts: int = 3
     max_new_tokens: int = 128

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from o1_retriever.model.causal_lm import CausalLM, add_special_tokens, default_device, load_causal_lm
+from o1_retriever.model.causal_lm import CausalLM, default_device, load_causal_lm
+from o1_retriever.model.special_tokens import add_special_tokens
 from o1_retriever.model.checkpoint import (
     ADAPTER_DIR,
     ENCODER_ADAPTER_DIR,

@@ -1,4 +1,4 @@
-"""Every prompt string and special token of the method, in one place (DESIGN.md §2)."""
+"""Every prompt string and special token of the method, in one place (docs/design.md, "The method")."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def thinking_messages(query: str, examples: tuple[tuple[str, str], ...] = ()) ->
     """The chat messages that ask any chat model for one thought about ``query``.
 
     Zero-shot (query time): one user turn with the instruction and the query, which every chat template accepts.
-    Few-shot (synthesis, DESIGN.md §2): the instruction as a system turn, the (query, positive passage) examples as
+    Few-shot (synthesis, docs/design.md): the instruction as a system turn, the (query, positive passage) examples as
     earlier turns of the conversation, then the query.
     """
     if not examples:

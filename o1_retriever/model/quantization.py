@@ -16,11 +16,7 @@ integer products are exact and each row's result is the same whatever the batch 
 longer neighbour would still differ in attention's last bits, which rounding to 8 bits amplifies: the thinker pads
 each prompt to a width of its own, ``LocalThinker.PAD_MULTIPLE``.)
 
-Measured on the shipped thinker (``python -m bench.int8_kl``, ``bench/results/int8-kl.json``): the next-token KL
-divergence to fp32 along fp32 thoughts is 0.020 nats with smoothing, per-channel weights and 8-bit activations
-ranged per token, 0.031 with one range per call, 0.17 without smoothing and 0.41 for torch's dynamic quantisation of
-the body (per-tensor weights, 7-bit activations); retrieval with its thoughts matches fp32 (README, "How we got
-there"). Per-token ranges cost a few small operators per layer: about 0.09x of plain fp32 generation for SmolLM2.
+How close int8 comes to fp32, and what each choice here cost, is measured in docs/results.md ("int8 thinking").
 """
 
 from __future__ import annotations

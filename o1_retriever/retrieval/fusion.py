@@ -14,7 +14,7 @@ corpus of titles): the lexical weight is scaled by how much the two sides' top `
 full value at ``gate_saturation``. Two useful sides agree on part of their top documents (SciFact, NFCorpus-lite,
 Vaswani: a chance-corrected overlap@20 of 0.25–0.35 on average); a lexical side that is noise agrees with nothing
 and is then ignored, so the fusion falls back to the dense ranking. The defaults were chosen on training queries
-with an encoder that never saw them (``bench/fusion.py``; README "Hybrid search").
+with an encoder that never saw them (``bench/fusion.py``; docs/results.md, "Fusion").
 """
 
 from __future__ import annotations

@@ -14,11 +14,13 @@ backend takes a seed; its ``identity`` names what its thoughts depend on, so the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
+from o1_retriever.model import prompts
 from o1_retriever.model.config import ThinkingConfig
 
 #: few-shot examples: (query, positive passage) pairs shown before the query
@@ -83,6 +85,26 @@ def collect(outcomes: list[tuple[str, str | None]], source: str) -> Thoughts:
         else:
             thoughts.texts.append(text.strip())
     return thoughts
+
+
+#: one chat conversation: OpenAI-style messages ({"role": ..., "content": ...})
+Conversation = list[dict[str, str]]
+
+
+def chat_thoughts(
+    thinker: Thinker,
+    requests: list[ThinkRequest],
+    settings: ThinkingConfig,
+    answer_all: Callable[[list[Conversation]], list[tuple[str, str | None]]],
+) -> list[Thoughts]:
+    """The thoughts of a thinker that samples with its own engine (a LangChain or LlamaIndex model): the thinking
+    conversation of each request ``n_thoughts`` times, answered by ``answer_all`` as a (text, error) pair each, and
+    collected per request. Settings only the local thinker honours are refused."""
+    refuse_local_only_settings(settings, repr(thinker))
+    k = settings.n_thoughts
+    conversations = [prompts.thinking_messages(r.query, r.examples) for r in requests for _ in range(k)]
+    outcomes = answer_all(conversations)
+    return [collect(outcomes[j * k : (j + 1) * k], repr(thinker)) for j in range(len(requests))]
 
 
 def build_thinker(

@@ -8,7 +8,9 @@ import threading
 import warnings
 
 from o1_retriever.model import prompts
-from o1_retriever.model.causal_lm import CausalLM, add_special_tokens, default_device, load_causal_lm, padded_width
+from o1_retriever.model.causal_lm import CausalLM, default_device, load_causal_lm
+from o1_retriever.model.special_tokens import add_special_tokens
+from o1_retriever.model.kv_cache import padded_width
 from o1_retriever.model.checkpoint import weights_fingerprint
 from o1_retriever.model.config import PRECISIONS, ModelConfig, Precision, ThinkingConfig
 from o1_retriever.model.quantization import CALIBRATION, int8_scheme, int8_supported, quantize_int8

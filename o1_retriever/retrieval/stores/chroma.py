@@ -12,8 +12,8 @@ import numpy as np
 from o1_retriever.retrieval.stores import StoredHit, StoreNotFoundError
 
 DEFAULT_COLLECTION = "o1-retriever"
-#: cosine HNSW, wider than Chroma's defaults: on NFCorpus-lite its approximate search cost 0.006 nDCG@10 of exact search
-#: with the defaults and 0.001 with these (bench/results/eval/hnsw-nfcorpus-lite.json)
+#: cosine HNSW, wider than Chroma's defaults, so the approximate search stays close to exact search
+#: (docs/results.md, "Approximate search")
 HNSW = {"space": "cosine", "ef_construction": 200, "ef_search": 200}
 _GUARD_PREFIX = "o1:"
 #: the folder, inside an embedded Chroma's, that holds each collection's lexical index
