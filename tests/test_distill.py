@@ -208,13 +208,14 @@ def test_evaluate_runs_the_distilled_systems_only_for_a_distilled_model(distille
 
 
 def test_the_shipped_distilled_checkpoint_is_the_default_plus_a_query_adapter():
-    from o1_retriever.model.checkpoint import read_config
+    from o1_retriever.model.checkpoint import adapter_dirs, read_config
     from o1_retriever.model.loading import SHIPPED_CHECKPOINTS
 
     default, distilled = SHIPPED_CHECKPOINTS["default"], SHIPPED_CHECKPOINTS["default-distilled"]
     assert read_config(distilled) == read_config(default)
-    shared = "encoder_adapter/adapter_model.safetensors"  # documents are embedded as by the default: same index
-    assert (distilled / shared).read_bytes() == (default / shared).read_bytes()
+    # documents are embedded as by the default (same index): its encoder adapter, stored once and referenced
+    assert adapter_dirs(distilled)["encoder_adapter"] == (default / "encoder_adapter").resolve()
+    assert not (distilled / "encoder_adapter").exists()
     assert (distilled / "query_adapter" / "adapter_model.safetensors").is_file()
     settings = json.loads((distilled / "distill_config.json").read_text())
     assert (settings["distill_weight"], settings["anchor_weight"]) == (10, 10)
@@ -225,7 +226,7 @@ def test_the_shipped_qwen_checkpoint_is_the_default_with_another_thinker():
     both) and the same thinking settings, with optional built-in weights that ``download-weights`` names."""
     import dataclasses
 
-    from o1_retriever.model.checkpoint import read_config
+    from o1_retriever.model.checkpoint import adapter_dirs, read_config
     from o1_retriever.model.loading import SHIPPED_CHECKPOINTS
     from o1_retriever.model.weights import BUILTIN_WEIGHTS, REQUIRED_WEIGHTS
 
@@ -233,8 +234,7 @@ def test_the_shipped_qwen_checkpoint_is_the_default_with_another_thinker():
     assert read_config(qwen) == dataclasses.replace(  # the gate was chosen on dev for each thinker
         read_config(default), base="qwen2.5-coder-1.5b-instruct", think_below=0.63
     )
-    shared = "encoder_adapter/adapter_model.safetensors"
-    assert (qwen / shared).read_bytes() == (default / shared).read_bytes()
+    assert adapter_dirs(qwen)["encoder_adapter"] == (default / "encoder_adapter").resolve()
     assert "qwen2.5-coder-1.5b-instruct" in BUILTIN_WEIGHTS and "qwen2.5-coder-1.5b-instruct" not in REQUIRED_WEIGHTS
 
 
@@ -296,3 +296,24 @@ def test_ctrl_c_during_distill_keeps_finished_epochs_and_the_rerun_resumes(check
     resumed = runner.invoke(app, [*args, "--set", "max_epochs=3", "--set", "patience=3"])
     assert resumed.exit_code == 0, resumed.output
     assert [h["epoch"] for h in json.loads((out / "distill_log.json").read_text())["history"]] == [0, 1, 2, 3]
+
+
+def test_a_checkpoint_may_reference_an_adapter_another_one_stores(distilled, tmp_path):
+    """``adapters.json`` names an adapter folder of another checkpoint (how the shipped checkpoints store each adapter
+    once): it loads as its own would, a checkpoint saved from it holds a copy, and a wrong reference is an error."""
+    import shutil
+
+    out, _ = distilled
+    sharing = tmp_path / "checkpoints" / "sharing"
+    shutil.copytree(out, sharing, ignore=shutil.ignore_patterns("query_adapter"))
+    reference = str(Path("..") / ".." / out.name / "query_adapter")
+    (sharing / "adapters.json").write_text(json.dumps({"query_adapter": reference}))
+    queries = ["gene cells", "energy of light"]
+    own = ThinkThenEmbed.from_pretrained(out, device="cpu", cache=False).embed_queries(queries, encoding="distilled")
+    shared = ThinkThenEmbed.from_pretrained(sharing, device="cpu", cache=False)
+    assert np.array_equal(shared.embed_queries(queries, encoding="distilled").vectors, own.vectors)
+    saved = shared.save_pretrained(tmp_path / "saved")
+    assert (saved / "query_adapter" / "adapter_model.safetensors").is_file()
+    (sharing / "adapters.json").write_text(json.dumps({"query_adapter": "../nowhere"}))
+    with pytest.raises(ValueError, match="adapters.json names '../nowhere' for 'query_adapter'"):
+        ThinkThenEmbed.from_pretrained(sharing, device="cpu", cache=False)

@@ -7,6 +7,9 @@ A checkpoint folder holds:
 - ``encoder_adapter/``: split mode, a peft LoRA adapter for the encoder, when one was trained;
 - ``query_adapter/``: split mode, a peft LoRA adapter on top of the (adapted) encoder that embeds queries alone as
   if they had been thought about (``encoding="distilled"``; ``o1-retriever distill`` trains it); documents never see it;
+- ``adapters.json``: optional, adapters this checkpoint shares with another, as ``{"encoder_adapter":
+  "../default/encoder_adapter"}`` (paths relative to the checkpoint), so shipped checkpoints store each adapter once;
+  a checkpoint saved from one holds its own copies;
 - ``README.md``: a model card.
 The base weights are referenced, not copied, so a checkpoint is adapter-sized.
 """
@@ -34,11 +37,29 @@ SPECIAL_TOKENS_FILE = "special_tokens.safetensors"
 ADAPTER_DIR = "adapter"
 ENCODER_ADAPTER_DIR = "encoder_adapter"
 QUERY_ADAPTER_DIR = "query_adapter"
+ADAPTER_DIRS = (ADAPTER_DIR, ENCODER_ADAPTER_DIR, QUERY_ADAPTER_DIR)
+SHARED_ADAPTERS_FILE = "adapters.json"
 FORMAT_VERSION = 2  # 2: one length per sequence kind (format 1 had encoder_max_tokens)
 
 
 def is_checkpoint(path: str | Path) -> bool:
     return (Path(path) / CONFIG_FILE).is_file()
+
+
+def adapter_dirs(folder: Path) -> dict[str, Path]:
+    """The trained adapters of a checkpoint, by name: its own folders, and the ones ``adapters.json`` references."""
+    found = {name: folder / name for name in ADAPTER_DIRS if (folder / name).is_dir()}
+    shared = folder / SHARED_ADAPTERS_FILE
+    if shared.is_file():
+        for name, relative in json.loads(shared.read_text()).items():
+            path = (folder / relative).resolve()
+            if name not in ADAPTER_DIRS or not path.is_dir():
+                raise ValueError(
+                    f"{shared} names {relative!r} for {name!r}: the names are {', '.join(ADAPTER_DIRS)}, each a "
+                    "folder relative to the checkpoint"
+                )
+            found.setdefault(name, path)
+    return found
 
 
 def read_config(folder: str | Path) -> ModelConfig:

@@ -17,6 +17,7 @@ from o1_retriever.model.checkpoint import (
     ADAPTER_DIR,
     ENCODER_ADAPTER_DIR,
     QUERY_ADAPTER_DIR,
+    adapter_dirs,
     is_checkpoint,
     load_special_token_rows,
     read_config,
@@ -118,11 +119,7 @@ def build(
     """The model ``config`` describes, with the trained parts of ``checkpoint_dir`` (merged into the weights) when
     given. Training builds its model here too (``dtype=torch.float32``), then wraps its modules with LoRA."""
     device = device or default_device()
-    adapters = {
-        name: checkpoint_dir / name
-        for name in (ADAPTER_DIR, ENCODER_ADAPTER_DIR, QUERY_ADAPTER_DIR)
-        if checkpoint_dir is not None and (checkpoint_dir / name).is_dir()
-    }
+    adapters = adapter_dirs(checkpoint_dir) if checkpoint_dir is not None else {}
     shared = config.mode == "shared"
     if shared and thinker is not None:
         raise ValueError("in shared mode the model's own LM thinks and embeds: pass thinker= with a split-mode model")
