@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import platform
 import time
@@ -35,6 +36,27 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
 def cpu_features() -> list[str]:
     """The vector instruction sets of this CPU that change kernels and int8 results (empty where /proc is absent)."""
     return [flag for flag in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if flag in cpu_flags()]
+
+
+def read_json(path: str | Path) -> dict:
+    """A result file, plain or gzipped (``bench/results`` keeps per-query results as ``.json.gz``); a ``.json`` path
+    that was compressed since is read from its ``.json.gz``."""
+    path = Path(path)
+    if not path.exists() and Path(f"{path}.gz").exists():
+        path = Path(f"{path}.gz")
+    data = path.read_bytes()
+    return json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
+
+
+def keep(folder: Path, name: str) -> Path:
+    """An ``evaluate --out`` folder kept in ``bench/results/eval/``: ``NAME.json.gz`` (the summary with per-query
+    values, gzipped reproducibly) and ``NAME.md`` (its table); returns the JSON's path."""
+    target = RESULTS / "eval" / f"{name}.json.gz"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
+        packed.write((Path(folder) / "results.json").read_bytes())
+    (RESULTS / "eval" / f"{name}.md").write_text((Path(folder) / "results.md").read_text())
+    return target
 
 
 def write(name: str, payload: dict) -> Path:

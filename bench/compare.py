@@ -8,11 +8,10 @@ python -m bench.compare --data ../shared/data/scifact --a runs/eval-base-scifact
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from bench.common import write
+from bench.common import read_json, write
 from o1_retriever.evaluation.benchmark import load_benchmark
 from o1_retriever.evaluation.metrics import paired_randomization_test, per_query_scores
 
@@ -52,7 +51,7 @@ def ndcg_per_query(qrels: dict, run: dict[str, dict[str, float]]) -> dict[str, f
 def _per_query(qrels: dict, evaluation: Path) -> dict[str, dict[str, float]]:
     """{system: {query: nDCG@10}} of one evaluation."""
     if evaluation.is_file():
-        per_query = json.loads(evaluation.read_text())["per_query"]
+        per_query = read_json(evaluation)["per_query"]
         return {system: {q: scores["nDCG@10"][q] for q in qrels} for system, scores in per_query.items()}
     return {path.stem: ndcg_per_query(qrels, read_trec(path)) for path in (evaluation / "runs").glob("*.trec")}
 

@@ -13,23 +13,22 @@ whose dense scores it does not reproduce (another model or query set).
 
 Dev (the grid, the rule, the choice):
 python -m bench.gate --model data/dev-default --split train --max-queries 150 \
-    --eval scifact=bench/results/eval/dev-serving-t07-scifact.json \
-    --eval nfcorpus-lite=bench/results/eval/dev-serving-t07-nfcorpus-lite.json --name gate-dev-smollm2
+    --eval scifact=bench/results/eval/dev-serving-t07-scifact.json.gz \
+    --eval nfcorpus-lite=bench/results/eval/dev-serving-t07-nfcorpus-lite.json.gz --name gate-dev-smollm2
 Test, once, for the gate dev chose:
-python -m bench.gate --model default --gate dense_top1:0.52 --eval scifact=bench/results/eval/padded-int8-scifact.json \
-    ... --name gate-test-smollm2
+python -m bench.gate --model default --gate dense_top1:0.52 \
+    --eval scifact=bench/results/eval/padded-int8-scifact.json.gz ... --name gate-test-smollm2
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import DATA, write
+from bench.common import DATA, read_json, write
 from bench.compare import ndcg_per_query
 from o1_retriever.evaluation.benchmark import load_benchmark
 from o1_retriever.evaluation.systems import run_systems
@@ -147,7 +146,7 @@ def main() -> None:
     per_set, signals = {}, {}
     for item in args.eval:
         name, _, path = item.partition("=")
-        per_set[name] = json.loads(Path(path).read_text())
+        per_set[name] = read_json(path)
         signals[name] = signals_of(model, DATA / name, args.split, args.max_queries, per_set[name])
     payload: dict = {
         "command": "python -m bench.gate " + " ".join(sys.argv[1:]),

@@ -85,9 +85,11 @@ class O1Embeddings(Embeddings):
     """ThinkThenEmbed as LangChain ``Embeddings`` (e.g. for ``langchain_chroma.Chroma``); queries are embedded with
     ``encoding`` (default: they think first; ``gated`` needs a search, so it is refused here)."""
 
-    def __init__(self, model: ThinkThenEmbed, encoding: QueryEncoding | str = QueryEncoding.THINK) -> None:
+    def __init__(
+        self, model: ThinkThenEmbed, encoding: QueryEncoding | str = QueryEncoding.THINK, *, think: Any = None
+    ) -> None:
         self.model = model
-        self.encoding = embeddable(encoding)
+        self.encoding = embeddable(encoding, think)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.model.embed_documents(texts).tolist()

@@ -128,9 +128,14 @@ class O1Embedding(BaseEmbedding):
     _model: ThinkThenEmbed = PrivateAttr()
 
     def __init__(
-        self, model: ThinkThenEmbed, encoding: QueryEncoding | str = QueryEncoding.THINK, **kwargs: Any
+        self,
+        model: ThinkThenEmbed,
+        encoding: QueryEncoding | str = QueryEncoding.THINK,
+        think: Any = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(model_name=f"o1-retriever:{model.fingerprint}", encoding=embeddable(encoding), **kwargs)
+        encoding = embeddable(encoding, think)
+        super().__init__(model_name=f"o1-retriever:{model.fingerprint}", encoding=encoding, **kwargs)
         self._model = model
 
     @classmethod

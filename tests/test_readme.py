@@ -1,15 +1,17 @@
-"""The README's Python blocks run as written (tiny split checkpoints standing in for the shipped ones)."""
+"""The Python blocks of the README and of docs/ run as written (tiny split checkpoints standing in for the shipped
+ones): the README's blocks in one namespace, each page's in its own."""
 
 import re
 from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+def python_blocks(page: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
 
 
 def test_readme_python_blocks_run(tiny_lm, tiny_encoder, tmp_path, monkeypatch):
@@ -27,12 +29,12 @@ def test_readme_python_blocks_run(tiny_lm, tiny_encoder, tmp_path, monkeypatch):
     monkeypatch.setitem(o1_retriever.model.loading.SHIPPED_CHECKPOINTS, "default", shipped)
     monkeypatch.setitem(o1_retriever.model.loading.SHIPPED_CHECKPOINTS, "default-distilled", distilled)
     monkeypatch.chdir(tmp_path)
-    blocks = python_blocks()
-    assert len(blocks) >= 4
-    namespace: dict = {}
-    for block in blocks:
-        try:
-            exec(compile(block, str(README), "exec"), namespace)  # each block builds on the ones before it
-        except Exception as error:  # name the block that failed
-            pytest.fail(f"README block failed: {error!r}\n{block}")
-    assert (tmp_path / "my-index").is_dir()
+    assert len(python_blocks(PAGES[0])) >= 3
+    for page in PAGES:
+        namespace: dict = {}
+        for block in python_blocks(page):
+            try:
+                exec(compile(block, str(page), "exec"), namespace)  # each block builds on the ones before it
+            except Exception as error:  # name the page and the block that failed
+                pytest.fail(f"{page.name} block failed: {error!r}\n{block}")
+    assert (tmp_path / "my-index").is_dir() and (tmp_path / "guide-index").is_dir()

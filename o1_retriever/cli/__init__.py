@@ -58,7 +58,7 @@ def quiet_third_parties() -> None:
         warnings.filterwarnings("ignore", category=category, module=r"(transformers|peft|torch|huggingface_hub)\.")
 
 
-from o1_retriever.cli import data, evaluate, index, search, train  # noqa: E402  (each registers its commands)
+from o1_retriever.cli import index, search, evaluate, data, train  # noqa: E402, I001  (each registers its commands, in this order)
 
 __all__ = ["app", "data", "evaluate", "index", "search", "train"]
 

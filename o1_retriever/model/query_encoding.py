@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from enum import Enum
 
 
@@ -36,8 +37,12 @@ class QueryEncoding(str, Enum):
         return self.value
 
 
-def embeddable(encoding: QueryEncoding | str | bool) -> QueryEncoding:
-    """``encoding`` for an embedding adapter, which embeds one query with no search around it: ``gated`` refused."""
+def embeddable(encoding: QueryEncoding | str | bool, think: bool | str | None = None) -> QueryEncoding:
+    """``encoding`` for an embedding adapter, which embeds one query with no search around it: ``gated`` refused.
+    ``think``: the deprecated 0.1 name of ``encoding`` (True, False, "distilled"), used when given."""
+    if think is not None:
+        warnings.warn("think= is deprecated: pass encoding= (a QueryEncoding)", DeprecationWarning, stacklevel=3)
+        encoding = think
     encoding = QueryEncoding.of(encoding)
     if encoding is QueryEncoding.GATED:
         raise ValueError("encoding 'gated' decides from a search's first round: use a retriever, or 'think' / 'plain'")

@@ -13,7 +13,7 @@ from o1_retriever.retrieval.stores import StoredHit, StoreNotFoundError
 
 DEFAULT_COLLECTION = "o1-retriever"
 #: cosine HNSW, wider than Chroma's defaults, so the approximate search stays close to exact search
-#: (docs/results.md, "Approximate search")
+#: (docs/results.md: the wider HNSW row, bench/results/eval/hnsw-nfcorpus-lite.json.gz)
 HNSW = {"space": "cosine", "ef_construction": 200, "ef_search": 200}
 _GUARD_PREFIX = "o1:"
 #: the folder, inside an embedded Chroma's, that holds each collection's lexical index
