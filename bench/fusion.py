@@ -26,7 +26,7 @@ import numpy as np
 from bench.common import write
 from bench.compare import read_trec
 from o1_retriever.evaluation.benchmark import Benchmark, load_benchmark
-from o1_retriever.retrieval.bm25 import BM25
+from o1_retriever.retrieval.lexical import BM25
 from o1_retriever.evaluation.systems import fused_run
 from o1_retriever.retrieval.fusion import Fusion
 from o1_retriever.evaluation.metrics import mean_scores, per_query_scores

@@ -38,8 +38,9 @@ MOVED = {
     },
     **{
         f"o1_retriever.{name}": f"o1_retriever.retrieval.{name}"
-        for name in ("index", "bm25", "lexical", "fusion", "stores", "stores.chroma")
+        for name in ("index", "lexical", "fusion", "stores", "stores.chroma")
     },
+    "o1_retriever.bm25": "o1_retriever.retrieval.lexical",
     "o1_retriever.store": "o1_retriever.retrieval.chroma_index",
     "o1_retriever.benchmark": "o1_retriever.evaluation.benchmark",
     "o1_retriever.metrics": "o1_retriever.evaluation.metrics",

@@ -135,7 +135,7 @@ def test_think_for_training_records_resumes_and_feeds_train(tiny_lm, tmp_path, m
             raise KeyboardInterrupt
         return real(self, queries, **settings)
 
-    monkeypatch.setattr("o1_retriever.cli.search._think_for_records.__defaults__", (2,))  # chunks of 2 records
+    monkeypatch.setattr("o1_retriever.cli.search_commands._think_for_records.__defaults__", (2,))  # chunks of 2 records
     monkeypatch.setattr(ThinkThenEmbed, "think", interrupted_on_the_second_chunk)
     stopped = invoke(*args)
     assert stopped.exit_code == 130 and "interrupted after 2 of 5 records; rerun" in stopped.output, stopped.output

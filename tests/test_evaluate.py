@@ -225,7 +225,7 @@ def test_thoughts_on_the_lexical_side_are_the_o1_thoughts(beir, tiny_lm, researc
     from o1_retriever import ThinkThenEmbed
     from o1_retriever.evaluation.benchmark import load_benchmark
     from o1_retriever.evaluation.systems import fused_run, run_systems
-    from o1_retriever.retrieval.bm25 import BM25
+    from o1_retriever.retrieval.lexical import BM25
     from o1_retriever.retrieval.fusion import Fusion
 
     bench = load_benchmark(beir)

@@ -257,7 +257,7 @@ def test_a_collection_no_model_wrote_is_refused_and_empty_documents_are_skipped(
 
 
 def test_hybrid_fuses_the_ranks_of_both_sides(store):
-    from o1_retriever.retrieval.bm25 import BM25
+    from o1_retriever.retrieval.lexical import BM25
     from o1_retriever.model.prompts import document_text
 
     dense = store.query("cancer risk of drug treatment", k=4, encoding="plain", mode="dense")

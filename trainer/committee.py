@@ -59,7 +59,7 @@ class BM25Member:
     name = "bm25"
 
     def __init__(self, corpus: list[str]) -> None:
-        from o1_retriever.retrieval.bm25 import BM25
+        from o1_retriever.retrieval.lexical import BM25
 
         self.passages = list(dict.fromkeys(corpus))
         self.position = {p: i for i, p in enumerate(self.passages)}

@@ -126,7 +126,7 @@ def beir_records(
 ) -> list[TrainingRecord]:
     """Records from a BEIR split: positives from qrels (relevance >= ``min_relevance``), hard negatives mined with
     BM25 (the best ranked documents not judged at all). Query order follows qrels."""
-    from o1_retriever.retrieval.bm25 import BM25
+    from o1_retriever.retrieval.lexical import BM25
 
     corpus = {d.id: d for d in load_corpus(folder)}
     queries, qrels = load_queries(folder), load_qrels(folder, split)

@@ -1,6 +1,7 @@
 """The ``o1-retriever`` command line: one Typer app, commands grouped by module, each importing what it needs when
-it runs (``index``: download-weights, index; ``search``: search, think; ``evaluate``; ``data``: synthesize, records,
-vote; ``train``: train, distill)."""
+it runs, each registering them in the order ``--help`` lists them: ``index_commands`` (download-weights, index),
+``search_commands`` (search, think), ``evaluate_command``, ``data_commands`` (synthesize, records, vote),
+``train_commands`` (train, distill)."""
 
 from __future__ import annotations
 
@@ -58,9 +59,11 @@ def quiet_third_parties() -> None:
         warnings.filterwarnings("ignore", category=category, module=r"(transformers|peft|torch|huggingface_hub)\.")
 
 
-from o1_retriever.cli import index, search, evaluate, data, train  # noqa: E402, I001  (each registers its commands, in this order)
+# each module registers its commands on ``app``, in this order
+from o1_retriever.cli import index_commands, search_commands, evaluate_command  # noqa: E402, F401
+from o1_retriever.cli import data_commands, train_commands  # noqa: E402, F401
 
-__all__ = ["app", "data", "evaluate", "index", "search", "train"]
+__all__ = ["app"]
 
 
 def main() -> None:  # pragma: no cover

@@ -52,7 +52,7 @@ class Context:
     def bm25(self) -> tuple[object, float]:
         """The BM25 index of the corpus (built once, for every lexical system) and the seconds building it took."""
         if "bm25" not in self._built:
-            from o1_retriever.retrieval.bm25 import BM25
+            from o1_retriever.retrieval.lexical import BM25
 
             start = time.perf_counter()
             corpus = self.bench.corpus

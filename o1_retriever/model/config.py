@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, TypedDict
 
-Mode = Literal["shared", "split"]
+ModelMode = Literal["shared", "split"]  # one LM thinks and embeds, or a thinker and a separate encoder
 Precision = Literal["fp32", "int8"]
 PRECISIONS = ("fp32", "int8")
 LENGTH_FIELDS = ("max_query_tokens", "max_document_tokens", "max_thought_sequence_tokens")
@@ -81,7 +81,7 @@ class ModelConfig:
     sequence (the LM in shared mode, the encoder in split mode; a trained split thinker reads query + thought too).
     """
 
-    mode: Mode = "shared"
+    mode: ModelMode = "shared"
     #: the thinking causal LM (shared mode: also the embedder); a built-in name, a local path or a hub id
     base: str = "smollm2-135m-instruct"
     #: split mode only: the separate mean-pooled encoder

@@ -1,5 +1,6 @@
 """The lexical side of hybrid search: BM25 (bm25s, stemmed, English stop words) over a store's documents, kept in a
-folder between processes and rebuilt when the store changed."""
+folder between processes and rebuilt when the store changed; ``BM25`` itself (search, and scores of every document)
+serves evaluation and the trainer's hard negatives too."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 logger = logging.getLogger(__name__)
 
 #: the saved layout; bump it when the files change
@@ -25,6 +28,75 @@ PARTIAL = ".partial-"
 class LexicalResult:
     ranking: list[tuple[str, float]]  # (id, BM25 score), best first
     exact: dict[str, float]  # BM25 scores of the ids asked for
+
+
+def _bm25s():
+    try:
+        import bm25s
+        import Stemmer
+    except ImportError:  # pragma: no cover
+        raise ImportError("BM25 needs bm25s and PyStemmer: pip install bm25s PyStemmer") from None
+    return bm25s, Stemmer.Stemmer("english")
+
+
+#: the file that marks a saved index of a corpus without terms
+EMPTY = "empty-vocabulary"
+
+
+class BM25:
+    """A bm25s index whose statistics (IDF, average length) come from ``texts``."""
+
+    def __init__(self, texts: list[str], ids: list[str] | None = None, progress: bool = False) -> None:
+        if not texts:
+            raise ValueError("BM25 needs at least one document")
+        self._bm25s, self._stemmer = _bm25s()
+        self.ids = list(ids) if ids is not None else [str(i) for i in range(len(texts))]
+        tokens = self._tokens(texts, progress)
+        # a corpus of stop words and punctuation only has no terms: nothing can match (bm25s cannot index it)
+        self.index = None if not tokens.vocab else self._bm25s.BM25()
+        if self.index is not None:
+            self.index.index(tokens, show_progress=progress)
+
+    def save(self, folder: Path) -> None:
+        """Write the index (bm25s files) into ``folder``; ``load`` reads it back with the same ids."""
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.index is None:
+            (folder / EMPTY).touch()
+        else:
+            self.index.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path, ids: list[str]) -> BM25:
+        self = cls.__new__(cls)
+        self._bm25s, self._stemmer = _bm25s()
+        self.ids = list(ids)
+        empty = (folder / EMPTY).exists()
+        self.index = None if empty else self._bm25s.BM25.load(str(folder), show_progress=False)
+        return self
+
+    def _tokens(self, texts: list[str], progress: bool = False):
+        return self._bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=progress)
+
+    def search(self, queries: list[str], k: int) -> list[dict[str, float]]:
+        """The k best documents per query as {doc id: score}."""
+        k = min(k, len(self.ids))
+        if self.index is None:
+            return [{} for _ in queries]
+        tokens = self._tokens(queries)
+        docs, scores = self.index.retrieve(tokens, k=k, show_progress=False, n_threads=1)
+        return [
+            {self.ids[d]: float(s) for d, s in zip(row_docs, row_scores) if s > 0}
+            for row_docs, row_scores in zip(docs, scores)
+        ]
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every indexed document for one query (n_docs,)."""
+        words = self._bm25s.tokenize(
+            [query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
+        )[0]
+        if not words or self.index is None:  # only stop words or punctuation: no term matches anything
+            return np.zeros(len(self.ids))
+        return np.asarray(self.index.get_scores(words), dtype=np.float64)
 
 
 def tokenizer_version() -> str:
@@ -41,7 +113,6 @@ class LexicalIndex:
     it was built) so a reader can tell whether it is still current."""
 
     def __init__(self, ids: list[str], texts: list[str], metadatas: list[dict], progress: bool = False) -> None:
-        from o1_retriever.retrieval.bm25 import BM25
         from o1_retriever.model.prompts import document_text
 
         texts = [document_text(t, str(m.get("title") or "")) for t, m in zip(texts, metadatas)]
@@ -49,8 +120,6 @@ class LexicalIndex:
         self._init(list(ids), bm25)
 
     def _init(self, ids: list[str], bm25) -> None:
-        import numpy as np
-
         self.ids = ids
         self.bm25 = bm25
         self._position = {doc: j for j, doc in enumerate(ids)}
@@ -81,7 +150,6 @@ class LexicalIndex:
     def load(cls, folder: Path, stamp: dict[str, Any]) -> LexicalIndex | None:
         """The index saved in ``folder`` if its stamp equals ``stamp`` under this tokenizer version, else None
         (missing, stale, from another tokenizer version, or unreadable: the caller rebuilds it)."""
-        from o1_retriever.retrieval.bm25 import BM25
 
         folder = Path(folder)
         try:
@@ -108,8 +176,6 @@ class LexicalIndex:
     ) -> list[LexicalResult]:
         """Per query, its ``k`` best (id, score) pairs with a score above 0, restricted to ``allowed`` ids, and the
         exact scores of the ids in ``exact[i]`` (BM25 scores every document, so a fusion can use them)."""
-        import numpy as np
-
         mask = None if allowed is None else np.array([i in allowed for i in self.ids])
         out = []
         for i, query in enumerate(queries):
@@ -128,8 +194,6 @@ class LexicalIndex:
 
     def _top(self, scores, k: int):
         """Indices of the ``k`` highest scores, ties to the smaller id: a partition, then a sort of the few."""
-        import numpy as np
-
         if k < len(scores):
             threshold = np.partition(scores, len(scores) - k)[len(scores) - k]
             candidates = np.flatnonzero(scores >= threshold)  # every tie at the threshold, so ties stay exact

@@ -2,7 +2,7 @@
 training throughput (tokens/s) and peak memory; peak memory with thought-only vs full-vocabulary logits;
 two-process vs one-process step time (same global batch).
 
-    python -m bench.train [--steps 3]
+    python -m bench.train_speed [--steps 3]
 
 Each variant runs in its own process so that its peak resident memory (ru_maxrss) is its own; the memory figure
 is the growth of the peak over the process's size after loading the model.
@@ -120,7 +120,7 @@ def main() -> None:
     write(
         "train",
         {
-            "command": f"python -m bench.train --steps {args.steps}",
+            "command": f"python -m bench.train_speed --steps {args.steps}",
             "config": "shared, SmolLM2-135M, LoRA r=8, batch 8, group 2, passages <=128 tokens, thought <=400 chars",
             "one_process_thought_only_logits": thought_only,
             "one_process_full_logits": full,
