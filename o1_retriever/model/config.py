@@ -41,6 +41,11 @@ class ThinkingConfig:
         if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
             raise ValueError(f"no_repeat_ngram must be 0 (off) or at least 2, got {self.no_repeat_ngram}")
 
+    def sampling(self) -> dict[str, Any]:
+        """The settings a sampler reads at each step (``CausalLM.generate``'s keyword arguments)."""
+        names = ("temperature", "top_p", "no_repeat_ngram", "stop_at_sentence_end")
+        return {name: getattr(self, name) for name in names}
+
     def cache_settings(self) -> dict:
         """The settings that key cached thoughts: settings added later count only when switched on, so thoughts
         cached before they existed stay valid."""

@@ -160,13 +160,10 @@ class LocalThinker:
                     [prompt_ids[i] for i in chunk],
                     [row_seed(settings.seed, requests[i].query, j) for i in chunk for j in range(k)],
                     max_new_tokens=[self._limit(prompt_ids[i], settings.max_new_tokens) for i in chunk],
-                    temperature=settings.temperature,
-                    top_p=settings.top_p,
                     embed=self.embeds,
                     samples_per_prompt=k,
-                    no_repeat_ngram=settings.no_repeat_ngram,
-                    stop_at_sentence_end=settings.stop_at_sentence_end,
                     pad_multiple=self.PAD_MULTIPLE,
+                    **settings.sampling(),
                 )
                 texts = [self.lm.decode(ids) for ids in generated.token_ids]
                 for n, i in enumerate(chunk):
