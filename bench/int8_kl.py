@@ -24,12 +24,12 @@ from transformers import DynamicCache
 
 from bench.common import DATA, timed, write
 from bench.int4_grid import exact_int4_layers
-from bench.int8_per_call import per_call_int8_layers, quantize_per_call
+from bench.int8_per_call import PerCallInt8Linear
 from o1_retriever import ThinkThenEmbed
 from o1_retriever.evaluation.benchmark import load_benchmark
 from o1_retriever.model.causal_lm import CausalLM
 from o1_retriever.model.config import ThinkingConfig
-from o1_retriever.model.quantization import quantize_int8
+from o1_retriever.model.quantization import int8_linear_layers, quantize_int8
 from o1_retriever.model.thinkers import ThinkRequest
 
 SETTINGS = ThinkingConfig(n_thoughts=3, max_new_tokens=48, temperature=0.7, top_p=0.9, seed=0)
@@ -74,8 +74,8 @@ def main() -> None:
     calibration = thinker.calibration()
     schemes = {
         "dynamic-body": dynamic_body(copy.deepcopy(fp32.model)),
-        "per-channel": per_call_int8_layers(copy.deepcopy(fp32.model)),
-        "smoothed-per-call": quantize_per_call(copy.deepcopy(fp32.model), calibration),
+        "per-channel": int8_linear_layers(copy.deepcopy(fp32.model), PerCallInt8Linear),
+        "smoothed-per-call": quantize_int8(copy.deepcopy(fp32.model), calibration, PerCallInt8Linear),
         "smoothed": quantize_int8(copy.deepcopy(fp32.model), calibration),
         "exact-int4": exact_int4(copy.deepcopy(fp32.model), calibration),
     }

@@ -197,21 +197,27 @@ class Int8Linear(torch.nn.Module):
             out = out.add_(self._bias)
         return out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
 
+    #: how the activations are ranged, for ``repr``
+    SCALES = "per token"
+
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8, activation scales per token"
+        features = f"in_features={self.in_features}, out_features={self.out_features}"
+        return f"{features}, int8, activation scales {self.SCALES}"
 
 
-def int8_linear_layers(model: torch.nn.Module) -> torch.nn.Module:
-    """``model`` with every plain linear layer replaced by an ``Int8Linear`` (no smoothing). In place; returns it."""
+def int8_linear_layers(model: torch.nn.Module, layer: type[Int8Linear] = Int8Linear) -> torch.nn.Module:
+    """``model`` with every plain linear layer replaced by ``layer`` of it (no smoothing). In place; returns it."""
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             if type(child) is torch.nn.Linear:
-                setattr(module, name, Int8Linear(child))
+                setattr(module, name, layer(child))
     return model
 
 
-def quantize_int8(model: torch.nn.Module, calibration: list[list[int]]) -> torch.nn.Module:
+def quantize_int8(
+    model: torch.nn.Module, calibration: list[list[int]], layer: type[Int8Linear] = Int8Linear
+) -> torch.nn.Module:
     """``model`` (a CPU fp32 causal LM) smoothed on ``calibration`` token ids, then with every linear layer, its
-    head included, in int8. In place; returns it."""
+    head included, an int8 ``layer``. In place; returns it."""
     smooth(model, calibration)
-    return int8_linear_layers(model)
+    return int8_linear_layers(model, layer)
