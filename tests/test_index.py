@@ -176,12 +176,13 @@ def test_a_document_stored_whole_then_in_passages_leaves_only_its_passages(store
 
 
 def test_a_delete_of_more_ids_than_one_store_call_takes_goes_in_calls_of_the_cap(store, monkeypatch):
-    import o1_retriever.retrieval.index as index_module
+    import o1_retriever.retrieval.stores.chroma as chroma_module
 
     calls = []
-    delete = store.store.delete
-    monkeypatch.setattr(index_module, "IDS_PER_CALL", 2)
-    monkeypatch.setattr(store.store, "delete", lambda ids: (calls.append(list(ids)), delete(ids)))
+    collection = store.store.collection
+    delete = collection.delete
+    monkeypatch.setattr(chroma_module, "ROWS_PER_CALL", 2)
+    monkeypatch.setattr(collection, "delete", lambda ids: (calls.append(list(ids)), delete(ids=ids)))
     assert store.prune(["d4"]) == ["d1", "d2", "d3"]
     assert calls == [["d1", "d2"], ["d3"]] and store.count() == 1
 

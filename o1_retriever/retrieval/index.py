@@ -170,8 +170,7 @@ class Index:
         ids = list(ids)
         if ids:
             self._new_generation()
-            for start in range(0, len(ids), IDS_PER_CALL):
-                self.store.delete(ids[start : start + IDS_PER_CALL])
+            self.store.delete(ids)
             self._new_generation()
 
     def prune(self, keep: Iterable[str]) -> list[str]:

@@ -38,7 +38,8 @@ class VectorStore(Protocol):
     def delete(self, ids: Sequence[str]) -> None: ...
 
     def nearest(self, vectors: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[list[StoredHit]]:
-        """The ``k`` nearest rows of each query vector (n, dim), best first, optionally filtered by metadata."""
+        """The ``k`` nearest rows of each query vector (n, dim), best first, optionally filtered by metadata. Any
+        number of vectors and any ``k``: a store splits its calls to fit its backend's limits."""
         ...
 
     def count(self) -> int: ...

@@ -15,6 +15,11 @@ DEFAULT_COLLECTION = "o1-retriever"
 #: cosine HNSW, wider than Chroma's defaults, so the approximate search stays close to exact search
 #: (docs/results.md: the wider HNSW row, bench/results/eval/hnsw-nfcorpus-lite.json.gz)
 HNSW = {"space": "cosine", "ef_construction": 200, "ef_search": 200}
+#: rows one Chroma call may return with their documents and metadata (queries x k of a query call, ids of a get):
+#: Chroma reads them by id in one SQLite statement, which takes at most 32,766 variables (found with chromadb 1.5.9:
+#: 32,763 ids pass and 32,764 fail, in one query or in 328 queries of 100); kept below it, and every call of this store
+#: is split to fit, so any number of queries, any k and any number of ids work
+ROWS_PER_CALL = 30_000
 _GUARD_PREFIX = "o1:"
 #: the folder, inside an embedded Chroma's, that holds each collection's lexical index
 LEXICAL_FOLDER = "o1-lexical"
@@ -91,24 +96,41 @@ class ChromaVectorStore:
         )
 
     def delete(self, ids: Sequence[str]) -> None:
-        self.collection.delete(ids=list(ids))
+        ids = list(ids)
+        for start in range(0, len(ids), ROWS_PER_CALL):
+            self.collection.delete(ids=ids[start : start + ROWS_PER_CALL])
 
     def nearest(self, vectors: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[list[StoredHit]]:
-        result = self.collection.query(
-            query_embeddings=np.asarray(vectors, dtype=np.float32),
-            n_results=k,
-            where=where,
-            include=["documents", "metadatas", "distances"],
-        )
-        return [
-            [
-                StoredHit(doc_id, 1.0 - float(distance), text or "", dict(metadata or {}))
-                for doc_id, distance, text, metadata in zip(ids, distances, texts, metadatas)
-            ]
-            for ids, distances, texts, metadatas in zip(
-                result["ids"], result["distances"], result["documents"], result["metadatas"]
+        """Each query vector's ``k`` nearest rows, in calls of at most ``ROWS_PER_CALL`` rows; a ``k`` beyond that
+        reads ids and distances first, then the rows' texts by id."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if k > ROWS_PER_CALL:
+            return [self._nearest_alone(vector, k, where) for vector in vectors]
+        per_call = ROWS_PER_CALL // k
+        out: list[list[StoredHit]] = []
+        for start in range(0, len(vectors), per_call):
+            result = self.collection.query(
+                query_embeddings=vectors[start : start + per_call],
+                n_results=k,
+                where=where,
+                include=["documents", "metadatas", "distances"],
             )
-        ]
+            out += [
+                [
+                    StoredHit(doc_id, 1.0 - float(distance), text or "", dict(metadata or {}))
+                    for doc_id, distance, text, metadata in zip(ids, distances, texts, metadatas)
+                ]
+                for ids, distances, texts, metadatas in zip(
+                    result["ids"], result["distances"], result["documents"], result["metadatas"]
+                )
+            ]
+        return out
+
+    def _nearest_alone(self, vector: np.ndarray, k: int, where: dict[str, Any] | None) -> list[StoredHit]:
+        result = self.collection.query(query_embeddings=vector[None], n_results=k, where=where, include=["distances"])
+        ids, distances = result["ids"][0], result["distances"][0]
+        rows = self.fetch(ids)
+        return [StoredHit(i, 1.0 - float(d), *rows[i]) for i, d in zip(ids, distances) if i in rows]
 
     def count(self) -> int:
         return self.collection.count()
@@ -131,8 +153,13 @@ class ChromaVectorStore:
         return out
 
     def fetch(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
-        rows = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
-        return {i: (t or "", dict(m or {})) for i, t, m in zip(rows["ids"], rows["documents"], rows["metadatas"])}
+        ids, found = list(ids), {}
+        for start in range(0, len(ids), ROWS_PER_CALL):
+            rows = self.collection.get(ids=ids[start : start + ROWS_PER_CALL], include=["documents", "metadatas"])
+            found.update(
+                {i: (t or "", dict(m or {})) for i, t, m in zip(rows["ids"], rows["documents"], rows["metadatas"])}
+            )
+        return found
 
     def read_guard(self) -> dict[str, Any] | None:
         try:  # read afresh: another process may have written since this one opened the collection
