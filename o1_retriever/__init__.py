@@ -6,26 +6,19 @@ Rooms: ``o1_retriever.model`` (ThinkThenEmbed: thinkers, embedders, checkpoints)
 them.
 """
 
-import os
 import warnings
 
-#: MKL's strict reproducible mode, unless the environment chose one: with several threads, MKL splits a matrix
-#: product by its row count, so a row's last bits depended on how many rows came with it, and int8 thinking amplifies
-#: them (docs/results.md, "Deterministic thinking"). Read when MKL first runs, so it holds unless MKL ran before this
-#: import.
-os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
-
-from o1_retriever import _moved  # noqa: E402
-from o1_retriever.model.config import ModelConfig, ThinkingConfig  # noqa: E402
-from o1_retriever.model.query_encoding import QueryEncoding  # noqa: E402
-from o1_retriever.model.think_then_embed import QueryEmbeddings, ThinkThenEmbed  # noqa: E402
-from o1_retriever.model.thinkers import Thinker, ThinkerError  # noqa: E402
-from o1_retriever.model.weights import MissingWeightsError  # noqa: E402
-from o1_retriever.retrieval.chroma_index import ChromaIndex  # noqa: E402
-from o1_retriever.retrieval.fusion import Fusion  # noqa: E402
-from o1_retriever.retrieval.hits import Hit  # noqa: E402
-from o1_retriever.retrieval.index import EmptyIndexError, Index, IndexMismatchError  # noqa: E402
-from o1_retriever.retrieval.options import SearchOptions  # noqa: E402
+from o1_retriever import _moved
+from o1_retriever.model.config import ModelConfig, ThinkingConfig
+from o1_retriever.model.query_encoding import QueryEncoding
+from o1_retriever.model.think_then_embed import QueryEmbeddings, ThinkThenEmbed
+from o1_retriever.model.thinkers import Thinker, ThinkerError
+from o1_retriever.model.weights import MissingWeightsError
+from o1_retriever.retrieval.chroma_index import ChromaIndex
+from o1_retriever.retrieval.fusion import Fusion
+from o1_retriever.retrieval.hits import Hit
+from o1_retriever.retrieval.index import EmptyIndexError, Index, IndexMismatchError
+from o1_retriever.retrieval.options import SearchOptions
 
 _moved.register()
 

@@ -427,11 +427,16 @@ def test_builtin_weights_load_and_think():
     assert result.vectors.shape == (1, 384) and result.thoughts[0][0]
 
 
-def test_threads_are_set_once_at_load(tiny_lm, monkeypatch, caplog):
-    from o1_retriever.model.loading import THREADS_ENV, set_threads
+def test_threads_are_set_at_load_only_when_asked(tiny_lm, monkeypatch, caplog):
+    from o1_retriever.cli import configure_process
+    from o1_retriever.model.threads import THREADS_ENV, set_threads
 
     before = torch.get_num_threads()
     try:
+        monkeypatch.delenv(THREADS_ENV, raising=False)
+        torch.set_num_threads(3)
+        ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)  # a guest: torch's setting is the app's
+        assert torch.get_num_threads() == 3 and set_threads() is None and torch.get_num_threads() == 3
         ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False, threads=1)
         assert torch.get_num_threads() == 1
         monkeypatch.setenv(THREADS_ENV, "2")
@@ -439,9 +444,13 @@ def test_threads_are_set_once_at_load(tiny_lm, monkeypatch, caplog):
         monkeypatch.setenv(THREADS_ENV, "many")
         with pytest.raises(ValueError, match="O1_RETRIEVER_THREADS must be a whole number"):
             set_threads()
-        monkeypatch.delenv(THREADS_ENV)
-        assert set_threads() == max(1, len(os.sched_getaffinity(0)) // 2)
         cores = len(os.sched_getaffinity(0))
+        for command, expected in (("index", cores), ("evaluate", cores), ("search", max(1, cores // 2))):
+            monkeypatch.delenv(THREADS_ENV)
+            configure_process(command, None)  # the CLI's own process: batch commands own the machine
+            assert os.environ[THREADS_ENV] == str(expected)
+        configure_process("index", 1)
+        assert os.environ[THREADS_ENV] == "1"
         with caplog.at_level("WARNING", logger="o1_retriever"):
             assert set_threads(cores + 1) == cores + 1
         assert any(f"{cores + 1} threads on {cores} usable cores" in r.getMessage() for r in caplog.records)

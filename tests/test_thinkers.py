@@ -279,20 +279,28 @@ def test_an_int8_model_saves_the_rows_it_loaded(tiny_lm, tiny_encoder, tmp_path)
     assert all(torch.equal(r["input_embeddings"], rows[0]["input_embeddings"]) for r in rows)
 
 
-def test_importing_the_package_asks_mkl_for_reproducible_products_unless_told_otherwise():
+def test_the_cli_asks_mkl_for_reproducible_products_and_importing_the_package_changes_nothing():
     """With several threads MKL splits a product by its row count; int8 thinking amplifies the last bits that moves,
-    so a query's thoughts depended on its batch (an AVX-512 machine) until the strict mode was the default."""
+    so a query's thoughts depended on its batch (an AVX-512 machine). The CLI asks for MKL's strict mode in its own
+    process unless the environment chose one; importing the package, a guest in an app's process, sets nothing."""
     import os
     import subprocess
     import sys
 
-    code = "import os, o1_retriever; print(os.environ['MKL_CBWR'])"
-    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
-    default = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "O1_RETRIEVER_THREADS")}
+    code = "import os, torch; t = torch.get_num_threads(); import o1_retriever; print(os.environ.get('MKL_CBWR'))"
+    imported = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    cli = "from o1_retriever.cli import configure_process; import os; configure_process('search', None); "
+    cli += "print(os.environ['MKL_CBWR'])"
+    default = subprocess.run([sys.executable, "-c", cli], env=env, capture_output=True, text=True, check=True)
     chosen = subprocess.run(
-        [sys.executable, "-c", code], env={**env, "MKL_CBWR": "COMPATIBLE"}, capture_output=True, text=True, check=True
+        [sys.executable, "-c", cli], env={**env, "MKL_CBWR": "COMPATIBLE"}, capture_output=True, text=True, check=True
     )
-    assert (default.stdout.strip(), chosen.stdout.strip()) == ("AUTO,STRICT", "COMPATIBLE")
+    assert (imported.stdout.strip(), default.stdout.strip(), chosen.stdout.strip()) == (
+        "None",
+        "AUTO,STRICT",
+        "COMPATIBLE",
+    )
 
 
 def test_stop_at_sentence_end_cuts_each_thought_at_its_first_boundary(tiny_lm):

@@ -6,11 +6,12 @@ it runs, each registering them in the order ``--help`` lists them: ``index_comma
 from __future__ import annotations
 
 import os
+import sys
 from typing import Optional
 
 import typer
 
-from o1_retriever.model.loading import THREADS_ENV
+from o1_retriever.model.threads import THREADS_ENV, default_threads
 
 app = typer.Typer(
     help="A retriever that thinks before it embeds.",
@@ -30,19 +31,40 @@ def _print_version(asked: bool) -> None:
 
 @app.callback()
 def main_options(
+    context: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit"
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show third-party warnings and load progress bars"),
     threads: Optional[int] = typer.Option(
-        None, "--threads", min=1, help="CPU threads for torch [default: $O1_RETRIEVER_THREADS, else half the cores]"
+        None,
+        "--threads",
+        min=1,
+        help="CPU threads for torch [default: $O1_RETRIEVER_THREADS, else every usable core for the batch commands "
+        "(index, evaluate, think --records, synthesize, records, vote, train, distill) and half of them for search and "
+        "think]",
     ),
 ) -> None:
     """A retriever that thinks before it embeds."""
-    if threads is not None:
-        os.environ[THREADS_ENV] = str(threads)
+    configure_process(context.invoked_subcommand, threads)
     if not verbose:
         quiet_third_parties()
+
+
+#: commands that own the machine while they run: they use every usable core unless told
+BATCH_COMMANDS = ("index", "evaluate", "synthesize", "records", "vote", "train", "distill")
+
+
+def configure_process(command: Optional[str], threads: Optional[int]) -> None:
+    """What the CLI sets in its own process (a library user's process is left alone): torch's threads (``--threads``,
+    else ``$O1_RETRIEVER_THREADS``, else the command's default) and MKL's strict reproducible mode, which keeps int8
+    thoughts independent of their batch on multithreaded MKL (unless the environment chose a mode)."""
+    batch = command in BATCH_COMMANDS or (command == "think" and "--records" in sys.argv)
+    if threads is not None:
+        os.environ[THREADS_ENV] = str(threads)
+    else:
+        os.environ.setdefault(THREADS_ENV, str(default_threads(batch)))
+    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 
 def quiet_third_parties() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import os
 from pathlib import Path
 
 import torch
@@ -28,12 +27,10 @@ from o1_retriever.model.think_then_embed import OnThinkerError, ThinkThenEmbed
 from o1_retriever.model.thinkers import Thinker
 from o1_retriever.model.thinkers.local import LocalThinker
 from o1_retriever.model.thought_cache import ThoughtCache
+from o1_retriever.model.threads import set_threads
 from o1_retriever.model.weights import home_dir, resolve_weights
 
 logger = logging.getLogger(__name__)
-
-#: Environment variable naming the CPU threads torch may use (``threads=`` and ``--threads`` set it too).
-THREADS_ENV = "O1_RETRIEVER_THREADS"
 
 #: Checkpoints that ship inside the package, by name (a folder of that name in the working directory wins).
 #: "default" is what ``from_pretrained()`` loads with no argument; "default-distilled" is the same model with a
@@ -73,8 +70,7 @@ def load(
     ``"default-mpnet-distilled"`` that one with a distilled query encoder. ``thinker``:
     another thinker than the checkpoint's LM (split mode only). ``cache``: True for the default thought cache, a path
     for another, False for none. ``precision``: the local thinker's weights, "fp32" or "int8" (default: the config's).
-    ``threads``: CPU threads for torch (default: ``$O1_RETRIEVER_THREADS``, else half the cores this process may use,
-    at least 1: torch's default of all cores collapses when other processes are busy)."""
+    ``threads``: CPU threads for torch (default: ``$O1_RETRIEVER_THREADS``; neither: torch's setting is left alone)."""
     set_threads(threads)
     if name_or_path is None:
         name_or_path = SHIPPED_CHECKPOINTS["default"]
@@ -170,34 +166,3 @@ def _merge_adapter(model, adapter_dir: Path):
     from peft import PeftModel
 
     return PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload().eval()
-
-
-def usable_cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def set_threads(threads: int | None = None) -> int:
-    """Set torch's intra-op threads once: ``threads``, else ``$O1_RETRIEVER_THREADS``, else half the usable cores."""
-    cores = usable_cores()
-    if threads is None:
-        value = os.environ.get(THREADS_ENV, "").strip()
-        if value:
-            try:
-                threads = int(value)
-            except ValueError:
-                raise ValueError(f"{THREADS_ENV} must be a whole number of threads, got {value!r}") from None
-        else:
-            threads = max(1, cores // 2)
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    if threads > cores:
-        logger.warning(
-            "%d threads on %d usable cores: torch's threads then wait for each other, and a thinking query can take "
-            "many times longer when the machine is busy; use at most the cores",
-            threads,
-            cores,
-        )
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return threads
