@@ -241,9 +241,9 @@ def test_int8_falls_back_to_fp32_where_the_cpu_cannot(tiny_lm, tiny_encoder, mon
     import o1_retriever.model.thinkers.local as local
 
     monkeypatch.setattr(local, "int8_supported", lambda: False)
-    with pytest.warns(UserWarning, match="stays fp32"):
-        model = ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(tiny_encoder), precision="int8", cache=False)
-    assert model.thinker.precision == "fp32"
+    model = ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(tiny_encoder), precision="int8", cache=False)
+    with pytest.warns(UserWarning, match="stays fp32"):  # said when the thinker loads: when it is first needed
+        assert model.thinker.precision == "fp32"
     assert [m for m in model.thinker.lm.model.modules() if type(m) is torch.nn.Linear]  # untouched
 
 
@@ -324,3 +324,16 @@ def test_stop_at_sentence_end_cuts_each_thought_at_its_first_boundary(tiny_lm):
     assert any(len(s) < len(f) for s, f in zip(cut, whole))  # the setting changed something
     assert "stop_at_sentence_end" not in ThinkingConfig().cache_settings()  # thoughts cached before it stay valid
     assert ThinkingConfig(stop_at_sentence_end=True).cache_settings()["stop_at_sentence_end"] is True
+
+
+def test_a_split_models_thinker_loads_when_a_query_first_thinks(tiny_lm, tiny_encoder):
+    """A retriever that never thinks (plain or distilled queries, the defaults) never loads its thinker's LM."""
+    model = ThinkThenEmbed.from_pretrained(tiny_lm, encoder=str(tiny_encoder), cache=False)
+    assert not model.thinker.loaded and not model.thinker.embeds
+    assert repr(model.thinker) == f"LocalThinker({str(tiny_lm)!r}, trained=False, embeds=False)"
+    model.embed_queries(["cancer risk"], encoding="plain")
+    model.embed_documents(["gene expression"])
+    assert model.document_fingerprint and not model.thinker.loaded
+    thought = model.embed_queries(["cancer risk"], encoding="think", n_thoughts=1, max_new_tokens=3)
+    assert model.thinker.loaded and len(thought.thoughts[0]) == 1
+    assert repr(model.thinker) == repr(model.thinker.thinker)  # the same words before and after it loads

@@ -25,6 +25,7 @@ from o1_retriever.model.config import ModelConfig
 from o1_retriever.model.embedders import EncoderEmbedder, LMEmbedder
 from o1_retriever.model.think_then_embed import OnThinkerError, ThinkThenEmbed
 from o1_retriever.model.thinkers import Thinker
+from o1_retriever.model.thinkers.lazy import LazyThinker
 from o1_retriever.model.thinkers.local import LocalThinker
 from o1_retriever.model.thought_cache import ThoughtCache
 from o1_retriever.model.threads import set_threads
@@ -120,7 +121,9 @@ def build(
     if shared and thinker is not None:
         raise ValueError("in shared mode the model's own LM thinks and embeds: pass thinker= with a split-mode model")
     lm = None
-    if thinker is None:
+
+    def own_lm() -> CausalLM:
+        """The checkpoint's causal LM, with its special-token rows and its adapter merged."""
         base = _relative_to(checkpoint_dir, config.base)
         model, tokenizer = load_causal_lm(
             resolve_weights(base), device, dtype=dtype, trust_remote_code=trust_remote_code
@@ -130,8 +133,16 @@ def build(
             load_special_token_rows(checkpoint_dir, model, tokenizer)
         if ADAPTER_DIR in adapters:
             model = _merge_adapter(model, adapters[ADAPTER_DIR])
-        lm = CausalLM(model, tokenizer)
-        thinker = LocalThinker.from_config(lm, config, embeds=shared)
+        return CausalLM(model, tokenizer)
+
+    if thinker is None and shared:  # one LM thinks and embeds: it is needed now
+        lm = own_lm()
+        thinker = LocalThinker.from_config(lm, config, embeds=True)
+    elif thinker is None:  # split mode: the LM only thinks, so it loads when a query first thinks
+        description = f"LocalThinker({config.base!r}, trained={config.thinker_trained}, embeds=False)"
+        thinker = LazyThinker(
+            lambda: LocalThinker.from_config(own_lm(), config, embeds=False), embeds=False, description=description
+        )
     query_embedder = None
     if shared:
         embedder = LMEmbedder(lm, config)
