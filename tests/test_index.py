@@ -489,3 +489,26 @@ def test_gated_needs_a_gate_a_dense_side_and_a_search(store, shared_model):
         shared_model.embed_queries(["cancer risk"], encoding="gated")
     with pytest.raises(ValueError, match="a query encoding is one of 'plain', 'think', 'distilled', 'gated'"):
         store.query("cancer risk", encoding="sometimes")
+
+
+def test_add_texts_embeds_a_title_as_add_documents_does(split_model, tmp_path):
+    """A title given to ``add_texts`` (``titles=`` or the metadata's ``title``) reaches the vector and BM25 alike, so
+    the same document is the same row whichever way it came in."""
+    from o1_retriever.data import Document
+
+    documents = ChromaIndex(split_model, tmp_path / "documents")
+    documents.add_documents([Document("a", "cancer risk of the drug", "Oncology", {"year": 2020})])
+    by_titles = ChromaIndex(split_model, tmp_path / "titles")
+    by_titles.add_texts(["cancer risk of the drug"], [{"year": 2020}], ids=["a"], titles=["Oncology"])
+    by_metadata = ChromaIndex(split_model, tmp_path / "metadata")
+    by_metadata.add_texts(["cancer risk of the drug"], [{"year": 2020, "title": "Oncology"}], ids=["a"])
+    for index in (documents, by_titles, by_metadata):
+        hit = index.query("oncology", k=1, mode="dense", encoding="plain")[0]
+        assert hit.metadata == {"title": "Oncology", "year": 2020}
+    indexes = (documents, by_titles, by_metadata)
+    dense = [index.query("oncology", k=1, mode="dense", encoding="plain")[0].score for index in indexes]
+    assert dense[0] == pytest.approx(dense[1]) == pytest.approx(dense[2])
+    assert by_metadata.add_texts(["cancer risk of the drug"], [{"year": 2020}], ids=["a"], titles=["Oncology"])
+    assert by_metadata.count() == 1
+    with pytest.raises(ValueError, match="titles has 2 items but texts has 1"):
+        by_titles.add_texts(["x"], titles=["a", "b"])

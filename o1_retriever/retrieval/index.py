@@ -152,16 +152,26 @@ class Index:
         texts: Sequence[str],
         metadatas: Sequence[dict[str, Any]] | None = None,
         ids: Sequence[str] | None = None,
+        *,
+        titles: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> list[str]:
-        """Store plain texts; ids default to a hash of the text. Returns the ids."""
+        """Store plain texts; ids default to a hash of the text. A document's title is ``titles[i]``, else its
+        metadata's ``"title"``: both sides read it (``{title} {text}`` is embedded and indexed by BM25), as
+        ``add_documents`` does. Returns the ids."""
         texts = check_texts(texts, "texts")
-        for name, values in (("metadatas", metadatas), ("ids", ids)):
+        for name, values in (("metadatas", metadatas), ("ids", ids), ("titles", titles)):
             if values is not None and len(values) != len(texts):
                 raise ValueError(f"{name} has {len(values)} items but texts has {len(texts)}")
         ids = [str(i) for i in ids] if ids is not None else [content_id(t) for t in texts]
-        metadatas = metadatas or [{}] * len(texts)
-        self.add_documents([Document(i, t, "", m or {}) for i, t, m in zip(ids, texts, metadatas)], **kwargs)
+        metadatas = [dict(m or {}) for m in metadatas] if metadatas is not None else [{} for _ in texts]
+        if titles is None:
+            titles = [str(m.get("title") or "") for m in metadatas]
+        documents = [
+            Document(i, text, str(title or ""), {k: v for k, v in m.items() if k != "title"})
+            for i, text, title, m in zip(ids, texts, titles, metadatas)
+        ]
+        self.add_documents(documents, **kwargs)
         return ids
 
     def delete(self, ids: Sequence[str]) -> None:
