@@ -19,6 +19,7 @@ from o1_retriever.retrieval.fusion import Fusion
 from o1_retriever.retrieval.hits import Hit
 from o1_retriever.retrieval.index import EmptyIndexError, Index, IndexMismatchError
 from o1_retriever.retrieval.options import SearchOptions
+from o1_retriever.retrieval.stores import StoreUnavailableError
 
 _moved.register()
 
@@ -34,6 +35,7 @@ __all__ = [
     "QueryEmbeddings",
     "QueryEncoding",
     "SearchOptions",
+    "StoreUnavailableError",
     "ThinkThenEmbed",
     "Thinker",
     "ThinkerError",

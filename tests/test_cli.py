@@ -101,7 +101,7 @@ def test_bad_inputs_are_clear(tmp_path, tiny_lm, tiny_encoder, corpus):
     assert invoke("search", "q", "-k", 0, "--model", tiny_lm).exit_code == 2
     assert "query is empty" in invoke("search", "  ", "--model", tiny_lm).output
     down = invoke("search", "q", "--model", tiny_lm, "--host", "127.0.0.1", "--port", 9)  # nobody listens on 9
-    assert down.exit_code == 2 and down.output.startswith("error: cannot open Chroma server 127.0.0.1:9")
+    assert down.exit_code == 2 and down.output.startswith("error: cannot reach Chroma server 127.0.0.1:9")
     unknown = invoke("search", "q", "--model", "no-such-model", "--store", tmp_path / "idx")
     assert unknown.exit_code == 2 and "'no-such-model' is not an existing folder" in unknown.output
 

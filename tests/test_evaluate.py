@@ -131,7 +131,7 @@ def test_evaluate_command_writes_reports(beir, tiny_lm, tiny_encoder, tmp_path, 
     vectors, _ = corpus_vectors(model, load_benchmark(beir).corpus)
     assert vectors.shape == (24, model.dimension)
     refused = CliRunner().invoke(app, ["evaluate", "--data", str(beir), "--model", str(tiny_lm), "--fusion", "equal"])
-    assert refused.exit_code == 2 and "unknown fusion 'equal'; choose from guarded, score, rrf" in refused.output
+    assert refused.exit_code == 2 and "unknown fusion 'equal'; choose from guarded, unguarded, rrf" in refused.output
 
 
 def test_corpus_vectors_embedded_chunk_by_chunk_equal_one_pass(beir, tiny_lm):
@@ -260,15 +260,15 @@ def test_the_hybrid_systems_fuse_by_the_runs_fusion_and_the_rrf_ones_by_rrf(beir
     bench = load_benchmark(beir)
     model = ThinkThenEmbed.from_pretrained(tiny_lm, device="cpu", cache=False)
     systems = ("dense", "bm25", "dense-hybrid", "dense-hybrid-rrf", "store-dense-hybrid")
-    results = run_systems(bench, model, systems, {}, cache_corpus=False, fusion="score")
+    results = run_systems(bench, model, systems, {}, cache_corpus=False, fusion="unguarded")
     dense, lexical, n_docs = results["dense"].run, results["bm25"].run, len(bench.corpus)
-    assert results["dense-hybrid"].run == fused_run(dense, lexical, n_docs, Fusion.named("score"))
+    assert results["dense-hybrid"].run == fused_run(dense, lexical, n_docs, Fusion.named("unguarded"))
     assert results["dense-hybrid"].run != fused_run(dense, lexical, n_docs, Fusion())  # the guarded default
     assert results["dense-hybrid-rrf"].run == fused_run(dense, lexical, n_docs, Fusion.rrf())
-    assert results["store-dense-hybrid"].settings["fusion"] == str(Fusion.named("score"))
+    assert results["store-dense-hybrid"].settings["fusion"] == str(Fusion.named("unguarded"))
     index = Index(model, ChromaVectorStore(str(beir / "store")))
     index.add_documents(bench.corpus)
-    hits = index.search(list(bench.queries.values()), 24, encoding="plain", fusion="score")
+    hits = index.search(list(bench.queries.values()), 24, encoding="plain", fusion="unguarded")
     expected = {q: [h.id for h in row] for q, row in zip(bench.queries, hits)}
     found = results["store-dense-hybrid"].run
     assert {q: list(found[q]) for q in found} == expected

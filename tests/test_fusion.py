@@ -78,7 +78,9 @@ def test_bad_settings_are_refused(kwargs, message):
 def test_presets():
     assert Fusion.named("guarded") == Fusion()
     assert Fusion.named("rrf") == Fusion.rrf()
-    assert Fusion.named("score").gate_saturation is None
+    assert Fusion.named("unguarded") == Fusion(dense_weight=0.5, gate_saturation=None)
+    with pytest.warns(DeprecationWarning, match="'score' is now 'unguarded'"):
+        assert Fusion.named("score") == Fusion.named("unguarded")
     assert Fusion.of("rrf") == Fusion.rrf() and Fusion.of(Fusion(dense_weight=0.5)) == Fusion(dense_weight=0.5)
-    with pytest.raises(ValueError, match="choose from guarded, score, rrf"):
+    with pytest.raises(ValueError, match="choose from guarded, unguarded, rrf"):
         Fusion.named("best")

@@ -21,8 +21,8 @@ ModelOption = typer.Option(
 )
 FusionOption = typer.Option(
     "guarded",
-    help="How hybrid fuses: guarded (score fusion that ignores a lexical side that agrees with nothing), score "
-    "(equal weights, no guard) or rrf (equal reciprocal-rank fusion)",
+    help="How hybrid fuses: guarded (z-score fusion that ignores a lexical side that agrees with nothing), "
+    "unguarded (z-score fusion, equal weights, no guard) or rrf (equal reciprocal-rank fusion)",
 )
 BaseUrlOption = typer.Option(None, "--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
 ApiKeyEnvOption = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key")
@@ -168,6 +168,7 @@ class IndexChoice:
         """The ``ChromaIndex`` these options name, for ``model``; a missing or mismatched index is an error line."""
         from o1_retriever.retrieval.chroma_index import ChromaIndex
         from o1_retriever.retrieval.index import EmptyIndexError, IndexMismatchError
+        from o1_retriever.retrieval.stores import StoreUnavailableError
 
         try:
             return ChromaIndex(
@@ -179,7 +180,7 @@ class IndexChoice:
                 create=create,
                 lexical_path=self.lexical_path,
             )
-        except (EmptyIndexError, IndexMismatchError) as error:
+        except (EmptyIndexError, IndexMismatchError, StoreUnavailableError) as error:
             fail(str(error))
 
 

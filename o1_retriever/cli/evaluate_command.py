@@ -44,7 +44,7 @@ def evaluate(
     ),
     fusion: str = typer.Option(
         "guarded",
-        help="How the hybrid systems fuse: guarded, score or rrf, as search --fusion; "
+        help="How the hybrid systems fuse: guarded, unguarded or rrf, as search --fusion; "
         "choose it on a training split (--split train) before reading test",
     ),
     max_queries: Optional[int] = typer.Option(None, min=1, help="Evaluate only the first N queries"),

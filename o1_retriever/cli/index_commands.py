@@ -68,6 +68,7 @@ def index_corpus(
 ) -> None:
     """Embed a corpus into Chroma. Rerunning resumes: stored ids are skipped, changed documents re-embedded."""
     from o1_retriever.data import DataError, load_corpus, split_into_passages
+    from o1_retriever.retrieval.stores import StoreUnavailableError
 
     if prune and max_docs is not None:
         fail("--prune deletes what SOURCE does not hold: it cannot be combined with --max-docs")
@@ -86,6 +87,8 @@ def index_corpus(
         report = chroma.add_documents(documents, batch_size=batch_size, overwrite=overwrite, progress=True)
     except ValueError as error:
         fail(str(error))
+    except StoreUnavailableError as error:
+        fail(f"{error}. What was stored is kept: rerun the same command to resume")
     except KeyboardInterrupt:
         stored = chroma.count() - before
         typer.secho(f"interrupted after {stored} new documents; rerun the same command to resume", err=True)

@@ -79,6 +79,7 @@ def search(
     from o1_retriever.retrieval.fusion import Fusion
     from o1_retriever.retrieval.index import EmptyIndexError
     from o1_retriever.retrieval.options import SearchOptions
+    from o1_retriever.retrieval.stores import StoreUnavailableError
 
     if not query.strip():
         fail("the query is empty")
@@ -101,7 +102,7 @@ def search(
     chroma = index.open(load_model(model, thinker=thinker), create=False)
     try:
         hits = chroma.query(query, k, options)
-    except (EmptyIndexError, ThinkerError, ValueError) as error:
+    except (EmptyIndexError, ThinkerError, ValueError, StoreUnavailableError) as error:
         fail(str(error))
     if as_json:
         payload = {

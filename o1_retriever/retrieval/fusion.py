@@ -19,6 +19,7 @@ with an encoder that never saw them (``bench/fusion.py``; docs/results.md, "Fusi
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -73,9 +74,14 @@ class Fusion:
 
     @classmethod
     def named(cls, name: str) -> Fusion:
-        """A preset by name, for the CLI and configs: ``guarded`` (the default), ``score`` (equal weights, no gate:
-        best on corpora where BM25 is strong) or ``rrf``."""
-        presets = {"guarded": cls(), "score": cls(dense_weight=0.5, gate_saturation=None), "rrf": cls.rrf()}
+        """A preset by name, for the CLI and configs: ``guarded`` (the default: z-score fusion, dense weight 0.6, the
+        agreement gate), ``unguarded`` (z-score fusion, equal weights, no gate: best on corpora where BM25 is strong)
+        or ``rrf`` (equal reciprocal-rank fusion). ``score`` is the 0.1 name of ``unguarded`` (it read like the
+        ``method="score"`` every z-score preset has), accepted with a DeprecationWarning."""
+        if name == "score":
+            warnings.warn("the fusion preset 'score' is now 'unguarded'", DeprecationWarning, stacklevel=3)
+            name = "unguarded"
+        presets = {"guarded": cls(), "unguarded": cls(dense_weight=0.5, gate_saturation=None), "rrf": cls.rrf()}
         if name not in presets:
             raise ValueError(f"unknown fusion {name!r}; choose from {', '.join(presets)}")
         return presets[name]

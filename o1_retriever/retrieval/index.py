@@ -68,7 +68,7 @@ class Index:
         self, model: ThinkThenEmbed, store: VectorStore, *, create: bool = True, fusion: Fusion | str = Fusion()
     ) -> None:
         """``fusion``: how a hybrid search fuses its two sides unless a search says otherwise (a ``Fusion`` or a
-        preset name: ``"guarded"``, the default; ``"score"``; ``"rrf"``)."""
+        preset name: ``"guarded"``, the default; ``"unguarded"``; ``"rrf"``)."""
         self.model = model
         self.store = store
         self.fusion = Fusion.of(fusion)

@@ -25,6 +25,11 @@ class StoreNotFoundError(LookupError):
     """A store opened read-only that does not exist; the message says where it was looked for."""
 
 
+class StoreUnavailableError(ConnectionError):
+    """A store's server cannot be reached (down, restarting, wrong host or port); the message names it and what to
+    do. Nothing was written by the failed call: it can be retried once the server is back."""
+
+
 class VectorStore(Protocol):
     #: where the store lives, for messages ("o1-index/ collection 'x'", "server 127.0.0.1:8000 ...")
     description: str

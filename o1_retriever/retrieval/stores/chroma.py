@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
-from o1_retriever.retrieval.stores import StoredHit, StoreNotFoundError
+from o1_retriever.retrieval.stores import StoredHit, StoreNotFoundError, StoreUnavailableError
 
 DEFAULT_COLLECTION = "o1-retriever"
 #: cosine HNSW, wider than Chroma's defaults, so the approximate search stays close to exact search
@@ -35,6 +37,19 @@ def chroma_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
         if v is not None
     }
     return clean or None
+
+
+def reachable(method: Callable) -> Callable:
+    """A store method whose failure to reach a Chroma server is a ``StoreUnavailableError`` naming it."""
+
+    @functools.wraps(method)
+    def call(self: ChromaVectorStore, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except httpx.TransportError as error:
+            raise StoreUnavailableError(self.unavailable(error)) from error
+
+    return call
 
 
 class ChromaVectorStore:
@@ -66,6 +81,8 @@ class ChromaVectorStore:
                     chromadb.HttpClient(host=host, port=port) if host else chromadb.PersistentClient(path=str(path))
                 )
             except Exception as error:  # chromadb raises ValueError/ConnectionError variants for a server that is down
+                if host:
+                    raise StoreUnavailableError(self.unavailable(error)) from error
                 raise StoreNotFoundError(f"cannot open {self.description}: {error}") from error
         self.client = client
         self.name = collection
@@ -87,6 +104,14 @@ class ChromaVectorStore:
                     f"no collection {collection!r} in {self.description}: build it first with `o1-retriever index`"
                 ) from error
 
+    def unavailable(self, error: Exception) -> str:
+        """What to say when the server does not answer."""
+        return (
+            f"cannot reach {self.description} ({error}): start the server (chroma run --path DIR --port PORT) or "
+            "check the host and port; retry once it is back (writes are idempotent by id)"
+        )
+
+    @reachable
     def upsert(self, ids, vectors, texts, metadatas) -> None:
         self.collection.upsert(
             ids=list(ids),
@@ -95,11 +120,13 @@ class ChromaVectorStore:
             metadatas=[chroma_metadata(m) for m in metadatas],
         )
 
+    @reachable
     def delete(self, ids: Sequence[str]) -> None:
         ids = list(ids)
         for start in range(0, len(ids), ROWS_PER_CALL):
             self.collection.delete(ids=ids[start : start + ROWS_PER_CALL])
 
+    @reachable
     def nearest(self, vectors: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[list[StoredHit]]:
         """Each query vector's ``k`` nearest rows, in calls of at most ``ROWS_PER_CALL`` rows; a ``k`` beyond that
         reads ids and distances first, then the rows' texts by id."""
@@ -132,9 +159,11 @@ class ChromaVectorStore:
         rows = self.fetch(ids)
         return [StoredHit(i, 1.0 - float(d), *rows[i]) for i, d in zip(ids, distances) if i in rows]
 
+    @reachable
     def count(self) -> int:
         return self.collection.count()
 
+    @reachable
     def contents(self, where: dict[str, Any] | None = None, page: int = 5000):
         ids: list[str] = []
         texts: list[str] = []
@@ -146,12 +175,14 @@ class ChromaVectorStore:
             metadatas += [dict(m or {}) for m in rows["metadatas"]]
         return ids, texts, metadatas
 
+    @reachable
     def ids(self, where: dict[str, Any] | None = None, page: int = 50_000) -> list[str]:
         out: list[str] = []
         for offset in range(0, self.count(), page):
             out += self.collection.get(where=where, limit=page, offset=offset, include=[])["ids"]
         return out
 
+    @reachable
     def fetch(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         ids, found = list(ids), {}
         for start in range(0, len(ids), ROWS_PER_CALL):
@@ -161,15 +192,19 @@ class ChromaVectorStore:
             )
         return found
 
+    @reachable
     def read_guard(self) -> dict[str, Any] | None:
         try:  # read afresh: another process may have written since this one opened the collection
             self.collection = self.client.get_collection(self.name, embedding_function=None)
+        except httpx.TransportError:
+            raise
         except Exception:  # deleted meanwhile: the metadata this process last saw
             pass
         meta = self.collection.metadata or {}
         guard = {k[len(_GUARD_PREFIX) :]: v for k, v in meta.items() if k.startswith(_GUARD_PREFIX)}
         return guard or None
 
+    @reachable
     def write_guard(self, guard: dict[str, Any]) -> None:
         meta = {k: v for k, v in (self.collection.metadata or {}).items() if k != "hnsw:space"}
         self.collection.modify(metadata={**meta, **{_GUARD_PREFIX + k: v for k, v in guard.items()}})
