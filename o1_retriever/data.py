@@ -133,6 +133,15 @@ def load_corpus(source: str | Path, strict: bool = False) -> list[Document]:
 
 
 #: metadata a passage carries: the id of the document it was cut from, and its place in it (0 first)
+def shard(documents: list[Document], index: int, count: int) -> list[Document]:
+    """The documents of shard ``index`` of ``count`` (0-based): those whose id hashes there. The hash is stable
+    (SHA-1 of the id), so every process, on any machine, agrees on the split; shard before splitting into passages,
+    so a document's passages stay together."""
+    if not 0 <= index < count:
+        raise ValueError(f"a shard is i/n with 0 <= i < n, got {index}/{count}")
+    return [d for d in documents if int(hashlib.sha1(d.id.encode()).hexdigest(), 16) % count == index]
+
+
 PASSAGE_OF, PASSAGE = "document_id", "passage"
 
 

@@ -63,21 +63,34 @@ def index_corpus(
         "documents]",
     ),
     passage_overlap: int = typer.Option(30, min=0, help="With --passage-words: words a passage shares with the last"),
+    shard: Optional[str] = typer.Option(
+        None,
+        help="i/n: embed only shard i (0-based) of n, so n processes, on this machine or others, fill one Chroma "
+        "server together (a stable hash of each id decides); resumable like any index run. The lexical index is "
+        "then left for the first search, or for a last run without --shard, which skips every stored document",
+    ),
     thinker: ThinkerChoice = ThinkerChoice(),
     index: IndexChoice = IndexChoice(),
 ) -> None:
     """Embed a corpus into Chroma. Rerunning resumes: stored ids are skipped, changed documents re-embedded."""
     from o1_retriever.data import DataError, load_corpus, split_into_passages
+    from o1_retriever.data import shard as shard_of
     from o1_retriever.retrieval.stores import StoreUnavailableError
 
-    if prune and max_docs is not None:
-        fail("--prune deletes what SOURCE does not hold: it cannot be combined with --max-docs")
+    if prune and (max_docs is not None or shard is not None):
+        fail("--prune deletes what SOURCE does not hold: it cannot be combined with --max-docs or --shard")
+    part = _shard(shard) if shard is not None else None
     if passage_words is not None and passage_overlap >= passage_words:
         fail(f"--passage-overlap ({passage_overlap}) must be less than --passage-words ({passage_words})")
     try:
         documents = load_corpus(source, strict=strict)[:max_docs]
     except DataError as error:
         fail(str(error))
+    if part is not None:
+        documents = shard_of(documents, *part)
+        if not documents:
+            typer.echo(f"shard {shard} holds no document of {source}: nothing to do")
+            return
     if passage_words is not None:
         documents = split_into_passages(documents, passage_words, passage_overlap)
     retriever_model = load_model(model, thinker=thinker)
@@ -96,7 +109,8 @@ def index_corpus(
     pruned = chroma.prune(d.id for d in documents) if prune else []
     stale = chroma.drop_stale_passages(documents) if passage_words is not None and not prune else []
     began = time.perf_counter()
-    chroma.prepare_lexical_index()  # once, at the end of the ingest, rather than on the first search
+    if part is None:  # once, at the end of the ingest, rather than on the first search; shards leave it to the end
+        chroma.prepare_lexical_index()
     replaced = f" ({report.updated} replacing stored ones)" if report.updated else ""
     deleted = f", deleted {len(pruned)} not in {source}" if prune else ""
     deleted += f", deleted {len(stale)} passages an earlier split left" if stale else ""
@@ -106,3 +120,15 @@ def index_corpus(
         f"{chroma.count()} in collection {index.collection!r}; embedding {report.embed_seconds:.1f}s, "
         f"Chroma insert {report.insert_seconds:.1f}s, lexical index {time.perf_counter() - began:.1f}s"
     )
+
+
+def _shard(value: str) -> tuple[int, int]:
+    """``--shard i/n`` as (i, n), or the error line."""
+    index, _, count = value.partition("/")
+    try:
+        part = int(index), int(count)
+    except ValueError:
+        fail(f"--shard is i/n, e.g. 0/4, got {value!r}")
+    if not 0 <= part[0] < part[1]:
+        fail(f"--shard is i/n with 0 <= i < n, got {value!r}")
+    return part
