@@ -29,10 +29,12 @@ def percentiles(seconds: list[float]) -> dict:
     return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)), "n": len(ms)}
 
 
-def start_server(path: Path) -> tuple[subprocess.Popen, int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def start_server(path: Path, port: int | None = None) -> tuple[subprocess.Popen, int]:
+    """``chroma run`` on loopback over ``path`` (on ``port``, else a free one), once it accepts connections."""
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
     chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
     proc = subprocess.Popen(
         [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
