@@ -9,6 +9,7 @@ with its last text, no deleted one returned, the lexical side agreeing with the 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import random
 import subprocess
@@ -18,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import DATA, write
+from bench.common import DATA, RESULTS, write
 from bench.store import start_server
 from o1_retriever import ChromaIndex, StoreUnavailableError, ThinkThenEmbed
 from o1_retriever.data import Document, load_corpus, load_queries
@@ -55,7 +56,8 @@ def writer(args: argparse.Namespace) -> None:
     live: list[str] = []
     with open(args.log, "a") as log:
         while time.time() < args.deadline:
-            action = rng.choice(["add", "add", "edit", "delete"]) if live else "add"
+            # the store keeps its size: the writer adds up to --churn documents, then adds and deletes alike
+            action = rng.choice(["add", "edit", "delete"]) if len(live) >= args.churn else "add"
             if action == "add":
                 doc = corpus[len(live) % len(corpus)]
                 doc = Document(f"w{rng.randrange(10**9)}", doc.text, doc.title, {})
@@ -91,6 +93,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=500)
     parser.add_argument("--down-seconds", type=float, default=5.0, help="how long the server stays stopped")
     parser.add_argument("--pause", type=float, default=0.5, help="the writer's pause between operations, seconds")
+    parser.add_argument("--churn", type=int, default=50, help="documents the writer keeps added (then adds = deletes)")
     parser.add_argument("--name", default="soak", help="bench/results/NAME.json")
     parser.add_argument("--writer", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -112,7 +115,7 @@ def main() -> None:
     write_process = subprocess.Popen(
         [sys.executable, "-m", "bench.soak", "--writer", "--data", args.data, "--docs", str(args.docs)]
         + ["--port", str(port), "--lexical", str(work / "lexical-writer"), "--log", str(log)]
-        + ["--deadline", str(deadline), "--pause", str(args.pause)]
+        + ["--deadline", str(deadline), "--pause", str(args.pause), "--churn", str(args.churn)]
     )
     calls: list[dict] = []
     memory: list[tuple[float, float]] = []
@@ -157,6 +160,10 @@ def main() -> None:
     }
     server.kill()
     write(args.name, payload)
+    trace = {"outage": outage, "rss_mb": memory, "calls": calls, "writes": log.read_text().splitlines()}
+    with open(RESULTS / f"{args.name}-trace.json.gz", "wb") as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
+            packed.write(json.dumps(trace).encode())
 
 
 def check(index: ChromaIndex, log: Path, calls: list[dict], outage: dict, memory: list) -> dict:
@@ -175,8 +182,11 @@ def check(index: ChromaIndex, log: Path, calls: list[dict], outage: dict, memory
     lexical_ids = set(index._lexical(index.count()).ids)
     after = [c for c in calls if c["t"] > outage["back"]]
     recovered = min((c["t"] + c["seconds"] for c in after if c["out"] == "ok"), default=None)
-    outside = [c for c in calls if c["out"] != "ok" and not outage["stopped"] - 1 <= c["t"] <= (recovered or 0)]
+    # a failure belongs to the outage when its call ran during it (a thinking call may start well before the stop)
+    during = lambda c: c["t"] <= (recovered or 0) and c["t"] + c["seconds"] >= outage["stopped"]  # noqa: E731
+    outside = [c for c in calls if c["out"] != "ok" and not during(c)]
     warm = [rss for t, rss in memory if t >= memory[-1][0] * 0.2]
+    documents = len(stored)
     return {
         "calls": len(calls),
         "calls_per_mode": {m: sum(c["mode"] == m for c in calls) for m in sorted({c["mode"] for c in calls})},
@@ -189,6 +199,7 @@ def check(index: ChromaIndex, log: Path, calls: list[dict], outage: dict, memory
         "lost_documents": lost,
         "resurrected_documents": resurrected,
         "lexical_agrees_with_store": lexical_ids == stored,
+        "documents_at_the_end": documents,
         "rss_mb_after_warmup_first_last": [warm[0], warm[-1]] if warm else None,
         "rss_growth_after_warmup": (warm[-1] / warm[0] - 1) if warm else None,
         "latency_ms_p50_by_mode": {
