@@ -3,6 +3,7 @@ Chroma) against sentence-transformers ``encode`` of the same encoder architectur
 process; and 2 shards x 1 thread into one Chroma server against 1 process x 2 threads (wall time), same run.
 
     python -m bench.ingest --docs 2000 --rounds 3 --threads 2 [--shards] --name ingest
+(the comparison needs sentence-transformers, not a dependency: pip install sentence-transformers)
 """
 
 from __future__ import annotations

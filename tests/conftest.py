@@ -17,6 +17,23 @@ from tests.tiny_models import DOCS, make_causal_lm, make_encoder
 
 
 @pytest.fixture(autouse=True)
+def _process_settings():
+    """The CLI configures its own process (torch's threads through $O1_RETRIEVER_THREADS, MKL's mode): a test that
+    runs it in this process leaves nothing of that to the next test."""
+    import torch
+
+    names = ("O1_RETRIEVER_THREADS", "MKL_CBWR")
+    saved, threads = {name: os.environ.get(name) for name in names}, torch.get_num_threads()
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
 def _offline(monkeypatch, tmp_path_factory):
     """No hub, no network but loopback; caches in a temporary home."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
