@@ -48,15 +48,19 @@ def read_json(path: str | Path) -> dict:
     return json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
 
 
+def write_gzip(path: Path, data: bytes) -> Path:
+    """``data`` gzipped into ``path`` reproducibly (no name, no time in the header: the same bytes on any machine)."""
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
+        packed.write(data)
+    return path
+
+
 def keep(folder: Path, name: str) -> Path:
     """An ``evaluate --out`` folder kept in ``bench/results/eval/``: ``NAME.json.gz`` (the summary with per-query
     values, gzipped reproducibly) and ``NAME.md`` (its table); returns the JSON's path."""
-    target = RESULTS / "eval" / f"{name}.json.gz"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
-        packed.write((Path(folder) / "results.json").read_bytes())
+    (RESULTS / "eval").mkdir(parents=True, exist_ok=True)
     (RESULTS / "eval" / f"{name}.md").write_text((Path(folder) / "results.md").read_text())
-    return target
+    return write_gzip(RESULTS / "eval" / f"{name}.json.gz", (Path(folder) / "results.json").read_bytes())
 
 
 def write(name: str, payload: dict) -> Path:

@@ -9,7 +9,6 @@ with its last text, no deleted one returned, the lexical side agreeing with the 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import random
 import subprocess
@@ -19,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import DATA, RESULTS, write
+from bench.common import DATA, RESULTS, write, write_gzip
 from bench.store import start_server
 from o1_retriever import ChromaIndex, StoreUnavailableError, ThinkThenEmbed
 from o1_retriever.data import Document, load_corpus, load_queries
@@ -161,9 +160,7 @@ def main() -> None:
     server.kill()
     write(args.name, payload)
     trace = {"outage": outage, "rss_mb": memory, "calls": calls, "writes": log.read_text().splitlines()}
-    with open(RESULTS / f"{args.name}-trace.json.gz", "wb") as raw:
-        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
-            packed.write(json.dumps(trace).encode())
+    write_gzip(RESULTS / f"{args.name}-trace.json.gz", json.dumps(trace).encode())
 
 
 def check(index: ChromaIndex, log: Path, calls: list[dict], outage: dict, memory: list) -> dict:

@@ -21,22 +21,21 @@ from o1_retriever.cli.common import (
     thinker_options,
     thinking_options,
 )
-
-#: the 0.1 flags and the encoding each one chose
-_OLD_FLAGS = {"think": "think", "gated": "gated", "distilled": "distilled", "plain": "plain"}
-
+from o1_retriever.model.query_encoding import QueryEncoding
 
 def _encoding(encoding: Optional[str], **old_flags: bool) -> Optional[str]:
-    """``--encoding``, or the one deprecated flag given (with a note on stderr); two ways at once are an error."""
+    """``--encoding``, or the one deprecated flag given (0.1's ``--think`` and so on, each named for its encoding;
+    with a note on stderr); two ways at once are an error."""
     chosen = [name for name, given in old_flags.items() if given]
     if chosen:
-        typer.secho(f"note: --{chosen[0]} is deprecated: use --encoding {_OLD_FLAGS[chosen[0]]}", err=True)
+        typer.secho(f"note: --{chosen[0]} is deprecated: use --encoding {chosen[0]}", err=True)
     if len(chosen) + (encoding is not None) > 1:
         fail("--encoding, --think, --gated, --distilled and --plain are ways of embedding the query: choose one")
     if chosen:
-        return _OLD_FLAGS[chosen[0]]
-    if encoding is not None and encoding not in ("plain", "think", "distilled", "gated"):
-        fail(f"--encoding is one of plain, think, distilled, gated; got {encoding!r}")
+        return chosen[0]
+    names = [e.value for e in QueryEncoding]
+    if encoding is not None and encoding not in names:
+        fail(f"--encoding is one of {', '.join(names)}; got {encoding!r}")
     return encoding
 
 

@@ -28,7 +28,7 @@ from o1_retriever.validation import check_positive, check_texts
 
 logger = logging.getLogger(__name__)
 
-#: ids one store call takes at most (Chroma caps a call's ids)
+#: values one ``$in`` metadata filter takes at most (Chroma refuses a filter of tens of thousands of values)
 IDS_PER_CALL = 5000
 
 

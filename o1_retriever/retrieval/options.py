@@ -78,13 +78,12 @@ class SearchOptions:
                 DeprecationWarning,
                 stacklevel=3,
             )
-            if "encoding" in given and given["encoding"] is not None and think is not None:
-                raise TypeError("pass encoding= or the deprecated think=, not both")
-            given.setdefault("encoding", None)
             if think is not None:
+                if given.get("encoding") is not None:
+                    raise TypeError("pass encoding= or the deprecated think=, not both")
                 given["encoding"] = QueryEncoding.of(think)
-            elif given["encoding"] is None:
-                given["encoding"] = base.encoding
+            elif given.get("encoding") is None:  # think=None with no encoding keeps the encoding as it was
+                given.pop("encoding", None)
         fields = {k: given.pop(k) for k in OPTION_NAMES if k in given}
         if "thinking" in given:
             given = {**given.pop("thinking"), **given}
