@@ -1,5 +1,6 @@
 """The Python blocks of the README and of docs/ run as written (tiny split checkpoints standing in for the shipped
-ones): the README's blocks in one namespace, each page's in its own."""
+ones): the README's blocks in one namespace, each page's in its own. A ``py`` block is an illustration that needs the
+real weights (``adapt``), run on tiny models by its own tests instead."""
 
 import re
 from pathlib import Path

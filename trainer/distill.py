@@ -165,17 +165,24 @@ def epoch_loss(
 
 
 def distill(
-    config: DistillConfig, records: list[TrainingRecord], *, overwrite: bool = False, progress: bool = False
+    config: DistillConfig,
+    records: list[TrainingRecord],
+    *,
+    overwrite: bool = False,
+    progress: bool = False,
+    held: set[tuple[str, str]] | None = None,
 ) -> dict:
     """Train the distilled query encoder and write the checkpoint (the model's files + ``query_adapter/``) to
     ``config.out``; a rerun of the same config resumes after its last finished epoch (``progress``: a bar over the
-    epochs, with the held-out score). Returns a summary."""
+    epochs, with the held-out score). ``held``: the (source, query id) of the records held out, in place of
+    ``config.hold_out``'s (``adapt`` holds out synthetic questions). Returns a summary."""
     out = Path(config.out)
     _prepare(out, config, overwrite)
     model = ThinkThenEmbed.from_pretrained(config.model, cache=False)
     if model.config.mode != "split":
         raise ValueError(f"{config.model} is a {model.config.mode}-mode model: distillation needs split mode")
-    held = held_out_ids(config.hold_out, config.dev_split, config.dev_queries) if config.hold_out else set()
+    if held is None:
+        held = held_out_ids(config.hold_out, config.dev_split, config.dev_queries) if config.hold_out else set()
     train, dev = split_records(records, held)
     if not train:
         raise ValueError(f"{config.data}: no usable record left to train on after holding out {len(dev)}")

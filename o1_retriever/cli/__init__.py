@@ -1,7 +1,7 @@
 """The ``o1-retriever`` command line: one Typer app, commands grouped by module, each importing what it needs when
 it runs, each registering them in the order ``--help`` lists them: ``index_commands`` (download-weights, index),
 ``search_commands`` (search, think), ``evaluate_command``, ``data_commands`` (synthesize, records, vote),
-``train_commands`` (train, distill)."""
+``train_commands`` (train, distill), ``adapt_command``."""
 
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ def main_options(
         "--threads",
         min=1,
         help="CPU threads for torch [default: $O1_RETRIEVER_THREADS, else every usable core for the batch commands "
-        "(index, evaluate, think --records, synthesize, records, vote, train, distill) and half of them for search and "
-        "think]",
+        "(index, evaluate, think --records, synthesize, records, vote, train, distill, adapt) and half of them for "
+        "search and think]",
     ),
 ) -> None:
     """A retriever that thinks before it embeds."""
@@ -52,7 +52,7 @@ def main_options(
 
 
 #: commands that own the machine while they run: they use every usable core unless told
-BATCH_COMMANDS = ("index", "evaluate", "synthesize", "records", "vote", "train", "distill")
+BATCH_COMMANDS = ("index", "evaluate", "synthesize", "records", "vote", "train", "distill", "adapt")
 
 
 def configure_process(command: Optional[str], threads: Optional[int]) -> None:
@@ -83,7 +83,7 @@ def quiet_third_parties() -> None:
 
 # each module registers its commands on ``app``, in this order
 from o1_retriever.cli import index_commands, search_commands, evaluate_command  # noqa: E402, F401
-from o1_retriever.cli import data_commands, train_commands  # noqa: E402, F401
+from o1_retriever.cli import data_commands, train_commands, adapt_command  # noqa: E402, F401
 
 __all__ = ["app"]
 

@@ -20,9 +20,10 @@ ModelOption = typer.Option(
     "or hub id [default: the shipped model, also 'default']",
 )
 FusionOption = typer.Option(
-    "guarded",
+    None,
     help="How hybrid fuses: guarded (z-score fusion that ignores a lexical side that agrees with nothing), "
-    "unguarded (z-score fusion, equal weights, no guard) or rrf (equal reciprocal-rank fusion)",
+    "unguarded (z-score fusion, equal weights, no guard) or rrf (equal reciprocal-rank fusion) [default: the "
+    "checkpoint's own (an adapted one records its corpus's), else guarded]",
 )
 BaseUrlOption = typer.Option(None, "--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
 ApiKeyEnvOption = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key")

@@ -42,10 +42,10 @@ def evaluate(
     include_query_vector: Optional[bool] = typer.Option(
         None, help="Include the thought-free query vector in the mean [default: the model's]"
     ),
-    fusion: str = typer.Option(
-        "guarded",
+    fusion: Optional[str] = typer.Option(
+        None,
         help="How the hybrid systems fuse: guarded, unguarded or rrf, as search --fusion; "
-        "choose it on a training split (--split train) before reading test",
+        "choose it on a training split (--split train) before reading test [default: the checkpoint's, else guarded]",
     ),
     max_queries: Optional[int] = typer.Option(None, min=1, help="Evaluate only the first N queries"),
     max_docs: Optional[int] = typer.Option(None, min=1, help="Keep judged documents plus the first N documents"),
@@ -62,7 +62,7 @@ def evaluate(
     from o1_retriever.model.thinkers import ThinkerError
 
     try:
-        fused_by = Fusion.named(fusion)
+        fused_by = Fusion.named(fusion) if fusion else None
     except ValueError as error:
         fail(str(error))
     chosen = tuple(s.strip() for s in (systems or ",".join(SYSTEMS)).split(",") if s.strip())

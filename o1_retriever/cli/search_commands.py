@@ -62,7 +62,7 @@ def search(
     distilled: bool = typer.Option(False, "--distilled", hidden=True, help="Deprecated: --encoding distilled"),
     plain: bool = typer.Option(False, "--plain", hidden=True, help="Deprecated: --encoding plain"),
     mode: str = typer.Option("hybrid", help="hybrid (dense + BM25, fused), dense or lexical"),
-    fusion: str = FusionOption,
+    fusion: Optional[str] = FusionOption,
     where: Optional[str] = typer.Option(
         None,
         help="A metadata filter for both sides, as Chroma's where in JSON: "
@@ -94,7 +94,11 @@ def search(
         fail(f"--where must be a JSON object, e.g. '{{\"year\": 2020}}', got {where}")
     try:
         options = SearchOptions.of(
-            encoding=encoding, mode=mode, fusion=Fusion.named(fusion), where=filters, thinking=thinking
+            encoding=encoding,
+            mode=mode,
+            fusion=Fusion.named(fusion) if fusion else None,
+            where=filters,
+            thinking=thinking,
         )
     except (ValueError, TypeError) as error:
         fail(str(error))

@@ -261,11 +261,11 @@ def run_systems(
     include_query_vector: bool | None = None,
     depth: int = 1000,
     cache_corpus: bool = True,
-    fusion: Fusion | str = Fusion(),
+    fusion: Fusion | str | None = None,
 ) -> dict[str, SystemResult]:
     """Run ``systems`` on ``bench`` (and whatever they build on). ``thinking``: ThinkingConfig overrides
     (n_thoughts, temperature, ...) for the thinking systems. ``fusion``: how the hybrid systems fuse (a ``Fusion`` or
-    a preset name), unless a system fixes its own."""
+    a preset name; None: the checkpoint's own, else the default), unless a system fixes its own."""
     unknown = set(systems) - set(SYSTEMS)
     if unknown:
         raise ValueError(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
@@ -288,7 +288,7 @@ def run_systems(
         include_query_vector=include_query_vector,
         depth=depth,
         cache_corpus=cache_corpus,
-        fusion=Fusion.of(fusion),
+        fusion=Fusion.of(fusion) if fusion is not None else Fusion.of_checkpoint(model.config.fusion),
     )
     wanted = set(systems) | {need for name in systems for need in SYSTEMS[name].needs}
     for name, system in SYSTEMS.items():

@@ -110,6 +110,10 @@ class ModelConfig:
     #: first round is unsure); the others cost what ``plain`` costs. Chosen on dev (``bench/gate.py``) for the encoder
     #: and thinker of the checkpoint; None: the checkpoint has no gate
     think_below: float | None = None
+    #: how a hybrid search over this checkpoint's index fuses its two sides unless told (the fields of
+    #: ``o1_retriever.retrieval.fusion.Fusion``); ``adapt`` calibrates it on the corpus it adapted to. None: the
+    #: ``guarded`` preset
+    fusion: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("shared", "split"):

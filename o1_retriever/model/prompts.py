@@ -52,3 +52,21 @@ def thinking_messages(query: str, examples: tuple[tuple[str, str], ...] = ()) ->
     for shot_query, passage in examples:
         messages += [{"role": "user", "content": shot_query}, {"role": "assistant", "content": passage}]
     return messages + [{"role": "user", "content": query}]
+
+
+#: ``adapt``: the writer is asked, zero-shot, for a question each passage answers (a few-shot conversation made
+#: SmolLM2 echo its examples' questions for unrelated passages); a few real, unjudged questions of the corpus's users
+#: set the style when given (Promptagator-style)
+QUESTION_INSTRUCTION = "Write a question that the text above answers. Reply with the question only."
+MAX_QUESTION_PASSAGE_CHARS = 1200  # what the writer reads of a passage
+
+
+def question_messages(passage: str, style: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """The chat messages that ask a chat model for one question ``passage`` answers; ``style``: questions the
+    collection's users ask (unjudged), listed to set the wording."""
+    shown = ""
+    if style:
+        shown = "\n\nWrite it the way these questions of the collection's users are written:\n" + "\n".join(
+            f"- {q}" for q in style
+        )
+    return [{"role": "user", "content": f"{passage[:MAX_QUESTION_PASSAGE_CHARS]}\n\n{QUESTION_INSTRUCTION}{shown}"}]

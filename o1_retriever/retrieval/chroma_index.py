@@ -28,7 +28,7 @@ class ChromaIndex(Index):
         model: ThinkThenEmbed,
         path: str | Path | None = "o1-index",
         *,
-        fusion: Fusion | str = Fusion(),
+        fusion: Fusion | str | None = None,
         **chroma: Any,
     ) -> None:
         """``chroma``: the options of ``ChromaVectorStore`` (``collection``, ``host``, ``port``, ``create``,

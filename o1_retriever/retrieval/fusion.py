@@ -73,6 +73,19 @@ class Fusion:
         return cls.named(fusion) if isinstance(fusion, str) else fusion
 
     @classmethod
+    def of_checkpoint(cls, settings: Mapping[str, object] | None) -> Fusion:
+        """The fusion a checkpoint records (``ModelConfig.fusion``: ``adapt`` calibrates it), else the default."""
+        try:
+            return cls(**settings) if settings else cls()
+        except TypeError as error:
+            raise ValueError(f"the checkpoint's fusion settings {dict(settings)} are not a Fusion: {error}") from None
+
+    def settings(self) -> dict[str, object]:
+        """The fields, as a checkpoint records them (``of_checkpoint`` reads them back)."""
+        return {"method": self.method, "dense_weight": self.dense_weight, "gate_depth": self.gate_depth,
+                "gate_saturation": self.gate_saturation, "rrf_k": self.rrf_k}
+
+    @classmethod
     def named(cls, name: str) -> Fusion:
         """A preset by name, for the CLI and configs: ``guarded`` (the default: z-score fusion, dense weight 0.6, the
         agreement gate), ``unguarded`` (z-score fusion, equal weights, no gate: best on corpora where BM25 is strong)

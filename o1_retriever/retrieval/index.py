@@ -65,13 +65,13 @@ class Index:
     has filled yet."""
 
     def __init__(
-        self, model: ThinkThenEmbed, store: VectorStore, *, create: bool = True, fusion: Fusion | str = Fusion()
+        self, model: ThinkThenEmbed, store: VectorStore, *, create: bool = True, fusion: Fusion | str | None = None
     ) -> None:
         """``fusion``: how a hybrid search fuses its two sides unless a search says otherwise (a ``Fusion`` or a
-        preset name: ``"guarded"``, the default; ``"unguarded"``; ``"rrf"``)."""
+        preset name: ``"guarded"``, ``"unguarded"``, ``"rrf"``; None: the checkpoint's own, else ``"guarded"``)."""
         self.model = model
         self.store = store
-        self.fusion = Fusion.of(fusion)
+        self.fusion = Fusion.of(fusion) if fusion is not None else Fusion.of_checkpoint(model.config.fusion)
         self._lexical_index: LexicalIndex | None = None
         self._lexical_stamp: dict[str, Any] | None = None
         self._lexical_lock = threading.Lock()

@@ -33,10 +33,18 @@ class ThinkerError(RuntimeError):
 
 @dataclass(frozen=True)
 class ThinkRequest:
-    """One query to think about, with optional few-shot examples (synthesis); query time passes none."""
+    """One query to think about, with optional few-shot examples (synthesis); query time passes none.
+
+    ``messages``: another conversation to answer instead of the thinking prompt (``adapt`` asks the writer for the
+    questions a passage answers); ``query`` then keys the request's seeds."""
 
     query: str
     examples: Examples = ()
+    messages: tuple[dict[str, str], ...] = ()
+
+    def conversation(self) -> list[dict[str, str]]:
+        """The chat messages a chat model answers for this request."""
+        return list(self.messages) or prompts.thinking_messages(self.query, self.examples)
 
 
 @dataclass
@@ -102,7 +110,7 @@ def chat_thoughts(
     collected per request. Settings only the local thinker honours are refused."""
     refuse_local_only_settings(settings, repr(thinker))
     k = settings.n_thoughts
-    conversations = [prompts.thinking_messages(r.query, r.examples) for r in requests for _ in range(k)]
+    conversations = [r.conversation() for r in requests for _ in range(k)]
     outcomes = answer_all(conversations)
     return [collect(outcomes[j * k : (j + 1) * k], repr(thinker)) for j in range(len(requests))]
 

@@ -132,9 +132,11 @@ class LocalThinker:
 
     def prompt(self, request: ThinkRequest) -> list[int]:
         if not self.trained:  # prompts need the tokenizer only: they never wait for quantisation
-            return self._lm.chat_prompt(prompts.thinking_messages(request.query, request.examples))
-        if request.examples:
-            raise ValueError("a trained thinker reads <query>q</query><thought> only: it takes no few-shot examples")
+            return self._lm.chat_prompt(request.conversation())
+        if request.examples or request.messages:
+            raise ValueError(
+                "a trained thinker reads <query>q</query><thought> only: no few-shot examples, no other messages"
+            )
         return self._lm.thinking_prompt(request.query, self.max_query_tokens)
 
     def _limit(self, prompt: list[int], max_new_tokens: int) -> int:

@@ -56,7 +56,7 @@ class OpenAIThinker:
         refuse_local_only_settings(settings, self.url)
         k = settings.n_thoughts
         jobs = [
-            (prompts.thinking_messages(r.query, r.examples), row_seed(settings.seed, r.query, i), settings)
+            (r.conversation(), row_seed(settings.seed, r.query, i), settings)
             for r in requests
             for i in range(k)
         ]

@@ -1,0 +1,267 @@
+"""``adapt``: a checkpoint adapted to a corpus without judged queries — the pipeline end to end on tiny random models,
+resuming, refusals, bad input, and the pure rules of each stage."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from o1_retriever import ChromaIndex, ThinkThenEmbed
+from o1_retriever.cli import app
+from o1_retriever.data import DataError, Document
+from o1_retriever.model.thinkers import Thoughts
+from o1_retriever.retrieval.fusion import Fusion
+from o1_retriever.trainer.adapt import AdaptConfig, AdaptError, adapt
+from o1_retriever.trainer.adapt import check, pairs, passages, questions
+from o1_retriever.trainer.records import read_finished
+from tests.tiny_models import WORDS
+
+runner = CliRunner()
+UNGUARDED = Fusion.named("unguarded").settings()
+
+
+def corpus(n: int, seed: int = 0, words: tuple[str, ...] = WORDS) -> list[Document]:
+    """``n`` documents over the tiny vocabulary, each with two words of its own (what a question can find it by)."""
+    rng = random.Random(seed)
+    return [Document(f"doc{i}", f"topic{i} marker{i} " + " ".join(rng.choices(words, k=14))) for i in range(n)]
+
+
+def write_corpus(path: Path, documents: list[Document]) -> Path:
+    path.write_text("".join(json.dumps({"_id": d.id, "title": d.title, "text": d.text}) + "\n" for d in documents))
+    return path
+
+
+class QuestionWriter:
+    """A writer for tests: asks about a passage's own two words; thinks "evidence about <query>"; fails on request."""
+
+    identity = "test-writer"
+    embeds = False
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.calls = 0
+        self.asked: list[str] = []
+        self.fail_after = fail_after
+
+    def think(self, requests, settings):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise RuntimeError("killed")
+        out = []
+        for request in requests:
+            if request.messages:
+                self.asked.append(request.query)
+                first, second = request.messages[-1]["content"].split()[:2]
+                out.append(Thoughts([f"what is known about {first} and {second}?"]))
+            else:
+                out.append(Thoughts([f"evidence about {request.query} {i}" for i in range(settings.n_thoughts)]))
+        return out
+
+
+@pytest.fixture
+def base(split_model, tmp_path):
+    """A split checkpoint whose hybrid is unguarded (a tiny random encoder agrees with nothing: the guard would drop
+    BM25 and no question would find its passage)."""
+    folder = split_model.save_pretrained(tmp_path / "base")
+    config = json.loads((folder / "o1_config.json").read_text())
+    (folder / "o1_config.json").write_text(json.dumps({**config, "fusion": UNGUARDED}))
+    return folder
+
+
+def settings(tmp_path: Path, base: Path, tiny_encoder, **changes) -> AdaptConfig:
+    data = write_corpus(tmp_path / "corpus.jsonl", corpus(90))
+    given = dict(
+        corpus=str(data),
+        out=str(tmp_path / "adapted"),
+        model=str(base),
+        queries=60,
+        min_held_out=8,
+        committee=(str(tiny_encoder), "bm25"),
+        distill={"max_epochs": 2, "learning_rate": 1e-2},
+    )
+    return AdaptConfig(**{**given, **changes})
+
+
+def test_adapt_end_to_end_serves_the_base_index_and_a_rerun_redoes_nothing(base, tiny_encoder, tmp_path):
+    config = settings(tmp_path, base, tiny_encoder)
+    with pytest.warns(UserWarning, match="little to go on"):
+        report = adapt(config, writer=QuestionWriter(), progress=False)
+    out = Path(config.out)
+    assert (out / "adapt_report.md").read_text().startswith("# Adapted to")
+    assert json.loads((out / "adapt_report.json").read_text())["check"] == report["check"]
+    counts = report["counts"]
+    assert counts["passages"]["sampled"] == 60 and counts["filter"]["kept"] > 20
+    assert counts["filter"]["train"] + counts["filter"]["held_out"] == counts["filter"]["kept"]
+    # the held-out questions are never trained on
+    (voted,) = (out / "adapt-run").glob("voted-*.jsonl")
+    trained = {r["query_id"] for r in read_finished(voted)}
+    held = [r for r in read_finished(out / "adapt-run" / "pairs.jsonl") if r["query_id"] not in trained]
+    assert len(held) == counts["filter"]["held_out"] and not trained & {r["query_id"] for r in held}
+    # a query-side checkpoint: distilled by default, the same document vectors (the base's index serves it)
+    base_model, adapted = ThinkThenEmbed.from_pretrained(base), ThinkThenEmbed.from_pretrained(out)
+    assert adapted.distilled and adapted.document_fingerprint == base_model.document_fingerprint
+    assert adapted.config.fusion == report["check"]["fusion_settings"]
+    index = ChromaIndex(base_model, tmp_path / "index")
+    index.add_texts(["topic1 marker1 cells", "topic2 marker2 energy"], ids=["a", "b"])
+    served = ChromaIndex(adapted, tmp_path / "index")
+    assert served.fusion == Fusion.of_checkpoint(adapted.config.fusion)
+    assert served.query("what is known about topic2 and marker2?", k=1)[0].id == "b"
+    # a rerun of the same command resumes: nothing is asked again
+    again = QuestionWriter()
+    adapt(config, writer=again, progress=False)
+    assert again.asked == []
+    assert [r["id"] for r in read_finished(out / "adapt-run" / "questions.jsonl")] == [
+        r["id"] for r in read_finished(out / "adapt-run" / "passages.jsonl")
+    ]
+
+
+def test_a_run_killed_mid_stage_resumes_and_writes_every_record_once(base, tiny_encoder, tmp_path):
+    config = settings(tmp_path, base, tiny_encoder, thoughts=True)
+    with pytest.raises(RuntimeError, match="killed"), pytest.warns(UserWarning):
+        adapt(config, writer=QuestionWriter(fail_after=3), progress=False)  # 3 batches of questions, then dies
+    run = Path(config.out) / "adapt-run"
+    assert len(read_finished(run / "questions.jsonl")) == 3 * questions.BATCH
+    with (run / "questions.jsonl").open("a") as handle:
+        handle.write('{"id": "doc')  # a torn last line, as kill -9 mid-write leaves it
+    writer = QuestionWriter(fail_after=2)  # the questions finish, then it dies while thinking
+    with pytest.raises(RuntimeError, match="killed"), pytest.warns(UserWarning):
+        adapt(config, writer=writer, progress=False)
+    assert len(writer.asked) == 60 - 3 * questions.BATCH
+    with pytest.warns(UserWarning):
+        adapt(config, writer=QuestionWriter(), progress=False)
+    for path in (run / "questions.jsonl", *run.glob("thoughts-*.jsonl"), *run.glob("voted-*.jsonl")):
+        ids = [r.get("query_id") or r.get("id") for r in read_finished(path)]
+        assert len(ids) == len(set(ids)), path.name
+
+
+def test_refusals_a_small_corpus_another_run_and_overwrite(base, tiny_encoder, tmp_path):
+    small = settings(tmp_path, base, tiny_encoder, corpus=str(write_corpus(tmp_path / "small.jsonl", corpus(20))))
+    with pytest.raises(AdaptError, match="20 usable passages.*at least 50"):
+        adapt(small, writer=QuestionWriter(), progress=False)
+    config = settings(tmp_path, base, tiny_encoder, thoughts=False)
+    with pytest.warns(UserWarning):
+        adapt(config, writer=QuestionWriter(), progress=False)
+    other = replace(config, corpus=str(write_corpus(tmp_path / "other.jsonl", corpus(90, seed=1))))
+    with pytest.raises(AdaptError, match="another corpus or other settings.*--overwrite"), pytest.warns(UserWarning):
+        adapt(other, writer=QuestionWriter(), progress=False)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(AdaptError, match="not empty"), pytest.warns(UserWarning):
+        adapt(replace(other, out=str(tmp_path / "busy")), writer=QuestionWriter(), progress=False)
+    writer = QuestionWriter()
+    with pytest.warns(UserWarning):
+        adapt(other, writer=writer, overwrite=True, progress=False)
+    assert len(writer.asked) == 60
+
+
+def test_a_non_english_corpus_warns_that_the_built_in_writer_is_english_only(base, tiny_encoder, tmp_path):
+    cyrillic = tuple("клетка белок ген рак риск пациент кровь мозг лечение болезнь".split())
+    config = settings(
+        tmp_path, base, tiny_encoder, corpus=str(write_corpus(tmp_path / "ru.jsonl", corpus(30, words=cyrillic)))
+    )
+    with pytest.warns(UserWarning, match="English only"), pytest.raises(AdaptError):
+        adapt(config, progress=False)
+
+
+def test_a_failing_writer_endpoint_stops_the_stage_naming_it_and_keeps_the_questions(tmp_path):
+    from o1_retriever.model.thinkers.openai import OpenAIThinker
+
+    rows = [{"id": d.id, "text": d.text} for d in corpus(12)]
+    out = tmp_path / "questions.jsonl"
+    asked = questions.write_questions(rows[:8], QuestionWriter(), out, questions.QuestionSettings(), progress=False)
+    dead = OpenAIThinker("http://127.0.0.1:9/v1", "writer", max_retries=0, timeout=1)  # nothing listens on port 9
+    with pytest.raises(questions.WriterError, match=r"127\.0\.0\.1:9"):
+        questions.write_questions(rows, dead, out, questions.QuestionSettings(), progress=False)
+    assert read_finished(out) == asked
+
+
+def test_the_cli_reports_one_error_line_and_require_gain_exits_non_zero(base, tmp_path, monkeypatch):
+    data = write_corpus(tmp_path / "c.jsonl", corpus(10))
+    result = runner.invoke(app, ["adapt", str(data), "--out", str(tmp_path / "a"), "--model", str(base)])
+    assert result.exit_code == 2 and "error: " in result.output and "at least 50" in result.output
+    bad = tmp_path / "examples.jsonl"
+    bad.write_text('{"query": "how?"}\n{oops\n')
+    result = runner.invoke(app, ["adapt", str(data), "--out", str(tmp_path / "a"), "--examples", str(bad)])
+    assert result.exit_code == 2 and "examples.jsonl:2: malformed JSON" in result.output
+
+    import o1_retriever.trainer.adapt as package
+
+    check_result = {
+        "base": {"nDCG@10": 0.5},
+        "adapted": {"nDCG@10": 0.49, "fusion": "guarded"},
+        "p": 0.5,
+        "gain_nDCG@10": -0.01,
+    }
+    monkeypatch.setattr(package, "adapt", lambda config, overwrite=False: {"check": check_result})
+    result = runner.invoke(app, ["adapt", str(data), "--out", str(tmp_path / "a"), "--require-gain"])
+    assert result.exit_code == 1 and "does not beat its base" in result.output
+    result = runner.invoke(app, ["adapt", str(data), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0
+
+
+def test_passages_skip_empty_short_and_near_duplicate_documents_and_a_sample_extends():
+    docs = corpus(30) + [Document("e", "   "), Document("s", "too short"), Document("dup", corpus(1)[0].text)]
+    usable, dropped = passages.eligible(docs)
+    assert dropped == {"empty": 1, "too short": 1, "near-duplicate": 1} and len(usable) == 30
+    assert passages.sample(usable, 20, seed=0)[:10] == passages.sample(usable, 10, seed=0)
+    assert passages.sample(usable, 10, seed=0) != passages.sample(usable, 10, seed=1)
+
+
+def test_questions_are_cleaned_and_copies_dropped():
+    assert questions.clean_question('Question: "How does A20 affect glioma?" It does.') == (
+        "How does A20 affect glioma?",
+        None,
+    )
+    assert questions.clean_question("What is the answer to the question: what")[1] == "generic"
+    assert questions.clean_question("Why?")[1] == "too short"
+    assert questions.clean_question("\n\nwhat " + "word " * 50 + "?")[1] == "too long"
+    passage = "the drug lowers blood glucose mainly by reducing glucose production in the liver of patients"
+    assert (
+        questions.copies_passage(
+            "does the drug lower blood glucose by cutting glucose production in the liver?", passage
+        )
+        is False
+    )
+    assert questions.copies_passage("why is it reducing glucose production in the liver of patients?", passage) is True
+
+
+def test_round_trip_and_negatives_rules():
+    fused = {"a": 3.0, "src": 2.0, "b": 1.5, "c": 1.0, "d": 0.5}
+    assert pairs.keep_or_drop("src", fused, depth=2) == (2, None)
+    assert pairs.keep_or_drop("src", fused, depth=1) == (2, "passage not in the top 1")
+    assert pairs.keep_or_drop("zzz", fused, depth=5)[1] == "passage not in the top 5"
+    cosine = {"src": 0.8, "a": 0.9, "b": 0.78, "c": 0.5, "d": 0.4}
+    rules = pairs.PairRules(filter_depth=2, negatives=2, negative_depth=5, negative_margin=0.05)
+    # "a" ranks above the source and "b" is within the margin of its cosine: both may be unjudged positives
+    assert pairs.negatives_for("src", 2, fused, cosine, rules) == ["c", "d"]
+
+
+def test_the_held_out_slice_is_stable_across_budgets_and_the_fusion_moves_only_on_evidence():
+    records = [{"query_id": f"q{i}"} for i in range(200)]
+    _, held = check.split_held_out(records, 0.2, 10, seed=0)
+    _, held_more = check.split_held_out(records + [{"query_id": f"x{i}"} for i in range(100)], 0.2, 10, seed=0)
+    assert {r["query_id"] for r in held} <= {r["query_id"] for r in held_more} and 20 < len(held) < 60
+    ids = [f"q{i}" for i in range(100)]
+    flat = {"nDCG@10": {q: 0.5 for q in ids}}
+    better = {"nDCG@10": {q: 0.5 + 0.1 * (i % 2) for i, q in enumerate(ids)}}  # +0.05 on average, every other query
+    noisy = {"nDCG@10": {q: 1.0 if i == 0 else 0.5 for i, q in enumerate(ids)}}  # +0.005 from one query
+    assert check.choose_fusion({"guarded": flat, "rrf": better}, "guarded", margin=0.01) == "rrf"
+    assert check.choose_fusion({"guarded": flat, "rrf": noisy}, "guarded", margin=0.001) == "guarded"
+    assert check.choose_fusion({"guarded": flat, "rrf": better}, "guarded", margin=0.1) == "guarded"
+
+
+def test_a_checkpoint_fusion_is_the_index_default_and_a_bad_one_is_refused(split_model, tmp_path):
+    assert ChromaIndex(split_model, tmp_path / "i").fusion == Fusion()
+    split_model.config = replace(split_model.config, fusion=UNGUARDED)
+    assert ChromaIndex(split_model, tmp_path / "i").fusion == Fusion.named("unguarded")
+    assert ChromaIndex(split_model, tmp_path / "i", fusion="rrf").fusion == Fusion.rrf()
+    with pytest.raises(ValueError, match="not a Fusion"):
+        Fusion.of_checkpoint({"weight": 1})
+    with pytest.raises(DataError, match="no such file"):
+        from o1_retriever.cli.adapt_command import read_examples
+
+        read_examples(tmp_path / "missing.txt")

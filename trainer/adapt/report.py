@@ -1,0 +1,74 @@
+"""The report of an ``adapt`` run, in the checkpoint: ``adapt_report.json`` (everything) and ``adapt_report.md``
+(stage times and shares, what each stage kept and dropped and why, the label-free check, the fusion chosen)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from o1_retriever.trainer.adapt.config import AdaptConfig
+
+STAGES = ("passages", "questions", "filter", "thoughts", "distill", "check")
+
+
+def verdict(check: dict) -> str:
+    gain, p = check["gain_nDCG@10"], check["p"]
+    if gain <= 0:
+        return (
+            f"The adapted checkpoint does **not** beat its base on the held-out questions ({gain:+.4f} nDCG@10, "
+            f"p = {p:.3f}): serve the base, or adapt with more queries or a stronger writer."
+        )
+    strength = "significant" if p < 0.05 else "not significant"
+    return f"The adapted checkpoint beats its base on held-out questions: {gain:+.4f} nDCG@10 (p = {p:.3f}, {strength})"
+
+
+def markdown(config: AdaptConfig, state: dict, check: dict) -> str:
+    seconds = state["seconds"]
+    total = sum(seconds.get(s, 0.0) for s in STAGES) or 1.0
+    lines = [
+        f"# Adapted to `{config.corpus}`",
+        "",
+        f"Base checkpoint `{config.model}`; writer `{config.writer}:{config.writer_model}`; budget {config.queries} "
+        f"passages{'' if config.minutes is None else f', {config.minutes:g} minutes of writing'}; seed {config.seed}. "
+        "Serve it as any checkpoint (`--model` this folder); it reads the base's index (query side only: no "
+        "re-indexing).",
+        "",
+        verdict(check),
+        "",
+        "## Stages",
+        "",
+        "| stage | minutes | share | counts |",
+        "|---|---|---|---|",
+    ]
+    for stage in STAGES:
+        if stage in seconds:
+            counts = ", ".join(f"{k} {v}" for k, v in state["counts"].get(stage, {}).items())
+            lines.append(f"| {stage} | {seconds[stage] / 60:.1f} | {seconds[stage] / total:.0%} | {counts} |")
+    lines += [
+        f"| all | {total / 60:.1f} | | |",
+        "",
+        f"## Label-free check ({check['held_out']} held-out questions, the passage each was asked of relevant)",
+        "",
+        "| fusion | base nDCG@10 | adapted nDCG@10 | base MRR@10 | adapted MRR@10 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in check["fusions"].items():
+        marks = " (base's)" * (name == check["base"]["fusion"]) + " (chosen)" * (name == check["adapted"]["fusion"])
+        lines.append(
+            f"| {name}{marks} | {row['base']['nDCG@10']:.4f} | {row['adapted']['nDCG@10']:.4f} | "
+            f"{row['base']['MRR@10']:.4f} | {row['adapted']['MRR@10']:.4f} |"
+        )
+    lines += [
+        "",
+        f"The checkpoint serves with the fusion `{check['adapted']['fusion']}`: "
+        f"`{json.dumps(check['fusion_settings'])}` (its `o1_config.json`, `fusion`).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(out: Path, config: AdaptConfig, state: dict, check: dict) -> dict:
+    report = {"config": config.to_dict(), "seconds": state["seconds"], "counts": state["counts"], "check": check}
+    (out / "adapt_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "adapt_report.md").write_text(markdown(config, state, check))
+    return report
