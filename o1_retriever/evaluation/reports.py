@@ -80,17 +80,16 @@ def write_outputs(out: str | Path, summary: dict, results: dict[str, SystemResul
 
 
 def _bar_chart(path: Path, summary: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # the object API: no process-wide backend
+    from matplotlib.figure import Figure
 
     names = list(summary["systems"])
     values = [summary["systems"][n]["metrics"]["nDCG@10"] for n in names]
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig = Figure(figsize=(6, 3))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     ax.bar(names, values, color="#4c72b0")
     ax.set_ylabel("nDCG@10")
     ax.set_title(summary["dataset"])
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

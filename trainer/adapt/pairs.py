@@ -83,33 +83,41 @@ def negatives_for(
     return out
 
 
-def build_pairs(
-    questions: list[dict], search: CorpusSearch, rules: PairRules, encoding: QueryEncoding, fusion: Fusion
-) -> tuple[list[dict], dict[str, int]]:
-    """Training records (``query_id``, ``query``, ``pos``, ``neg``, ``passage_id``, ``source_rank``) for the
-    questions that survive the round trip through the base retriever (``encoding``, ``fusion``), and the counts of
-    those dropped, by reason. A question asked twice (the same normalised words) is kept once."""
+def usable_questions(rows: list[dict]) -> tuple[list[dict], dict[str, int]]:
+    """The rows with a question, each question once (the same normalised words), and the counts of the others by
+    why they were dropped."""
     dropped: dict[str, int] = {}
     seen: set[str] = set()
     asked = []
-    for row in questions:
-        if not row.get("question"):
-            dropped[row.get("dropped") or "no question"] = dropped.get(row.get("dropped") or "no question", 0) + 1
-        elif (key := normalised(row["question"])) in seen:
-            dropped["duplicate question"] = dropped.get("duplicate question", 0) + 1
+    for row in rows:
+        why = None if row.get("question") else (row.get("dropped") or "no question")
+        if why is None and (key := normalised(row["question"])) in seen:
+            why = "duplicate question"
+        if why:
+            dropped[why] = dropped.get(why, 0) + 1
         else:
             seen.add(key)
             asked.append(row)
+    return asked, dropped
+
+
+def build_pairs(
+    asked: list[dict], search: CorpusSearch, rules: PairRules, encoding: QueryEncoding, fusion: Fusion
+) -> tuple[list[dict], dict[str, int]]:
+    """Training records (``query_id``, ``query``, ``pos``, ``neg``, ``passage_id``, ``source_rank``) for the
+    questions (``usable_questions``' rows) that survive the round trip through the base retriever (``encoding``,
+    ``fusion``), and the counts of those dropped, by reason."""
+    dropped: dict[str, int] = {}
     if not asked:
         return [], dropped
-    keys = [row["id"] for row in asked]
-    texts = [row["question"] for row in asked]
+    keys = [row["query_id"] for row in asked]
+    texts = [row["query"] for row in asked]
     vectors = search.query_vectors(texts, encoding)
     dense = search.dense(keys, vectors)
     fused = search.hybrid(dense, search.lexical(keys, texts), fusion)
     records = []
     for row, vector in zip(asked, vectors):
-        source = row["id"]
+        source = row["passage_id"]
         rank, why = keep_or_drop(source, fused[source], rules.filter_depth)
         if why:
             dropped[why] = dropped.get(why, 0) + 1
@@ -124,7 +132,7 @@ def build_pairs(
         records.append(
             {
                 "query_id": source,
-                "query": row["question"],
+                "query": row["query"],
                 "pos": [text[source]],
                 "neg": [text[d] for d in negatives],
                 "source": "adapt",

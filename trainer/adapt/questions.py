@@ -76,11 +76,11 @@ def write_questions(
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """One row per passage (``id``, ``question`` or ``dropped``: why), appended to ``out`` in passage order; resumes
-    after the rows ``out`` holds. Stops early, keeping what is written, once ``time.monotonic()`` passes
-    ``deadline``."""
-    finished = read_finished(out)
+    after the rows ``out`` holds (a file of a larger budget serves its first rows). Stops early, keeping what is
+    written, once ``time.monotonic()`` passes ``deadline``."""
+    finished = read_finished(out)[: len(passages)]  # a smaller budget reads the first rows of a larger one's
     for i, row in enumerate(finished):
-        if i >= len(passages) or row.get("id") != passages[i]["id"]:
+        if row.get("id") != passages[i]["id"]:
             raise DataError(f"{out}:{i + 1} is for another passage than this run's: the run folder holds another run")
     todo = passages[len(finished) :]
     with tqdm(

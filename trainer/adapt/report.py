@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from o1_retriever.trainer.adapt.config import AdaptConfig
 
+logger = logging.getLogger(__name__)
 STAGES = ("passages", "questions", "filter", "thoughts", "distill", "check")
 
 
@@ -68,7 +70,33 @@ def markdown(config: AdaptConfig, state: dict, check: dict) -> str:
 
 
 def write_report(out: Path, config: AdaptConfig, state: dict, check: dict) -> dict:
+    """The report's JSON and Markdown, and, with the ``plot`` extra, ``adapt_report.png`` (base vs adapted on the
+    held-out questions under each fusion)."""
     report = {"config": config.to_dict(), "seconds": state["seconds"], "counts": state["counts"], "check": check}
     (out / "adapt_report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "adapt_report.md").write_text(markdown(config, state, check))
+    try:
+        plot(out / "adapt_report.png", check)
+    except ImportError:
+        logger.info("matplotlib not installed: no chart (pip install 'o1-retriever[plot]')")
     return report
+
+
+def plot(path: Path, check: dict) -> None:
+    """Grouped bars of base and adapted nDCG@10 per fusion (matplotlib's object API: no process-wide backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    names = list(check["fusions"])
+    x = range(len(names))
+    figure = Figure(figsize=(8, 3.2))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for offset, side in ((-0.2, "base"), (0.2, "adapted")):
+        axes.bar([i + offset for i in x], [check["fusions"][n][side]["nDCG@10"] for n in names], 0.4, label=side)
+    axes.set_xticks(list(x), [n.replace(", dense weight ", "\nw ") for n in names], fontsize=7)
+    axes.set_ylabel("nDCG@10, held-out questions")
+    axes.set_ylim(bottom=max(0.0, min(v[s]["nDCG@10"] for v in check["fusions"].values() for s in v) - 0.05))
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)

@@ -25,7 +25,7 @@ from o1_retriever.model.thinkers import Thinker
 from o1_retriever.retrieval.fusion import Fusion
 from o1_retriever.trainer.adapt import check, passages, questions
 from o1_retriever.trainer.adapt.config import FEW_PASSAGES, MIN_PASSAGES, AdaptConfig
-from o1_retriever.trainer.adapt.pairs import CorpusSearch, PairRules, build_pairs
+from o1_retriever.trainer.adapt.pairs import CorpusSearch, PairRules, build_pairs, usable_questions
 from o1_retriever.trainer.adapt.report import write_report
 from o1_retriever.trainer.records import as_records, read_finished, write_jsonl_atomic
 
@@ -146,24 +146,22 @@ def adapt(
     began = time.perf_counter()
     search = CorpusSearch(base, documents)
     rules = PairRules(config.filter_depth, config.negatives, config.negative_depth, config.negative_margin)
-    records, why = build_pairs(asked, search, rules, base.default_encoding, Fusion.of_checkpoint(base.config.fusion))
+    # the held-out slice is drawn before the filter: filtered by the base retriever, it would favour the base
+    usable, why = usable_questions(asked)
+    usable = [{"query_id": r["id"], "query": r["question"], "passage_id": r["id"]} for r in usable]
+    train_questions, held = check.split_held_out(usable, config.held_out_share, config.min_held_out, config.seed)
+    records, filtered = build_pairs(train_questions, search, rules, base.default_encoding,
+                                    Fusion.of_checkpoint(base.config.fusion))
+    why.update(filtered)
     if not records:
         raise AdaptError(f"no question survived the filter ({why}): a stronger writer (--writer openai) may help")
-    train, held = check.split_held_out(records, config.held_out_share, config.min_held_out, config.seed)
     write_jsonl_atomic(run.path("pairs.jsonl"), records)
-    run.timed(
-        "filter",
-        began,
-        questions=len(asked),
-        kept=len(records),
-        train=len(train),
-        held_out=len(held),
-        dropped=why,
-        negatives=sum(len(r["neg"]) for r in records),
-    )
+    write_jsonl_atomic(run.path("held-out.jsonl"), held)
+    run.timed("filter", began, questions=len(asked), held_out=len(held), train=len(records), dropped=why,
+              negatives=sum(len(r["neg"]) for r in records))
 
     # e. thoughts and the vote
-    voted = thoughts_stage(run, config, train, writer, deadline, progress) if config.thoughts else train
+    voted = thoughts_stage(run, config, records, writer, deadline, progress) if config.thoughts else records
 
     # f. the distilled query encoder
     began = time.perf_counter()
@@ -208,7 +206,7 @@ def thoughts_stage(run: Run, config: AdaptConfig, train: list[dict], writer, dea
     while done < len(train) and (deadline is None or time.monotonic() < deadline):
         done = min(len(train), done + step)
         synthesize(train[:done], writer, out, synthesis, progress=progress)
-    written = read_finished(out)
+    written = read_finished(out)[: len(train)]  # a smaller budget's questions are a prefix of a larger one's
     records = as_records(written) + as_records(train[len(written) :])
     voted, summary = vote(records, build_members(list(config.committee), records), progress=progress)
     write_jsonl_atomic(run.path(f"voted-{key}.jsonl"), [r.to_dict() for r in voted])
