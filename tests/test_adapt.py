@@ -171,6 +171,19 @@ def test_a_non_english_corpus_warns_that_the_built_in_writer_is_english_only(bas
         adapt(config, progress=False)
 
 
+def test_a_time_budget_stops_the_questions_between_batches_keeping_what_is_written(tmp_path):
+    import time
+
+    rows = [{"id": d.id, "text": d.text} for d in corpus(40)]
+    out = tmp_path / "questions.jsonl"
+    written = questions.write_questions(
+        rows, QuestionWriter(), out, questions.QuestionSettings(), progress=False, deadline=time.monotonic() - 1
+    )
+    assert written == [] and read_finished(out) == []
+    resumed = questions.write_questions(rows, QuestionWriter(), out, questions.QuestionSettings(), progress=False)
+    assert [r["id"] for r in resumed] == [r["id"] for r in rows]
+
+
 def test_a_failing_writer_endpoint_stops_the_stage_naming_it_and_keeps_the_questions(tmp_path):
     from o1_retriever.model.thinkers.openai import OpenAIThinker
 
@@ -221,6 +234,14 @@ def test_questions_are_cleaned_and_copies_dropped():
         None,
     )
     assert questions.clean_question("What is the answer to the question: what")[1] == "generic"
+    assert questions.clean_question("What is the text about?")[1] == "generic"
+    assert questions.clean_question("The text provides a detailed answer.")[1] == "generic"
+    assert questions.clean_question("Metformin lowers glucose in the liver.")[1] == "not a question"
+    assert questions.clean_question("What a fascinating topic. Can aromatherapy reduce nausea?") == (
+        "Can aromatherapy reduce nausea?",
+        None,
+    )
+    assert questions.clean_question("How does metformin lower glucose") == ("How does metformin lower glucose", None)
     assert questions.clean_question("Why?")[1] == "too short"
     assert questions.clean_question("\n\nwhat " + "word " * 50 + "?")[1] == "too long"
     passage = "the drug lowers blood glucose mainly by reducing glucose production in the liver of patients"

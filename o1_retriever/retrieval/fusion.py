@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
@@ -82,8 +82,7 @@ class Fusion:
 
     def settings(self) -> dict[str, object]:
         """The fields, as a checkpoint records them (``of_checkpoint`` reads them back)."""
-        return {"method": self.method, "dense_weight": self.dense_weight, "gate_depth": self.gate_depth,
-                "gate_saturation": self.gate_saturation, "rrf_k": self.rrf_k}
+        return asdict(self)
 
     @classmethod
     def named(cls, name: str) -> Fusion:

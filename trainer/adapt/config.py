@@ -80,8 +80,16 @@ class AdaptConfig:
         """What the questions and pairs of a run depend on (a rerun must match it): not the budgets (a larger
         ``queries`` or ``minutes`` extends the run: a budget's sample is a prefix of a larger one's), not where it is
         written, not the later stages' settings (their files are keyed by them: ``thoughts_key``)."""
-        later = ("queries", "minutes", "out", *THOUGHT_FIELDS, "held_out_share", "min_held_out", "calibration_margin",
-                 "distill")
+        later = (
+            "queries",
+            "minutes",
+            "out",
+            *THOUGHT_FIELDS,
+            "held_out_share",
+            "min_held_out",
+            "calibration_margin",
+            "distill",
+        )
         return {k: v for k, v in self.to_dict().items() if k not in later}
 
     def thoughts_key(self) -> str:

@@ -21,8 +21,19 @@ from o1_retriever.trainer.records import append_jsonl, read_finished
 BATCH = 16  # passages per writer call and per durable append
 MIN_QUESTION_WORDS = 3
 MAX_QUESTION_WORDS = 40
-#: answers that are not a question about the passage (an echo of the instruction, a refusal)
-GENERIC = re.compile(r"answer to (the|this) question|^(question|query)\s*:?\s*$|as an ai|i cannot|i can't", re.I)
+#: answers that are not a question about the passage (an echo of the instruction, a question about "the text", a
+#: refusal): what a small writer says when it loses the instruction
+GENERIC = re.compile(
+    r"answer to (the|this) question|^what is the (question|answer|text)\b|the text( above)?\b|would you like to"
+    r"|^what an? [\w\s,-]{0,40}?[!.]|^(question|query)\s*:?\s*$|as an ai|i cannot|i can't",
+    re.I,
+)
+#: how a question without a question mark may begin
+INTERROGATIVE = re.compile(
+    r"^(what|how|why|which|who|whom|whose|when|where|does|do|did|is|are|was|were|can|could|"
+    r"should|would|will|has|have|had)\b",
+    re.I,
+)
 
 
 class WriterError(RuntimeError):
@@ -31,14 +42,16 @@ class WriterError(RuntimeError):
 
 def clean_question(text: str) -> tuple[str | None, str | None]:
     """(question, None) or (None, why it was dropped): the first line, a leading "Question:" and quotes removed, cut
-    after its first question mark; dropped when generic, shorter than ``MIN_QUESTION_WORDS`` or longer than
-    ``MAX_QUESTION_WORDS`` words."""
+    after its first question mark; dropped when generic, not a question (no question mark and no interrogative first
+    word), shorter than ``MIN_QUESTION_WORDS`` or longer than ``MAX_QUESTION_WORDS`` words."""
     line = next((part.strip() for part in text.strip().splitlines() if part.strip()), "")
     line = re.sub(r"^(question|query|q)\s*\d*\s*[:.-]\s*", "", line, flags=re.I).strip().strip("\"'“”").strip()
-    if "?" in line:
-        line = line[: line.index("?") + 1]
+    if "?" in line:  # the question: the sentence that ends at the first question mark
+        line = re.split(r"(?<=[.!])\s+", line[: line.index("?") + 1])[-1]
     if not line or GENERIC.search(line):
         return None, "generic"
+    if not line.endswith("?") and not INTERROGATIVE.match(line):
+        return None, "not a question"
     words = len(line.split())
     if words < MIN_QUESTION_WORDS:
         return None, "too short"

@@ -150,15 +150,23 @@ def adapt(
     usable, why = usable_questions(asked)
     usable = [{"query_id": r["id"], "query": r["question"], "passage_id": r["id"]} for r in usable]
     train_questions, held = check.split_held_out(usable, config.held_out_share, config.min_held_out, config.seed)
-    records, filtered = build_pairs(train_questions, search, rules, base.default_encoding,
-                                    Fusion.of_checkpoint(base.config.fusion))
+    records, filtered = build_pairs(
+        train_questions, search, rules, base.default_encoding, Fusion.of_checkpoint(base.config.fusion)
+    )
     why.update(filtered)
     if not records:
         raise AdaptError(f"no question survived the filter ({why}): a stronger writer (--writer openai) may help")
     write_jsonl_atomic(run.path("pairs.jsonl"), records)
     write_jsonl_atomic(run.path("held-out.jsonl"), held)
-    run.timed("filter", began, questions=len(asked), held_out=len(held), train=len(records), dropped=why,
-              negatives=sum(len(r["neg"]) for r in records))
+    run.timed(
+        "filter",
+        began,
+        questions=len(asked),
+        held_out=len(held),
+        train=len(records),
+        dropped=why,
+        negatives=sum(len(r["neg"]) for r in records),
+    )
 
     # e. thoughts and the vote
     voted = thoughts_stage(run, config, records, writer, deadline, progress) if config.thoughts else records
