@@ -81,6 +81,7 @@ def settings(tmp_path: Path, base: Path, tiny_encoder, **changes) -> AdaptConfig
         queries=60,
         min_held_out=8,
         committee=(str(tiny_encoder), "bm25"),
+        question_prompt="after",
         distill={"max_epochs": 2, "learning_rate": 1e-2},
     )
     return AdaptConfig(**{**given, **changes})
@@ -169,6 +170,35 @@ def test_a_non_english_corpus_warns_that_the_built_in_writer_is_english_only(bas
     )
     with pytest.warns(UserWarning, match="English only"), pytest.raises(AdaptError):
         adapt(config, progress=False)
+
+
+class PlacementWriter(QuestionWriter):
+    """Asks a real question only when the instruction comes first (as a small writer does on some corpora)."""
+
+    def think(self, requests, settings):
+        out = []
+        for request in requests:
+            content = request.messages[-1]["content"]
+            if content.startswith("Write"):
+                first, second = content.split("Text: ")[1].split()[:2]
+                out.append(Thoughts([f"how are {first} and {second} related?"]))
+            else:
+                out.append(Thoughts(["What is the question?"]))
+        return out
+
+
+def test_auto_prompt_keeps_the_placement_that_yields_questions_and_the_run_remembers_it(base, tiny_encoder, tmp_path):
+    rows = [{"id": d.id, "text": d.text} for d in corpus(10)]
+    assert questions.choose_placement(rows, PlacementWriter(), questions.QuestionSettings()) == {
+        "after": 0,
+        "before": 10,
+    }
+    config = settings(tmp_path, base, tiny_encoder, question_prompt="auto", thoughts=False)
+    with pytest.warns(UserWarning):
+        report = adapt(config, writer=PlacementWriter(), progress=False)
+    run = json.loads((Path(config.out) / "adapt-run" / "run.json").read_text())
+    assert run["placement"]["chosen"] == "before" and report["counts"]["questions"]["written"] == 60
+    assert "instruction before the passage" in (Path(config.out) / "adapt_report.md").read_text()
 
 
 def test_a_time_budget_stops_the_questions_between_batches_keeping_what_is_written(tmp_path):

@@ -57,6 +57,11 @@ def adapt(
     api_key_env: str = ApiKeyEnvOption,
     concurrency: int = ConcurrencyOption,
     timeout: float = TimeoutOption,
+    question_prompt: str = typer.Option(
+        "auto",
+        help="The question prompt's instruction 'after' the passage, 'before' it, or 'auto' (the one that "
+        "yields more questions on the first passages)",
+    ),
     examples: Optional[Path] = typer.Option(
         None, help="A few real questions of your users (unjudged; one per line or JSONL): they set the style"
     ),
@@ -99,6 +104,7 @@ def adapt(
             concurrency=concurrency,
             timeout=timeout,
             examples=read_examples(examples) if examples else (),
+            question_prompt=question_prompt,
             thoughts=thoughts,
             distill=dict(parse_assignment(s) for s in distill_settings),
         )

@@ -55,18 +55,28 @@ def thinking_messages(query: str, examples: tuple[tuple[str, str], ...] = ()) ->
 
 
 #: ``adapt``: the writer is asked, zero-shot, for a question each passage answers (a few-shot conversation made
-#: SmolLM2 echo its examples' questions for unrelated passages); a few real, unjudged questions of the corpus's users
-#: set the style when given (Promptagator-style)
+#: SmolLM2 echo its examples' questions for unrelated passages), with the instruction after the passage or before it:
+#: a small writer loses an instruction placed after a long passage on some corpora and not on others, so ``adapt``
+#: tries both on a few passages and keeps the one that yields more questions. A few real, unjudged questions of the
+#: corpus's users set the style when given (Promptagator-style).
 QUESTION_INSTRUCTION = "Write a question that the text above answers. Reply with the question only."
-MAX_QUESTION_PASSAGE_CHARS = 1200  # what the writer reads of a passage
+QUESTION_INSTRUCTION_FIRST = "Write a specific question that the following text answers. Reply with the question only."
+QUESTION_PLACEMENTS = ("after", "before")
+#: what the writer reads of a passage, by placement
+MAX_QUESTION_PASSAGE_CHARS = {"after": 1200, "before": 800}
 
 
-def question_messages(passage: str, style: tuple[str, ...] = ()) -> list[dict[str, str]]:
-    """The chat messages that ask a chat model for one question ``passage`` answers; ``style``: questions the
-    collection's users ask (unjudged), listed to set the wording."""
+def question_messages(passage: str, style: tuple[str, ...] = (), placement: str = "after") -> list[dict[str, str]]:
+    """The chat messages that ask a chat model for one question ``passage`` answers, the instruction ``placement``
+    the passage; ``style``: questions the collection's users ask (unjudged), listed to set the wording."""
+    if placement not in QUESTION_PLACEMENTS:
+        raise ValueError(f"placement must be one of {QUESTION_PLACEMENTS}, got {placement!r}")
     shown = ""
     if style:
         shown = "\n\nWrite it the way these questions of the collection's users are written:\n" + "\n".join(
             f"- {q}" for q in style
         )
-    return [{"role": "user", "content": f"{passage[:MAX_QUESTION_PASSAGE_CHARS]}\n\n{QUESTION_INSTRUCTION}{shown}"}]
+    text = passage[: MAX_QUESTION_PASSAGE_CHARS[placement]]
+    if placement == "before":
+        return [{"role": "user", "content": f"{QUESTION_INSTRUCTION_FIRST}{shown}\n\nText: {text}"}]
+    return [{"role": "user", "content": f"{text}\n\n{QUESTION_INSTRUCTION}{shown}"}]

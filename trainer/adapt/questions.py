@@ -73,10 +73,38 @@ class QuestionSettings:
     temperature: float = 0.3
     seed: int = 0
     style: tuple[str, ...] = ()  # the user's example questions
+    placement: str = "after"  # the instruction after the passage or before it (``choose_placement``)
 
     @property
     def sampling(self) -> ThinkingConfig:
         return ThinkingConfig(1, self.max_new_tokens, self.temperature, 0.9, self.seed)
+
+    @property
+    def prompt(self) -> tuple[tuple[str, ...], str]:
+        return self.style, self.placement
+
+
+def usable_count(passages: list[dict[str, Any]], answers) -> int:
+    """How many distinct questions the answers hold that ``clean_question`` keeps and that do not copy their passage."""
+    kept = set()
+    for passage, answer in zip(passages, answers):
+        question = clean_question(answer.texts[0])[0] if answer.texts else None
+        if question and not copies_passage(question, passage["text"]):
+            kept.add(question.lower())
+    return len(kept)
+
+
+def choose_placement(passages: list[dict[str, Any]], writer: Thinker, settings: QuestionSettings) -> dict[str, int]:
+    """The usable questions each placement of the instruction yields on ``passages`` (a few: a label-free probe);
+    ``adapt`` keeps the placement with more (``after`` on a tie)."""
+    counts = {}
+    for placement in prompts.QUESTION_PLACEMENTS:
+        requests = [
+            ThinkRequest(p["id"], messages=tuple(prompts.question_messages(p["text"], settings.style, placement)))
+            for p in passages
+        ]
+        counts[placement] = usable_count(passages, writer.think(requests, settings.sampling))
+    return counts
 
 
 def write_questions(
@@ -104,7 +132,7 @@ def write_questions(
                 break
             batch = todo[start : start + BATCH]
             requests = [
-                ThinkRequest(p["id"], messages=tuple(prompts.question_messages(p["text"], settings.style)))
+                ThinkRequest(p["id"], messages=tuple(prompts.question_messages(p["text"], *settings.prompt)))
                 for p in batch
             ]
             answers = writer.think(requests, settings.sampling)

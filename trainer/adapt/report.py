@@ -24,6 +24,17 @@ def verdict(check: dict) -> str:
     return f"The adapted checkpoint beats its base on held-out questions: {gain:+.4f} nDCG@10 (p = {p:.3f}, {strength})"
 
 
+def placement_line(state: dict) -> str:
+    chosen = state.get("placement") or {"chosen": "after", "usable": None}
+    probe = chosen.get("usable")
+    tried = (
+        ""
+        if not probe
+        else " (usable questions on the first passages: " + ", ".join(f"{k} {v}" for k, v in probe.items()) + ")"
+    )
+    return f"The question prompt puts its instruction {chosen['chosen']} the passage{tried}."
+
+
 def markdown(config: AdaptConfig, state: dict, check: dict) -> str:
     seconds = state["seconds"]
     total = sum(seconds.get(s, 0.0) for s in STAGES) or 1.0
@@ -36,6 +47,8 @@ def markdown(config: AdaptConfig, state: dict, check: dict) -> str:
         "re-indexing).",
         "",
         verdict(check),
+        "",
+        placement_line(state),
         "",
         "## Stages",
         "",

@@ -31,6 +31,7 @@ from o1_retriever.trainer.records import as_records, read_finished, write_jsonl_
 
 logger = logging.getLogger(__name__)
 RUN_DIR = "adapt-run"
+PLACEMENT_PROBE = 24  # passages each placement of the question prompt is tried on
 
 
 class AdaptError(RuntimeError):
@@ -137,6 +138,17 @@ def adapt(
     settings = questions.QuestionSettings(
         config.question_tokens, config.question_temperature, config.seed, config.examples
     )
+    placement = config.question_prompt
+    if placement == "auto":  # chosen once per run, on the first passages, and kept with the run
+        if "placement" not in run.state and run.path("questions.jsonl").exists():  # a run begun before the probe
+            run.state["placement"] = {"chosen": "after", "usable": None}
+        elif "placement" not in run.state:
+            probe = questions.choose_placement(rows[:PLACEMENT_PROBE], writer, settings)
+            run.state["placement"] = {"chosen": max(probe, key=lambda k: (probe[k], k == "after")), "usable": probe}
+            run.save()
+        placement = run.state["placement"]["chosen"]
+    settings = replace(settings, placement=placement)
+
     asked = questions.write_questions(
         rows, writer, run.path("questions.jsonl"), settings, deadline=deadline, progress=progress
     )
