@@ -242,10 +242,18 @@ def test_the_cli_reports_one_error_line_and_require_gain_exits_non_zero(base, tm
         "adapted": {"nDCG@10": 0.49, "fusion": "guarded"},
         "p": 0.5,
         "gain_nDCG@10": -0.01,
+        "held_out": 50,
     }
     monkeypatch.setattr(package, "adapt", lambda config, overwrite=False: {"check": check_result})
     result = runner.invoke(app, ["adapt", str(data), "--out", str(tmp_path / "a"), "--require-gain"])
     assert result.exit_code == 1 and "does not beat its base" in result.output
+    check_result.update({"gain_nDCG@10": 0.1, "held_out": 5})  # a gain on 5 questions is no evidence
+    result = runner.invoke(app, ["adapt", str(data), "--out", str(tmp_path / "a"), "--require-gain"])
+    assert result.exit_code == 1
+    from o1_retriever.trainer.adapt.report import verdict
+
+    assert "too few to tell" in verdict(check_result)
+    check_result.update({"held_out": 50})  # a gain on 50: the run succeeds
     result = runner.invoke(app, ["adapt", str(data), "--out", str(tmp_path / "a")])
     assert result.exit_code == 0
 

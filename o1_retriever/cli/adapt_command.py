@@ -85,6 +85,7 @@ def adapt(
     from o1_retriever.trainer.adapt import AdaptConfig, AdaptError
     from o1_retriever.trainer.adapt import adapt as run_adapt
     from o1_retriever.trainer.adapt.questions import WriterError
+    from o1_retriever.trainer.adapt.report import MIN_CHECKED
     from o1_retriever.trainer.config import parse_assignment
 
     try:
@@ -120,6 +121,6 @@ def adapt(
         f"{check['adapted']['nDCG@10']:.4f} (adapted, fusion {check['adapted']['fusion']}), p = {check['p']:.3f}; "
         f"report: {out}/adapt_report.md"
     )
-    if require_gain and check["gain_nDCG@10"] <= 0:
-        typer.secho("error: the adapted checkpoint does not beat its base on the held-out questions", err=True)
+    if require_gain and (check["gain_nDCG@10"] <= 0 or check["held_out"] < MIN_CHECKED):
+        typer.secho("error: the adapted checkpoint does not beat its base on enough held-out questions", err=True)
         raise typer.Exit(code=1)

@@ -13,8 +13,17 @@ logger = logging.getLogger(__name__)
 STAGES = ("passages", "questions", "filter", "thoughts", "distill", "check")
 
 
+#: fewer held-out questions than this cannot tell a gain from noise: the report says so
+MIN_CHECKED = 20
+
+
 def verdict(check: dict) -> str:
     gain, p = check["gain_nDCG@10"], check["p"]
+    if check["held_out"] < MIN_CHECKED:
+        return (
+            f"Only {check['held_out']} held-out questions: too few to tell a gain from noise. The writer wrote too "
+            "few usable questions for this corpus: adapt with more passages (--queries) or a stronger writer."
+        )
     if gain <= 0:
         return (
             f"The adapted checkpoint does **not** beat its base on the held-out questions ({gain:+.4f} nDCG@10, "
