@@ -13,15 +13,35 @@ import shutil
 from pathlib import Path
 
 from bench.common import RESULTS, write_gzip
+from o1_retriever.trainer.adapt import AdaptConfig
 from o1_retriever.trainer.adapt.run import RUN_DIR
 from o1_retriever.trainer.records import read_finished
+
+
+def command_of(config: dict) -> str:
+    """The ``adapt`` command line equivalent to a run's settings (the ones that differ from the defaults)."""
+    defaults = AdaptConfig(corpus="", out="").to_dict()
+    words = ["o1-retriever", "adapt", config["corpus"], "--out", config["out"]]
+    for name, value in config.items():
+        if (
+            name not in ("corpus", "out")
+            and value != defaults[name]
+            and not (isinstance(value, list) and tuple(value) == defaults[name])
+        ):
+            words += [
+                f"--{name.replace('_', '-')}",
+                json.dumps(value) if isinstance(value, (dict, list)) else str(value),
+            ]
+    return " ".join(words)
 
 
 def keep(out: Path, name: str) -> Path:
     target = RESULTS / "adapt" / name
     target.mkdir(parents=True, exist_ok=True)
-    for report in ("adapt_report.json", "adapt_report.md"):
-        shutil.copy2(out / report, target / report)
+    report = json.loads((out / "adapt_report.json").read_text())
+    report["command"] = command_of(report["config"])
+    (target / "adapt_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    shutil.copy2(out / "adapt_report.md", target / "adapt_report.md")
     run = out / RUN_DIR
     for path in [run / "questions.jsonl", run / "held-out.jsonl", *run.glob("thoughts*.jsonl")]:
         if path.exists():
