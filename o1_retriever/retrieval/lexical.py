@@ -4,6 +4,7 @@ serves evaluation and the trainer's hard negatives too."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import shutil
@@ -136,13 +137,7 @@ class LexicalIndex:
             self.bm25.save(partial / "bm25")
             (partial / "ids.json").write_text(json.dumps(self.ids))
             (partial / STAMP).write_text(json.dumps({**stamp, "tokenizer": tokenizer_version()}))
-            shutil.rmtree(folder, ignore_errors=True)
-            try:
-                partial.rename(folder)
-            except OSError:
-                if not (folder / STAMP).is_file():
-                    raise
-                # another writer's complete folder took the place meanwhile: theirs stays
+            _move_into_place(partial, folder)
         finally:
             shutil.rmtree(partial, ignore_errors=True)
 
@@ -201,6 +196,29 @@ class LexicalIndex:
             candidates = np.arange(len(scores))
         order = np.lexsort((self._id_order[candidates], -scores[candidates]))
         return candidates[order][:k]
+
+
+def _move_into_place(partial: Path, folder: Path, attempts: int = 8) -> None:
+    """Rename ``partial`` to ``folder``. Only whole folders move: the one in place is first renamed aside (atomic)
+    and deleted there, never deleted where it stands, so a writer racing another never leaves a half-deleted index.
+    If other writers keep taking the place, theirs stays (each of them is a complete index of the store)."""
+    for attempt in range(attempts):
+        try:
+            partial.rename(folder)
+            return
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise  # not another writer's folder: a real failure
+            if attempt == attempts - 1:
+                break  # the last attempt leaves the other writer's folder in place
+            aside = Path(tempfile.mkdtemp(prefix=folder.name + PARTIAL, dir=folder.parent))
+            try:
+                folder.rename(aside / "old")
+            except FileNotFoundError:
+                pass  # another writer moved it aside meanwhile
+            finally:
+                shutil.rmtree(aside, ignore_errors=True)
+    logger.debug("other writers kept taking %s: their lexical index stays", folder)
 
 
 def _remove_abandoned_partials(folder: Path, older_than_s: float = 3600.0) -> None:
