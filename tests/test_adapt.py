@@ -163,6 +163,15 @@ def test_refusals_a_small_corpus_another_run_and_overwrite(base, tiny_encoder, t
     assert len(writer.asked) == 60
 
 
+def test_a_base_whose_fusion_is_no_candidate_is_checked_with_its_own(base, tiny_encoder, tmp_path):
+    own = {**UNGUARDED, "method": "rrf", "rrf_k": 30}
+    config_file = base / "o1_config.json"
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "fusion": own}))
+    with pytest.warns(UserWarning):
+        report = adapt(settings(tmp_path, base, tiny_encoder, thoughts=False), writer=QuestionWriter(), progress=False)
+    assert report["check"]["base"]["fusion"] == "the base's" and "the base's" in report["check"]["fusions"]
+
+
 def test_a_non_english_corpus_warns_that_the_built_in_writer_is_english_only(base, tiny_encoder, tmp_path):
     cyrillic = tuple("клетка белок ген рак риск пациент кровь мозг лечение болезнь".split())
     config = settings(

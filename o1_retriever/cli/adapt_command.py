@@ -99,7 +99,7 @@ def adapt(
             passage_words=passage_words,
             writer=writer,
             writer_model=writer_model,
-            writer_precision=writer_precision if writer == "local" else None,
+            writer_precision=writer_precision,  # adapt applies it to a local writer only
             base_url=base_url,
             api_key_env=api_key_env,
             concurrency=concurrency,

@@ -15,10 +15,15 @@ from o1_retriever.trainer.adapt.pairs import CorpusSearch
 MEASURES = ("nDCG@10", "MRR@10")
 
 
+def held_out_draw(query_id: str, seed: int) -> float:
+    """A question's seeded draw in [0, 1), from its id alone: the same in every rerun and every budget."""
+    digest = hashlib.sha256(f"held-out\x00{seed}\x00{query_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def is_held_out(query_id: str, share: float, seed: int) -> bool:
     """A stable, seeded split by id: the same question is held out in every rerun and every budget."""
-    digest = hashlib.sha256(f"held-out\x00{seed}\x00{query_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
+    return held_out_draw(query_id, seed) < share
 
 
 def split_held_out(records: list[dict], share: float, minimum: int, seed: int) -> tuple[list[dict], list[dict]]:
@@ -26,10 +31,7 @@ def split_held_out(records: list[dict], share: float, minimum: int, seed: int) -
     twice as many records) from the records with the smallest hashes."""
     held = [r for r in records if is_held_out(r["query_id"], share, seed)]
     if len(held) < minimum and len(records) >= 2 * minimum:
-        order = sorted(
-            records, key=lambda r: hashlib.sha256(f"held-out\x00{seed}\x00{r['query_id']}".encode()).digest()
-        )
-        held = order[:minimum]
+        held = sorted(records, key=lambda r: held_out_draw(r["query_id"], seed))[:minimum]
     ids = {r["query_id"] for r in held}
     return [r for r in records if r["query_id"] not in ids], [r for r in records if r["query_id"] in ids]
 
@@ -44,9 +46,10 @@ def candidate_fusions() -> dict[str, Fusion]:
 
 
 def scores_by_fusion(
-    search: CorpusSearch, model: ThinkThenEmbed, encoding: QueryEncoding, held: list[dict]
+    search: CorpusSearch, model: ThinkThenEmbed, encoding: QueryEncoding, held: list[dict], fusions: dict[str, Fusion]
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """{fusion name: {measure: {query id: value}}} of ``model``'s ``encoding`` over the held-out slice."""
+    """{fusion name: {measure: {query id: value}}} of ``model``'s ``encoding`` over the held-out slice, for each of
+    ``fusions``."""
     keys = [r["query_id"] for r in held]
     texts = [r["query"] for r in held]
     qrels = {r["query_id"]: {r["passage_id"]: 1} for r in held}
@@ -54,7 +57,7 @@ def scores_by_fusion(
     lexical = search.lexical(keys, texts)
     return {
         name: per_query_scores(qrels, search.hybrid(dense, lexical, fusion), MEASURES)
-        for name, fusion in candidate_fusions().items()
+        for name, fusion in fusions.items()
     }
 
 
@@ -83,8 +86,8 @@ def label_free_check(
     if current is None:
         candidates["the base's"] = base_fusion
         current = "the base's"
-    base_scores = scores_by_fusion(search, base, base.default_encoding, held)
-    adapted_scores = scores_by_fusion(search, adapted, QueryEncoding.DISTILLED, held)
+    base_scores = scores_by_fusion(search, base, base.default_encoding, held, candidates)
+    adapted_scores = scores_by_fusion(search, adapted, QueryEncoding.DISTILLED, held, candidates)
     chosen = choose_fusion(adapted_scores, current, margin)
     before, after = base_scores[current], adapted_scores[chosen]
     ids = sorted(before["nDCG@10"])
@@ -98,7 +101,6 @@ def label_free_check(
         "fusions": {
             name: {"base": mean_scores(base_scores[name]), "adapted": mean_scores(adapted_scores[name])}
             for name in candidates
-            if name in base_scores
         },
         "fusion_settings": candidates[chosen].settings(),
     }

@@ -31,7 +31,8 @@ class CorpusSearch:
         self.ids = [d.id for d in documents]
         self.position = {d.id: i for i, d in enumerate(documents)}
         self.vectors, _ = corpus_vectors(model, documents)
-        self.bm25 = BM25([document_text(d.text, d.title) for d in documents], self.ids, progress=progress)
+        self.texts = [document_text(d.text, d.title) for d in documents]  # as the model and BM25 read them
+        self.bm25 = BM25(self.texts, self.ids, progress=progress)
 
     def query_vectors(self, queries: list[str], encoding: QueryEncoding, model: ThinkThenEmbed | None = None):
         return (model or self.model).embed_queries(queries, encoding).vectors
@@ -125,16 +126,12 @@ def build_pairs(
         cosine = dict(dense[source])
         cosine[source] = float(vector @ search.vectors[search.position[source]])
         negatives = negatives_for(source, rank, fused[source], cosine, rules)
-        text = {
-            d: document_text(search.documents[search.position[d]].text, search.documents[search.position[d]].title)
-            for d in (source, *negatives)
-        }
         records.append(
             {
                 "query_id": source,
                 "query": row["query"],
-                "pos": [text[source]],
-                "neg": [text[d] for d in negatives],
+                "pos": [search.texts[search.position[source]]],
+                "neg": [search.texts[search.position[d]] for d in negatives],
                 "source": "adapt",
                 "passage_id": source,
                 "source_rank": rank,

@@ -140,11 +140,13 @@ def adapt(
     )
     placement = config.question_prompt
     if placement == "auto":  # chosen once per run, on the first passages, and kept with the run
-        if "placement" not in run.state and run.path("questions.jsonl").exists():  # a run begun before the probe
-            run.state["placement"] = {"chosen": "after", "usable": None}
-        elif "placement" not in run.state:
-            probe = questions.choose_placement(rows[:PLACEMENT_PROBE], writer, settings)
-            run.state["placement"] = {"chosen": max(probe, key=lambda k: (probe[k], k == "after")), "usable": probe}
+        if "placement" not in run.state:
+            if run.path("questions.jsonl").exists():  # a run begun before the probe wrote with "after"
+                run.state["placement"] = {"chosen": "after", "usable": None}
+            else:
+                probe = questions.choose_placement(rows[:PLACEMENT_PROBE], writer, settings)
+                chosen = max(probe, key=lambda k: (probe[k], k == "after"))
+                run.state["placement"] = {"chosen": chosen, "usable": probe}
             run.save()
         placement = run.state["placement"]["chosen"]
     settings = replace(settings, placement=placement)
@@ -159,9 +161,9 @@ def adapt(
     search = CorpusSearch(base, documents)
     rules = PairRules(config.filter_depth, config.negatives, config.negative_depth, config.negative_margin)
     # the held-out slice is drawn before the filter: filtered by the base retriever, it would favour the base
-    usable, why = usable_questions(asked)
-    usable = [{"query_id": r["id"], "query": r["question"], "passage_id": r["id"]} for r in usable]
-    train_questions, held = check.split_held_out(usable, config.held_out_share, config.min_held_out, config.seed)
+    once, why = usable_questions(asked)
+    once = [{"query_id": r["id"], "query": r["question"], "passage_id": r["id"]} for r in once]
+    train_questions, held = check.split_held_out(once, config.held_out_share, config.min_held_out, config.seed)
     records, filtered = build_pairs(
         train_questions, search, rules, base.default_encoding, Fusion.of_checkpoint(base.config.fusion)
     )
