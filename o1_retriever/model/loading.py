@@ -23,6 +23,7 @@ from o1_retriever.model.checkpoint import (
 )
 from o1_retriever.model.config import ModelConfig
 from o1_retriever.model.embedders import EncoderEmbedder, LMEmbedder
+from o1_retriever.model.merged import merge_adapter
 from o1_retriever.model.think_then_embed import OnThinkerError, ThinkThenEmbed
 from o1_retriever.model.thinkers import Thinker
 from o1_retriever.model.thinkers.lazy import LazyThinker
@@ -132,7 +133,7 @@ def build(
         if checkpoint_dir is not None:
             load_special_token_rows(checkpoint_dir, model, tokenizer)
         if ADAPTER_DIR in adapters:
-            model = _merge_adapter(model, adapters[ADAPTER_DIR])
+            model = merge_adapter(model, adapters[ADAPTER_DIR])
         return CausalLM(model, tokenizer)
 
     if thinker is None and shared:  # one LM thinks and embeds: it is needed now
@@ -152,9 +153,9 @@ def build(
         path = resolve_weights(_relative_to(checkpoint_dir, config.encoder))
         embedder = EncoderEmbedder.load(path, config, device=device, trust_remote_code=trust_remote_code)
         if ENCODER_ADAPTER_DIR in adapters:
-            embedder.module = _merge_adapter(embedder.module, adapters[ENCODER_ADAPTER_DIR])
+            embedder.module = merge_adapter(embedder.module, adapters[ENCODER_ADAPTER_DIR], cache=True)
         if QUERY_ADAPTER_DIR in adapters:  # its own copy of the encoder: documents keep the encoder they had
-            query_module = _merge_adapter(copy.deepcopy(embedder.module), adapters[QUERY_ADAPTER_DIR])
+            query_module = merge_adapter(copy.deepcopy(embedder.module), adapters[QUERY_ADAPTER_DIR], cache=True)
             query_embedder = EncoderEmbedder(query_module, embedder.tokenizer, config)
     model = ThinkThenEmbed(
         config, thinker, embedder, cache, on_thinker_error=on_thinker_error, query_embedder=query_embedder
@@ -169,11 +170,3 @@ def _relative_to(folder: Path | None, reference: str) -> str:
         return reference
     candidate = folder / reference
     return str(candidate) if candidate.exists() else reference
-
-
-def _merge_adapter(model, adapter_dir: Path):
-    """A LoRA adapter merged into the weights: inference runs at the base model's speed (unmerged LoRA made
-    all-MiniLM-L6-v2 embed documents about 1.4x slower on a CPU)."""
-    from peft import PeftModel
-
-    return PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload().eval()
