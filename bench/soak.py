@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -155,6 +156,8 @@ def main() -> None:
     write_process.wait()
     payload = {
         "command": "python -m bench.soak " + " ".join(sys.argv[1:]),
+        # glibc's malloc arenas: unset is its default (8 per core); MALLOC_ARENA_MAX=2 bounds them
+        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
         **check(index, log, calls, outage, memory),
     }
     server.kill()
