@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 from bench.common import DATA, write
-from bench.million_serve import rss_mb
+from bench.process import rss_mb
 from bench.store import start_server
 
 VARIANTS = ("plain", "trim", "arenas")

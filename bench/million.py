@@ -15,6 +15,7 @@ the rows the server already holds.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -26,7 +27,8 @@ import numpy as np
 
 from bench.common import write
 from bench.lexical import folder_bytes, synthetic_corpus
-from bench.million_serve import COLLECTION, rss_mb
+from bench.million_serve import COLLECTION
+from bench.process import rss_mb
 from bench.store import start_server
 
 DIMENSION = 384
@@ -34,9 +36,15 @@ VOCABULARY = 30_000
 BATCH = 5_000
 
 
+@functools.cache
+def word_vectors(seed: int) -> np.ndarray:
+    """The stand-in encoder's table: a fixed random vector for each made-up word ``wNNNNN``, drawn once."""
+    return np.random.default_rng(seed).standard_normal((VOCABULARY, DIMENSION)).astype(np.float32)
+
+
 def stand_in_vectors(texts: list[str], seed: int = 0) -> np.ndarray:
-    """The stand-in encoder: each made-up word ``wNNNNN`` has a fixed random vector; a text is their normalised sum."""
-    table = np.random.default_rng(seed).standard_normal((VOCABULARY, DIMENSION)).astype(np.float32)
+    """The stand-in encoder: a text is the normalised sum of its words' vectors."""
+    table = word_vectors(seed)
     rows = np.array([[int(word[1:]) for word in text.split()] for text in texts])
     vectors = table[rows].sum(axis=1)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)

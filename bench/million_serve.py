@@ -13,15 +13,9 @@ import json
 import time
 from pathlib import Path
 
+from bench.process import rss_mb
+
 COLLECTION = "million"
-
-
-def rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
-    """A process's resident memory (``VmRSS``) or its peak (``VmHWM``), MB (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bench.common import DATA, RESULTS, write, write_gzip
+from bench.process import rss_mb
 from bench.store import start_server
 from o1_retriever import ChromaIndex, StoreUnavailableError, ThinkThenEmbed
 from o1_retriever.data import Document, load_corpus, load_queries
@@ -32,14 +33,6 @@ MODES = {
     ("hybrid", "gated"): 10,
     ("hybrid", "think"): 10,
 }
-
-
-def rss_mb() -> float:
-    """This process's resident memory, MB (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def open_index(model: ThinkThenEmbed, port: int, lexical: Path) -> ChromaIndex:
