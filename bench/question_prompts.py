@@ -36,10 +36,10 @@ def main() -> None:
     for name in args.sets.split(","):
         documents = load_corpus(DATA / name)[args.start : args.start + args.passages]
         texts = [passage_text(d) for d in documents]
-        for placement in prompts.QUESTION_PLACEMENTS:
+        for prompt in prompts.QUESTION_PROMPTS:
             began = time.perf_counter()
             requests = [
-                ThinkRequest(d.id, messages=tuple(prompts.question_messages(t, (), placement)))
+                ThinkRequest(d.id, messages=tuple(prompts.question_messages(t, (), prompt)))
                 for d, t in zip(documents, texts)
             ]
             answers = writer.think(requests, settings.sampling)
@@ -52,12 +52,12 @@ def main() -> None:
                 outcomes[why or "usable"] += 1
                 if question:
                     kept.add(question.lower())
-            out[f"{name}:{placement}"] = {
+            out[f"{name}:{prompt}"] = {
                 "distinct usable": len(kept),
                 "outcomes": dict(outcomes),
                 "seconds_per_passage": (time.perf_counter() - began) / len(documents),
             }
-            print(name, placement, out[f"{name}:{placement}"], flush=True)
+            print(name, prompt, out[f"{name}:{prompt}"], flush=True)
     summary = {
         "command": f"python -m bench.question_prompts --sets {args.sets} --start {args.start} --passages "
         f"{args.passages} --threads {args.threads} --name {args.name}",

@@ -143,6 +143,42 @@ def test_a_run_killed_mid_stage_resumes_and_writes_every_record_once(base, tiny_
         assert len(ids) == len(set(ids)), path.name
 
 
+class ThinkingCounter(QuestionWriter):
+    """Counts the questions it is asked to think about."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thought_for: list[str] = []
+
+    def think(self, requests, settings):
+        self.thought_for += [r.query for r in requests if not r.messages]
+        return super().think(requests, settings)
+
+
+def test_a_larger_budget_that_moves_the_held_out_slice_keeps_each_questions_thoughts_once(base, tiny_encoder, tmp_path):
+    # at 60 passages the seeded share holds out fewer than 15 questions and is topped up; at 90 it is not: questions
+    # held out at 60 train at 90, so the training questions are no longer a prefix of the larger budget's
+    config = settings(tmp_path, base, tiny_encoder, queries=60, min_held_out=15)
+    once = [{"query_id": f"doc{i}"} for i in range(60)]
+    more = once + [{"query_id": f"doc{i}"} for i in range(60, 90)]
+    small_train, _ = check.split_held_out(once, config.held_out_share, 15, config.seed)
+    large_train, _ = check.split_held_out(more, config.held_out_share, 15, config.seed)
+    assert [r["query_id"] for r in large_train[: len(small_train)]] != [r["query_id"] for r in small_train]
+    first = ThinkingCounter()
+    with pytest.warns(UserWarning):
+        adapt(config, writer=first, progress=False)
+    second = ThinkingCounter()
+    with pytest.warns(UserWarning):
+        report = adapt(replace(config, queries=90), writer=second, progress=False)
+    assert not set(first.thought_for) & set(second.thought_for)  # nothing thought twice
+    run = Path(config.out) / "adapt-run"
+    (thoughts,) = run.glob("thoughts-*.jsonl")
+    rows = read_finished(thoughts)
+    assert len(rows) == len({r["query_id"] for r in rows}) == report["counts"]["filter"]["train"]
+    held = {r["query_id"] for r in read_finished(run / "held-out.jsonl")}
+    assert not held & {r["query_id"] for r in rows}
+
+
 def test_refusals_a_small_corpus_another_run_and_overwrite(base, tiny_encoder, tmp_path):
     small = settings(tmp_path, base, tiny_encoder, corpus=str(write_corpus(tmp_path / "small.jsonl", corpus(20))))
     with pytest.raises(AdaptError, match="20 usable passages.*at least 50"):
@@ -196,18 +232,40 @@ class PlacementWriter(QuestionWriter):
         return out
 
 
-def test_auto_prompt_keeps_the_placement_that_yields_questions_and_the_run_remembers_it(base, tiny_encoder, tmp_path):
+def test_auto_prompt_keeps_the_prompt_that_yields_questions_and_the_run_remembers_it(base, tiny_encoder, tmp_path):
     rows = [{"id": d.id, "text": d.text} for d in corpus(10)]
-    assert questions.choose_placement(rows, PlacementWriter(), questions.QuestionSettings()) == {
+    assert questions.choose_prompt(rows, PlacementWriter(), questions.QuestionSettings()) == {
         "after": 0,
         "before": 10,
+        "own-words": 0,
     }
     config = settings(tmp_path, base, tiny_encoder, question_prompt="auto", thoughts=False)
     with pytest.warns(UserWarning):
         report = adapt(config, writer=PlacementWriter(), progress=False)
     run = json.loads((Path(config.out) / "adapt-run" / "run.json").read_text())
-    assert run["placement"]["chosen"] == "before" and report["counts"]["questions"]["written"] == 60
+    assert run["question_prompt"]["chosen"] == "before" and report["counts"]["questions"]["written"] == 60
     assert "instruction before the passage" in (Path(config.out) / "adapt_report.md").read_text()
+
+
+def test_the_preferred_prompt_is_the_most_usable_and_the_earlier_on_a_tie():
+    assert questions.preferred_prompt({"after": 3, "before": 9, "own-words": 12}) == "own-words"
+    assert questions.preferred_prompt({"after": 5, "before": 5, "own-words": 5}) == "after"
+    assert questions.preferred_prompt({"after": 0, "before": 4, "own-words": 4}) == "before"
+
+
+def test_a_run_that_chose_between_two_placements_resumes_with_its_choice(base, tiny_encoder, tmp_path):
+    config = settings(tmp_path, base, tiny_encoder, question_prompt="auto", thoughts=False, queries=50)
+    with pytest.warns(UserWarning):
+        adapt(config, writer=PlacementWriter(), progress=False)
+    saved = Path(config.out) / "adapt-run" / "run.json"
+    run = json.loads(saved.read_text())
+    run["placement"] = run.pop("question_prompt")  # as an earlier version recorded it
+    saved.write_text(json.dumps(run))
+    with pytest.warns(UserWarning):
+        report = adapt(config, writer=QuestionWriter(fail_after=0), progress=False)  # asks nothing
+    run = json.loads(saved.read_text())
+    assert "placement" not in run and run["question_prompt"]["chosen"] == "before"
+    assert report["counts"]["questions"]["written"] == 50
 
 
 def test_a_time_budget_stops_the_questions_between_batches_keeping_what_is_written(tmp_path):
@@ -337,3 +395,20 @@ def test_a_checkpoint_fusion_is_the_index_default_and_a_bad_one_is_refused(split
         from o1_retriever.cli.adapt_command import read_examples
 
         read_examples(tmp_path / "missing.txt")
+
+
+def test_each_question_prompt_shows_the_passage_and_its_instruction_and_an_unknown_one_is_refused():
+    from o1_retriever.model import prompts
+
+    passage = "Vitamin D deficiency is common in multiple sclerosis patients."
+    contents = {
+        p: prompts.question_messages(passage, ("how common is x?",), p)[0]["content"] for p in prompts.QUESTION_PROMPTS
+    }
+    assert contents["after"].startswith(passage) and contents["after"].index(prompts.QUESTION_INSTRUCTION) > 0
+    assert contents["before"].startswith(prompts.QUESTION_INSTRUCTION_FIRST) and contents["before"].endswith(passage)
+    assert contents["own-words"].startswith(passage) and "in their own words" in contents["own-words"]
+    assert all("- how common is x?" in c for c in contents.values())
+    with pytest.raises(ValueError, match="own-words"):
+        prompts.question_messages(passage, (), "sideways")
+    with pytest.raises(ValueError, match="question_prompt"):
+        AdaptConfig(corpus="c", out="o", question_prompt="sideways")

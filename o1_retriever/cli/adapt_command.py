@@ -59,8 +59,8 @@ def adapt(
     timeout: float = TimeoutOption,
     question_prompt: str = typer.Option(
         "auto",
-        help="The question prompt's instruction 'after' the passage, 'before' it, or 'auto' (the one that "
-        "yields more questions on the first passages)",
+        help="The question prompt: the instruction 'after' the passage, 'before' it, 'own-words' (a searcher's "
+        "question in their own words), or 'auto' (the one that yields more questions on the first passages)",
     ),
     examples: Optional[Path] = typer.Option(
         None, help="A few real questions of your users (unjudged; one per line or JSONL): they set the style"

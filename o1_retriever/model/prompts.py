@@ -55,28 +55,35 @@ def thinking_messages(query: str, examples: tuple[tuple[str, str], ...] = ()) ->
 
 
 #: ``adapt``: the writer is asked, zero-shot, for a question each passage answers (a few-shot conversation made
-#: SmolLM2 echo its examples' questions for unrelated passages), with the instruction after the passage or before it:
-#: a small writer loses an instruction placed after a long passage on some corpora and not on others, so ``adapt``
-#: tries both on a few passages and keeps the one that yields more questions. A few real, unjudged questions of the
-#: corpus's users set the style when given (Promptagator-style).
+#: SmolLM2 echo its examples' questions for unrelated passages). A small writer loses an instruction placed after a long
+#: passage on some corpora and not on others, and on some it answers only when asked for a searcher's question in their
+#: own words, so ``adapt`` tries each prompt on a few passages and keeps the one that yields more questions: the
+#: instruction after the passage, before it, or after it asking for a searcher's own words. A few real, unjudged
+#: questions of the corpus's users set the style when given (Promptagator-style).
 QUESTION_INSTRUCTION = "Write a question that the text above answers. Reply with the question only."
 QUESTION_INSTRUCTION_FIRST = "Write a specific question that the following text answers. Reply with the question only."
-QUESTION_PLACEMENTS = ("after", "before")
-#: what the writer reads of a passage, by placement
-MAX_QUESTION_PASSAGE_CHARS = {"after": 1200, "before": 800}
+QUESTION_INSTRUCTION_OWN_WORDS = (
+    "Someone who has not read the text above is looking for it with a search engine. Write the question they would "
+    "type, in their own words: do not copy the text's phrases. Reply with the question only."
+)
+QUESTION_PROMPTS = ("after", "before", "own-words")
+#: what the writer reads of a passage, by prompt
+MAX_QUESTION_PASSAGE_CHARS = {"after": 1200, "before": 800, "own-words": 1200}
 
 
-def question_messages(passage: str, style: tuple[str, ...] = (), placement: str = "after") -> list[dict[str, str]]:
-    """The chat messages that ask a chat model for one question ``passage`` answers, the instruction ``placement``
-    the passage; ``style``: questions the collection's users ask (unjudged), listed to set the wording."""
-    if placement not in QUESTION_PLACEMENTS:
-        raise ValueError(f"placement must be one of {QUESTION_PLACEMENTS}, got {placement!r}")
+def question_messages(passage: str, style: tuple[str, ...] = (), prompt: str = "after") -> list[dict[str, str]]:
+    """The chat messages that ask a chat model for one question ``passage`` answers with the question ``prompt`` (one
+    of ``QUESTION_PROMPTS``); ``style``: questions the collection's users ask (unjudged), listed to set the wording."""
+    if prompt not in QUESTION_PROMPTS:
+        raise ValueError(f"the question prompt must be one of {QUESTION_PROMPTS}, got {prompt!r}")
     shown = ""
     if style:
         shown = "\n\nWrite it the way these questions of the collection's users are written:\n" + "\n".join(
             f"- {q}" for q in style
         )
-    text = passage[: MAX_QUESTION_PASSAGE_CHARS[placement]]
-    if placement == "before":
+    text = passage[: MAX_QUESTION_PASSAGE_CHARS[prompt]]
+    if prompt == "before":
         return [{"role": "user", "content": f"{QUESTION_INSTRUCTION_FIRST}{shown}\n\nText: {text}"}]
+    if prompt == "own-words":
+        return [{"role": "user", "content": f"{text}\n\n{QUESTION_INSTRUCTION_OWN_WORDS}{shown}"}]
     return [{"role": "user", "content": f"{text}\n\n{QUESTION_INSTRUCTION}{shown}"}]

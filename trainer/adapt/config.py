@@ -8,6 +8,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from o1_retriever.model.prompts import QUESTION_PROMPTS
+
 #: below this many usable passages the corpus is refused: too few questions survive the filter to train on
 MIN_PASSAGES = 50
 #: below this many, adapt runs but warns that the label-free check has little to go on
@@ -35,7 +37,7 @@ class AdaptConfig:
     timeout: float = 60.0
     examples: tuple[str, ...] = ()  # a few real, unjudged questions of the corpus's users: they set the style
     question_prompt: str = (
-        "auto"  # the instruction "after" the passage, "before" it, or "auto": the one that yields more
+        "auto"  # one of prompts.QUESTION_PROMPTS, or "auto": the one that yields more questions on the first passages
     )
     question_tokens: int = 40
     question_temperature: float = 0.3
@@ -71,8 +73,10 @@ class AdaptConfig:
             raise ValueError(f"held_out_share must be in (0, 1), got {self.held_out_share}")
         if self.filter_depth < 1 or self.negative_depth <= self.filter_depth and self.negatives:
             raise ValueError("filter_depth must be >= 1 and negative_depth deeper than it")
-        if self.question_prompt not in ("auto", "after", "before"):
-            raise ValueError(f"question_prompt must be 'auto', 'after' or 'before', got {self.question_prompt!r}")
+        if self.question_prompt not in ("auto", *QUESTION_PROMPTS):
+            raise ValueError(
+                f"question_prompt must be 'auto' or one of {QUESTION_PROMPTS}, got {self.question_prompt!r}"
+            )
         if self.writer not in ("local", "openai"):
             raise ValueError(f"writer must be 'local' or 'openai', got {self.writer!r}")
         object.__setattr__(self, "examples", tuple(self.examples))

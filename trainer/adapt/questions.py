@@ -73,15 +73,16 @@ class QuestionSettings:
     temperature: float = 0.3
     seed: int = 0
     style: tuple[str, ...] = ()  # the user's example questions
-    placement: str = "after"  # the instruction after the passage or before it (``choose_placement``)
+    prompt: str = "after"  # one of ``prompts.QUESTION_PROMPTS`` (``choose_prompt``)
 
     @property
     def sampling(self) -> ThinkingConfig:
         return ThinkingConfig(1, self.max_new_tokens, self.temperature, 0.9, self.seed)
 
     @property
-    def prompt(self) -> tuple[tuple[str, ...], str]:
-        return self.style, self.placement
+    def prompt_args(self) -> tuple[tuple[str, ...], str]:
+        """``prompts.question_messages``' arguments after the passage."""
+        return self.style, self.prompt
 
 
 def usable_count(passages: list[dict[str, Any]], answers) -> int:
@@ -94,17 +95,22 @@ def usable_count(passages: list[dict[str, Any]], answers) -> int:
     return len(kept)
 
 
-def choose_placement(passages: list[dict[str, Any]], writer: Thinker, settings: QuestionSettings) -> dict[str, int]:
-    """The usable questions each placement of the instruction yields on ``passages`` (a few: a label-free probe);
-    ``adapt`` keeps the placement with more (``after`` on a tie)."""
+def choose_prompt(passages: list[dict[str, Any]], writer: Thinker, settings: QuestionSettings) -> dict[str, int]:
+    """The usable questions each question prompt yields on ``passages`` (a few: a label-free probe); ``adapt`` keeps
+    the prompt with more (``preferred_prompt``)."""
     counts = {}
-    for placement in prompts.QUESTION_PLACEMENTS:
+    for prompt in prompts.QUESTION_PROMPTS:
         requests = [
-            ThinkRequest(p["id"], messages=tuple(prompts.question_messages(p["text"], settings.style, placement)))
+            ThinkRequest(p["id"], messages=tuple(prompts.question_messages(p["text"], settings.style, prompt)))
             for p in passages
         ]
-        counts[placement] = usable_count(passages, writer.think(requests, settings.sampling))
+        counts[prompt] = usable_count(passages, writer.think(requests, settings.sampling))
     return counts
+
+
+def preferred_prompt(usable: dict[str, int]) -> str:
+    """The prompt that yielded the most usable questions; on a tie, the earlier in ``prompts.QUESTION_PROMPTS``."""
+    return max(prompts.QUESTION_PROMPTS, key=lambda p: (usable.get(p, -1), -prompts.QUESTION_PROMPTS.index(p)))
 
 
 def write_questions(
@@ -132,7 +138,7 @@ def write_questions(
                 break
             batch = todo[start : start + BATCH]
             requests = [
-                ThinkRequest(p["id"], messages=tuple(prompts.question_messages(p["text"], *settings.prompt)))
+                ThinkRequest(p["id"], messages=tuple(prompts.question_messages(p["text"], *settings.prompt_args)))
                 for p in batch
             ]
             answers = writer.think(requests, settings.sampling)

@@ -33,15 +33,23 @@ def verdict(check: dict) -> str:
     return f"The adapted checkpoint beats its base on held-out questions: {gain:+.4f} nDCG@10 (p = {p:.3f}, {strength})"
 
 
-def placement_line(state: dict) -> str:
-    chosen = state.get("placement") or {"chosen": "after", "usable": None}
+#: how the report names each question prompt
+PROMPT_WORDS = {
+    "after": "the instruction after the passage",
+    "before": "the instruction before the passage",
+    "own-words": "a searcher's question in their own words, asked after the passage",
+}
+
+
+def prompt_line(state: dict) -> str:
+    chosen = state.get("question_prompt") or state.get("placement") or {"chosen": "after", "usable": None}
     probe = chosen.get("usable")
     tried = (
         ""
         if not probe
         else " (usable questions on the first passages: " + ", ".join(f"{k} {v}" for k, v in probe.items()) + ")"
     )
-    return f"The question prompt puts its instruction {chosen['chosen']} the passage{tried}."
+    return f"The question prompt: {PROMPT_WORDS[chosen['chosen']]}{tried}."
 
 
 def markdown(config: AdaptConfig, state: dict, check: dict) -> str:
@@ -57,7 +65,7 @@ def markdown(config: AdaptConfig, state: dict, check: dict) -> str:
         "",
         verdict(check),
         "",
-        placement_line(state),
+        prompt_line(state),
         "",
         "## Stages",
         "",

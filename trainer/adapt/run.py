@@ -31,7 +31,7 @@ from o1_retriever.trainer.records import as_records, read_finished, write_jsonl_
 
 logger = logging.getLogger(__name__)
 RUN_DIR = "adapt-run"
-PLACEMENT_PROBE = 24  # passages each placement of the question prompt is tried on
+PROMPT_PROBE = 24  # passages each question prompt is tried on
 
 
 class AdaptError(RuntimeError):
@@ -138,18 +138,19 @@ def adapt(
     settings = questions.QuestionSettings(
         config.question_tokens, config.question_temperature, config.seed, config.examples
     )
-    placement = config.question_prompt
-    if placement == "auto":  # chosen once per run, on the first passages, and kept with the run
-        if "placement" not in run.state:
+    prompt = config.question_prompt
+    if prompt == "auto":  # chosen once per run, on the first passages, and kept with the run
+        if "placement" in run.state:  # a run begun when the choice was between two placements
+            run.state["question_prompt"] = run.state.pop("placement")
+        if "question_prompt" not in run.state:
             if run.path("questions.jsonl").exists():  # a run begun before the probe wrote with "after"
-                run.state["placement"] = {"chosen": "after", "usable": None}
+                run.state["question_prompt"] = {"chosen": "after", "usable": None}
             else:
-                probe = questions.choose_placement(rows[:PLACEMENT_PROBE], writer, settings)
-                chosen = max(probe, key=lambda k: (probe[k], k == "after"))
-                run.state["placement"] = {"chosen": chosen, "usable": probe}
-            run.save()
-        placement = run.state["placement"]["chosen"]
-    settings = replace(settings, placement=placement)
+                probe = questions.choose_prompt(rows[:PROMPT_PROBE], writer, settings)
+                run.state["question_prompt"] = {"chosen": questions.preferred_prompt(probe), "usable": probe}
+        run.save()
+        prompt = run.state["question_prompt"]["chosen"]
+    settings = replace(settings, prompt=prompt)
 
     asked = questions.write_questions(
         rows, writer, run.path("questions.jsonl"), settings, deadline=deadline, progress=progress
@@ -223,17 +224,36 @@ def thoughts_stage(run: Run, config: AdaptConfig, train: list[dict], writer, dea
     )
     key = config.thoughts_key()
     out = run.path(f"thoughts-{key}.jsonl")
+    order = thoughts_first(train, out)
     done = len(read_finished(out))
-    step = 64 if deadline is not None else len(train)  # with a time budget, the budget is checked between chunks
-    while done < len(train) and (deadline is None or time.monotonic() < deadline):
-        done = min(len(train), done + step)
-        synthesize(train[:done], writer, out, synthesis, progress=progress)
-    written = read_finished(out)[: len(train)]  # a smaller budget's questions are a prefix of a larger one's
-    records = as_records(written) + as_records(train[len(written) :])
+    step = 64 if deadline is not None else len(order)  # with a time budget, the budget is checked between chunks
+    while done < len(order) and (deadline is None or time.monotonic() < deadline):
+        done = min(len(order), done + step)
+        synthesize(order[:done], writer, out, synthesis, progress=progress)
+    written = {row["query_id"]: row for row in read_finished(out)}
+    records = as_records([written.get(r["query_id"], r) for r in train])  # without thoughts: trains as an anchor
     voted, summary = vote(records, build_members(list(config.committee), records), progress=progress)
     write_jsonl_atomic(run.path(f"voted-{key}.jsonl"), [r.to_dict() for r in voted])
     run.timed("thoughts", began, thought=len(written), voted=summary.voted, without=summary.skipped)
     return [r.to_dict() for r in voted]
+
+
+def thoughts_first(train: list[dict], out: Path) -> list[dict]:
+    """The training questions in the order the thoughts file is written in: those it holds thoughts for first (each
+    once, in its order), then the rest. When the questions changed since it was written — another budget moved the
+    held-out slice, so questions joined or left the training set — the file is rewritten with the current questions'
+    rows only, so each question's thoughts are kept and none is written twice."""
+    finished = read_finished(out)
+    wanted = {r["query_id"] for r in train}
+    kept, seen = [], set()
+    for row in finished:
+        if row.get("query_id") in wanted and row["query_id"] not in seen:
+            kept.append(row)
+            seen.add(row["query_id"])
+    if len(kept) != len(finished):
+        write_jsonl_atomic(out, kept)
+    by_id = {r["query_id"]: r for r in train}
+    return [by_id[row["query_id"]] for row in kept] + [r for r in train if r["query_id"] not in seen]
 
 
 def distill_stage(run: Run, config: AdaptConfig, voted: list[dict], progress: bool) -> dict:
