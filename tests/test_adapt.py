@@ -297,6 +297,7 @@ def test_the_cli_reports_one_error_line_and_require_gain_exits_non_zero(base, tm
     data = write_corpus(tmp_path / "c.jsonl", corpus(10))
     result = runner.invoke(app, ["adapt", str(data), "--out", str(tmp_path / "a"), "--model", str(base)])
     assert result.exit_code == 2 and "error: " in result.output and "at least 50" in result.output
+    assert "rerun the same command" not in result.output  # a refusal: rerunning it would be refused again
     bad = tmp_path / "examples.jsonl"
     bad.write_text('{"query": "how?"}\n{oops\n')
     result = runner.invoke(app, ["adapt", str(data), "--out", str(tmp_path / "a"), "--examples", str(bad)])

@@ -110,7 +110,9 @@ def adapt(
             distill=dict(parse_assignment(s) for s in distill_settings),
         )
         report = run_adapt(config, overwrite=overwrite)
-    except (AdaptError, DataError, MissingWeightsError, ThinkerError, WriterError, ValueError) as error:
+    except (AdaptError, ValueError) as error:  # a refusal or bad settings: the message says what to change
+        fail(str(error))
+    except (DataError, MissingWeightsError, ThinkerError, WriterError) as error:  # a stage stopped: resumable
         fail(f"{error}; finished work is kept in {out}: rerun the same command to resume")
     except KeyboardInterrupt:
         typer.secho(f"interrupted: finished work is kept in {out}; rerun the same command to resume", err=True)
