@@ -247,6 +247,15 @@ def test_auto_prompt_keeps_the_prompt_that_yields_questions_and_the_run_remember
     assert "instruction before the passage" in (Path(config.out) / "adapt_report.md").read_text()
 
 
+def test_a_prompt_given_by_name_is_the_one_the_report_names(base, tiny_encoder, tmp_path):
+    config = settings(tmp_path, base, tiny_encoder, question_prompt="before", thoughts=False)
+    with pytest.warns(UserWarning):
+        adapt(config, writer=PlacementWriter(), progress=False)
+    run = json.loads((Path(config.out) / "adapt-run" / "run.json").read_text())
+    assert run["question_prompt"] == {"chosen": "before", "usable": None}
+    assert "instruction before the passage" in (Path(config.out) / "adapt_report.md").read_text()
+
+
 def test_the_preferred_prompt_is_the_most_usable_and_the_earlier_on_a_tie():
     assert questions.preferred_prompt({"after": 3, "before": 9, "own-words": 12}) == "own-words"
     assert questions.preferred_prompt({"after": 5, "before": 5, "own-words": 5}) == "after"

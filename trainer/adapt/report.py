@@ -42,7 +42,7 @@ PROMPT_WORDS = {
 
 
 def prompt_line(state: dict) -> str:
-    chosen = state.get("question_prompt") or state.get("placement") or {"chosen": "after", "usable": None}
+    chosen = state["question_prompt"]
     probe = chosen.get("usable")
     tried = (
         ""

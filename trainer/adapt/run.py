@@ -138,19 +138,18 @@ def adapt(
     settings = questions.QuestionSettings(
         config.question_tokens, config.question_temperature, config.seed, config.examples
     )
-    prompt = config.question_prompt
-    if prompt == "auto":  # chosen once per run, on the first passages, and kept with the run
-        if "placement" in run.state:  # a run begun when the choice was between two placements
-            run.state["question_prompt"] = run.state.pop("placement")
-        if "question_prompt" not in run.state:
-            if run.path("questions.jsonl").exists():  # a run begun before the probe wrote with "after"
-                run.state["question_prompt"] = {"chosen": "after", "usable": None}
-            else:
-                probe = questions.choose_prompt(rows[:PROMPT_PROBE], writer, settings)
-                run.state["question_prompt"] = {"chosen": questions.preferred_prompt(probe), "usable": probe}
+    if "placement" in run.state:  # a run begun when auto chose between two placements
+        run.state["question_prompt"] = run.state.pop("placement")
+    if "question_prompt" not in run.state:  # chosen once per run and kept with it (the report names it)
+        if config.question_prompt != "auto":
+            run.state["question_prompt"] = {"chosen": config.question_prompt, "usable": None}
+        elif run.path("questions.jsonl").exists():  # a run begun before the probe wrote with "after"
+            run.state["question_prompt"] = {"chosen": "after", "usable": None}
+        else:  # auto: the prompt that yields the most usable questions on the first passages
+            probe = questions.choose_prompt(rows[:PROMPT_PROBE], writer, settings)
+            run.state["question_prompt"] = {"chosen": questions.preferred_prompt(probe), "usable": probe}
         run.save()
-        prompt = run.state["question_prompt"]["chosen"]
-    settings = replace(settings, prompt=prompt)
+    settings = replace(settings, prompt=run.state["question_prompt"]["chosen"])
 
     asked = questions.write_questions(
         rows, writer, run.path("questions.jsonl"), settings, deadline=deadline, progress=progress
