@@ -18,7 +18,7 @@ import torch
 
 from bench.common import write
 from o1_retriever.data import load_corpus, load_qrels, load_queries
-from o1_retriever.evaluation.metrics import mean_scores, paired_randomization_test, per_query_scores
+from o1_retriever.evaluation.metrics import mean_scores, paired_randomization_test
 from o1_retriever.model.query_encoding import QueryEncoding
 from o1_retriever.model.think_then_embed import ThinkThenEmbed
 from o1_retriever.retrieval.fusion import Fusion
@@ -29,14 +29,10 @@ from o1_retriever.trainer.records import read_finished
 
 
 def test_scores(search, model, encoding, queries, qrels, fusions) -> dict[str, dict[str, float]]:
-    keys = sorted(q for q in qrels if q in queries)
-    texts = [queries[q] for q in keys]
-    dense = search.dense(keys, search.query_vectors(texts, encoding, model))
-    lexical = search.lexical(keys, texts)
-    return {
-        name: per_query_scores({q: qrels[q] for q in keys}, search.hybrid(dense, lexical, f), ("nDCG@10",))["nDCG@10"]
-        for name, f in fusions.items()
-    }
+    """{fusion name: {query id: nDCG@10}} over the judged test queries."""
+    judged = {q: queries[q] for q in sorted(qrels) if q in queries}
+    scores = check.fused_scores(search, model, encoding, judged, {q: qrels[q] for q in judged}, fusions)
+    return {name: per["nDCG@10"] for name, per in scores.items()}
 
 
 def main() -> None:

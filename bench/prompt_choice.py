@@ -8,12 +8,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 import torch
 
-from bench.common import DATA, RESULTS
+from bench.common import DATA, write
 from o1_retriever.model.thinkers import build_thinker
 from o1_retriever.trainer.adapt import passages, questions
 from o1_retriever.trainer.adapt.config import AdaptConfig
@@ -38,13 +37,15 @@ def main() -> None:
         usable, _ = passages.eligible(corpus_passages(config))
         chosen = passages.sample(usable, config.queries, config.seed)[:PROMPT_PROBE]
         rows = [{"id": d.id, "text": passages.passage_text(d)} for d in chosen]
-        settings = questions.QuestionSettings(config.question_tokens, config.question_temperature, config.seed)
+        settings = questions.QuestionSettings.of_run(config)
         probe = questions.choose_prompt(rows, writer, settings)
         out[name] = {"usable": probe, "chosen": questions.preferred_prompt(probe)}
         print(name, out[name], flush=True)
-    command = f"python -m bench.prompt_choice --sets {args.sets} --queries {args.queries} --threads {args.threads}"
-    summary = {"command": f"{command} --name {args.name}", "results": out}
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    command = (
+        f"python -m bench.prompt_choice --sets {args.sets} --queries {args.queries} --threads {args.threads} "
+        f"--name {args.name}"
+    )
+    write(args.name, {"command": command, "results": out})
 
 
 if __name__ == "__main__":

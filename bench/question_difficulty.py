@@ -10,21 +10,20 @@ below: likely off the point). Reads the corpus only, never its queries or qrels.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import Counter
 
 import torch
 
-from bench.common import DATA, RESULTS
+from bench.common import DATA, write
 from o1_retriever.data import load_corpus
 from o1_retriever.model.think_then_embed import ThinkThenEmbed
 from o1_retriever.model import prompts
 from o1_retriever.model.thinkers import ThinkRequest, build_thinker
-from o1_retriever.retrieval.fusion import Fusion, ranking
+from o1_retriever.retrieval.fusion import Fusion
 from o1_retriever.trainer.adapt import passages as passage_stage
-from o1_retriever.trainer.adapt.pairs import CorpusSearch
-from o1_retriever.trainer.adapt.questions import QuestionSettings, clean_question, copies_passage
+from o1_retriever.trainer.adapt.pairs import CorpusSearch, source_rank
+from o1_retriever.trainer.adapt.questions import QuestionSettings, question_of
 
 BUCKETS = ((1, 1, "1"), (2, 5, "2-5"), (6, 20, "6-20"), (21, 100, "21-100"))
 
@@ -69,9 +68,7 @@ def main() -> None:
             outcomes: Counter = Counter()
             asked = []
             for document, text, answer in zip(chosen, texts, answers):
-                question, why = clean_question(answer.texts[0]) if answer.texts else (None, "writer failed")
-                if question and copies_passage(question, text):
-                    question, why = None, "copies its passage"
+                question, why = question_of(answer, text)
                 outcomes[why or "usable"] += 1
                 if question:
                     asked.append((document.id, question))
@@ -83,8 +80,7 @@ def main() -> None:
                 dense = search.dense(keys, search.query_vectors(questions, base.default_encoding))
                 fused = search.hybrid(dense, search.lexical(keys, questions), fusion)
                 for key, (source, question) in zip(keys, asked):
-                    order = [doc for doc, _ in ranking(fused[key])]
-                    rank = order.index(source) + 1 if source in order else None
+                    rank = source_rank(source, fused[key])
                     ranks[bucket(rank)] += 1
                     examples.append({"passage": source, "question": question, "rank": rank})
             out[f"{name}:{prompt}"] = {
@@ -95,12 +91,11 @@ def main() -> None:
             }
             shown = {k: v for k, v in out[f"{name}:{prompt}"].items() if k != "examples"}
             print(name, prompt, shown, flush=True)
-    summary = {
-        "command": f"python -m bench.question_difficulty --sets {args.sets} --writer {args.writer} --prompts "
-        f"{args.prompts} --passages {args.passages} --seed {args.seed} --threads {args.threads} --name {args.name}",
-        "results": out,
-    }
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    command = (
+        f"python -m bench.question_difficulty --sets {args.sets} --writer {args.writer} --prompts {args.prompts} "
+        f"--passages {args.passages} --seed {args.seed} --threads {args.threads} --name {args.name}"
+    )
+    write(args.name, {"command": command, "results": out})
 
 
 if __name__ == "__main__":

@@ -7,18 +7,17 @@ before it, on a slice of each corpus (what ``adapt --question-prompt auto`` deci
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import Counter
 
 import torch
 
-from bench.common import DATA, RESULTS
+from bench.common import DATA, write
 from o1_retriever.data import load_corpus
 from o1_retriever.model import prompts
 from o1_retriever.model.thinkers import ThinkRequest, build_thinker
 from o1_retriever.trainer.adapt.passages import passage_text
-from o1_retriever.trainer.adapt.questions import QuestionSettings, clean_question, copies_passage
+from o1_retriever.trainer.adapt.questions import QuestionSettings, question_of
 
 
 def main() -> None:
@@ -46,9 +45,7 @@ def main() -> None:
             outcomes = Counter()
             kept = set()
             for text, answer in zip(texts, answers):
-                question, why = clean_question(answer.texts[0]) if answer.texts else (None, "writer failed")
-                if question and copies_passage(question, text):
-                    question, why = None, "copies its passage"
+                question, why = question_of(answer, text)
                 outcomes[why or "usable"] += 1
                 if question:
                     kept.add(question.lower())
@@ -58,12 +55,11 @@ def main() -> None:
                 "seconds_per_passage": (time.perf_counter() - began) / len(documents),
             }
             print(name, prompt, out[f"{name}:{prompt}"], flush=True)
-    summary = {
-        "command": f"python -m bench.question_prompts --sets {args.sets} --start {args.start} --passages "
-        f"{args.passages} --threads {args.threads} --name {args.name}",
-        "results": out,
-    }
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    command = (
+        f"python -m bench.question_prompts --sets {args.sets} --start {args.start} --passages {args.passages} "
+        f"--threads {args.threads} --name {args.name}"
+    )
+    write(args.name, {"command": command, "results": out})
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def merge_adapter(model, adapter_dir: Path, *, cache: bool = False):
         try:
             load_model(model, str(path), strict=True)
             return model.eval()
-        except Exception as error:  # a torn or foreign file: merge again and replace it
+        except Exception as error:  # a torn file (read whole before any tensor loads): merge again, replace it
             logger.warning("ignoring the cached merge %s (%s): merging again", path, error)
     from peft import PeftModel
 

@@ -45,20 +45,33 @@ def candidate_fusions() -> dict[str, Fusion]:
     return fusions
 
 
-def scores_by_fusion(
-    search: CorpusSearch, model: ThinkThenEmbed, encoding: QueryEncoding, held: list[dict], fusions: dict[str, Fusion]
+def fused_scores(
+    search: CorpusSearch,
+    model: ThinkThenEmbed,
+    encoding: QueryEncoding,
+    queries: dict[str, str],
+    qrels: dict[str, dict[str, int]],
+    fusions: dict[str, Fusion],
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """{fusion name: {measure: {query id: value}}} of ``model``'s ``encoding`` over the held-out slice, for each of
-    ``fusions``."""
-    keys = [r["query_id"] for r in held]
-    texts = [r["query"] for r in held]
-    qrels = {r["query_id"]: {r["passage_id"]: 1} for r in held}
+    """{fusion name: {measure: {query id: value}}} of ``model``'s ``encoding`` for ``queries`` (id: text), judged by
+    ``qrels``, through the exact hybrid under each of ``fusions``."""
+    keys = list(queries)
+    texts = [queries[k] for k in keys]
     dense = search.dense(keys, search.query_vectors(texts, encoding, model))
     lexical = search.lexical(keys, texts)
     return {
         name: per_query_scores(qrels, search.hybrid(dense, lexical, fusion), MEASURES)
         for name, fusion in fusions.items()
     }
+
+
+def scores_by_fusion(
+    search: CorpusSearch, model: ThinkThenEmbed, encoding: QueryEncoding, held: list[dict], fusions: dict[str, Fusion]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``fused_scores`` over the held-out slice: each question's one relevant document is its passage."""
+    queries = {r["query_id"]: r["query"] for r in held}
+    qrels = {r["query_id"]: {r["passage_id"]: 1} for r in held}
+    return fused_scores(search, model, encoding, queries, qrels, fusions)
 
 
 def choose_fusion(scores: dict[str, dict[str, dict[str, float]]], current: str, margin: float) -> str:

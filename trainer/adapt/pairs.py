@@ -55,11 +55,16 @@ class PairRules:
     negative_margin: float = 0.05
 
 
+def source_rank(source: str, fused: dict[str, float]) -> int | None:
+    """The source passage's rank (from 1) in a question's fused ranking, None when the ranking misses it."""
+    order = [doc for doc, _ in ranking(fused)]
+    return order.index(source) + 1 if source in order else None
+
+
 def keep_or_drop(source: str, fused: dict[str, float], depth: int) -> tuple[int | None, str | None]:
     """(the source passage's rank in the fused ranking, None) if it is in the top ``depth`` (round-trip
     consistency), else (its rank or None, why the pair is dropped)."""
-    order = [doc for doc, _ in ranking(fused)]
-    rank = order.index(source) + 1 if source in order else None
+    rank = source_rank(source, fused)
     if rank is None or rank > depth:
         return rank, f"passage not in the top {depth}"
     return rank, None

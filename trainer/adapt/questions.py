@@ -75,6 +75,11 @@ class QuestionSettings:
     style: tuple[str, ...] = ()  # the user's example questions
     prompt: str = "after"  # one of ``prompts.QUESTION_PROMPTS`` (``choose_prompt``)
 
+    @classmethod
+    def of_run(cls, config) -> QuestionSettings:
+        """An ``AdaptConfig``'s question settings (its prompt is chosen later: ``choose_prompt``)."""
+        return cls(config.question_tokens, config.question_temperature, config.seed, config.examples)
+
     @property
     def sampling(self) -> ThinkingConfig:
         return ThinkingConfig(1, self.max_new_tokens, self.temperature, 0.9, self.seed)
@@ -85,14 +90,19 @@ class QuestionSettings:
         return self.style, self.prompt
 
 
+def question_of(answer, passage: str) -> tuple[str | None, str | None]:
+    """(question, None) or (None, why it was dropped) for the writer's answer about ``passage``: ``clean_question``'s
+    verdict, and a question that copies its passage dropped."""
+    question, why = clean_question(answer.texts[0]) if answer.texts else (None, "writer failed")
+    if question is not None and copies_passage(question, passage):
+        return None, "copies its passage"
+    return question, why
+
+
 def usable_count(passages: list[dict[str, Any]], answers) -> int:
-    """How many distinct questions the answers hold that ``clean_question`` keeps and that do not copy their passage."""
-    kept = set()
-    for passage, answer in zip(passages, answers):
-        question = clean_question(answer.texts[0])[0] if answer.texts else None
-        if question and not copies_passage(question, passage["text"]):
-            kept.add(question.lower())
-    return len(kept)
+    """How many distinct questions the answers hold that ``question_of`` keeps."""
+    questions = (question_of(answer, passage["text"])[0] for passage, answer in zip(passages, answers))
+    return len({question.lower() for question in questions if question})
 
 
 def choose_prompt(passages: list[dict[str, Any]], writer: Thinker, settings: QuestionSettings) -> dict[str, int]:
@@ -147,9 +157,7 @@ def write_questions(
                 raise WriterError(f"the writer {writer!r} failed: {errors[0]}")
             rows = []
             for passage, answer in zip(batch, answers):
-                question, why = clean_question(answer.texts[0]) if answer.texts else (None, "writer failed")
-                if question is not None and copies_passage(question, passage["text"]):
-                    question, why = None, "copies its passage"
+                question, why = question_of(answer, passage["text"])
                 row = {"id": passage["id"], "raw": answer.texts[0] if answer.texts else None}
                 rows.append({**row, "question": question} if question else {**row, "dropped": why})
             append_jsonl(out, rows)

@@ -135,9 +135,7 @@ def adapt(
             precision=config.writer_precision if config.writer == "local" else None,
         )
     began = time.perf_counter()
-    settings = questions.QuestionSettings(
-        config.question_tokens, config.question_temperature, config.seed, config.examples
-    )
+    settings = questions.QuestionSettings.of_run(config)
     if "placement" in run.state:  # a run begun when auto chose between two placements
         run.state["question_prompt"] = run.state.pop("placement")
     if "question_prompt" not in run.state:  # chosen once per run and kept with it (the report names it)
@@ -223,8 +221,7 @@ def thoughts_stage(run: Run, config: AdaptConfig, train: list[dict], writer, dea
     )
     key = config.thoughts_key()
     out = run.path(f"thoughts-{key}.jsonl")
-    order = thoughts_first(train, out)
-    done = len(read_finished(out))
+    order, done = thoughts_first(train, out)
     step = 64 if deadline is not None else len(order)  # with a time budget, the budget is checked between chunks
     while done < len(order) and (deadline is None or time.monotonic() < deadline):
         done = min(len(order), done + step)
@@ -237,11 +234,11 @@ def thoughts_stage(run: Run, config: AdaptConfig, train: list[dict], writer, dea
     return [r.to_dict() for r in voted]
 
 
-def thoughts_first(train: list[dict], out: Path) -> list[dict]:
-    """The training questions in the order the thoughts file is written in: those it holds thoughts for first (each
-    once, in its order), then the rest. When the questions changed since it was written — another budget moved the
-    held-out slice, so questions joined or left the training set — the file is rewritten with the current questions'
-    rows only, so each question's thoughts are kept and none is written twice."""
+def thoughts_first(train: list[dict], out: Path) -> tuple[list[dict], int]:
+    """The training questions in the order the thoughts file is written in — those it holds thoughts for first (each
+    once, in its order), then the rest — and how many it holds thoughts for. When the questions changed since it was
+    written — another budget moved the held-out slice, so questions joined or left the training set — the file is
+    rewritten with the current questions' rows only, so each question's thoughts are kept and none is written twice."""
     finished = read_finished(out)
     wanted = {r["query_id"] for r in train}
     kept, seen = [], set()
@@ -252,7 +249,7 @@ def thoughts_first(train: list[dict], out: Path) -> list[dict]:
     if len(kept) != len(finished):
         write_jsonl_atomic(out, kept)
     by_id = {r["query_id"]: r for r in train}
-    return [by_id[row["query_id"]] for row in kept] + [r for r in train if r["query_id"] not in seen]
+    return [by_id[row["query_id"]] for row in kept] + [r for r in train if r["query_id"] not in seen], len(kept)
 
 
 def distill_stage(run: Run, config: AdaptConfig, voted: list[dict], progress: bool) -> dict:
